@@ -1,0 +1,42 @@
+# rollout-watchdog: the two set-up commands are `make demo` and `make test`.
+# Each bootstraps .venv by itself on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck check-rules score bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m watchdog.demo
+
+test: $(STAMP)
+	$(BIN)/ruff check watchdog tests bench
+	$(BIN)/mypy
+	$(BIN)/rollout-watchdog check rules/
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check watchdog tests bench
+	$(BIN)/ruff format --check watchdog tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check-rules: $(STAMP)
+	$(BIN)/rollout-watchdog check rules/
+
+score: $(STAMP)
+	../shared/scenarios/score -- $(BIN)/rollout-watchdog backtest --json
+
+bench: $(STAMP)
+	$(BIN)/python bench/backtest_speed.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Replaying recorded rollouts through the daemon's own judge and state machine."""

@@ -1,0 +1,115 @@
+"""Replay a recorded rollout through the engine on a simulated clock.
+
+Same code path as the daemon: the baseline is captured into a journal from the scenario's
+baseline window, then :meth:`Engine.tick` runs every ``step_seconds`` from the rollout
+start. A journal that already holds a checkpoint resumes after its last tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchdog import baseline as baselines
+from watchdog.backtest.scenario import Scenario
+from watchdog.config.loader import RuleSet
+from watchdog.config.schema import Plan, Stage
+from watchdog.engine import Engine, TickResult
+from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.model import Action, Version
+from watchdog.rollout.state import Phase
+from watchdog.sources.file import FileSource
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    scenario: Scenario
+    outcome: str
+    rollback_at: float | None
+    decisions: tuple[JournaledDecision, ...]
+    finished: bool
+
+    def to_json(self) -> dict[str, Any]:
+        out = []
+        for jd in self.decisions:
+            d = jd.decision
+            item: dict[str, Any] = {"t": _num(d.at), "action": d.action.value,
+                                    "traffic_percent": _num(d.traffic_percent),
+                                    "reasons": list(d.reasons)}
+            if d.action is Action.ROLLBACK:
+                item["evidence"] = [e for e in d.evidence if e.get("breached")]
+            out.append(item)
+        return {"scenario": self.scenario.name, "outcome": self.outcome,
+                "rollback_at": None if self.rollback_at is None else _num(self.rollback_at),
+                "decisions": out}
+
+
+def scenario_plan(scenario: Scenario, template: Plan) -> Plan:
+    return template.model_copy(update={
+        "stages": [Stage(traffic=s) for s in scenario.stages],
+        "hold": scenario.stage_seconds,
+    })
+
+
+def capture_baselines(journal: Journal, scenario: Scenario, metrics: list[str]) -> None:
+    for metric in metrics:
+        series = scenario.store.get(Version.V1, metric)
+        points = zip(series.t.tolist(), series.v.tolist(), strict=True)
+        try:
+            b = baselines.capture(scenario.module, metric, points, scenario.baseline_from,
+                                  scenario.baseline_to, f"scenario:{scenario.name}",
+                                  captured_at=scenario.baseline_to)
+        except baselines.EmptyBaseline:
+            continue
+        journal.save_baseline(b)
+
+
+def run(scenario: Scenario, rules: RuleSet, journal_path: str | Path = ":memory:",
+        stop_after: float | None = None,
+        on_tick: Callable[[TickResult], None] | None = None) -> BacktestResult:
+    module = rules.for_module(scenario.module)
+    plan = scenario_plan(scenario, module.plan)
+    journal = Journal(journal_path)
+    try:
+        if not journal.baselines(module=scenario.module):
+            capture_baselines(journal, scenario,
+                              [m for m in module.metrics if m in scenario.metrics])
+        engine = Engine(rules, journal, FileSource(scenario=scenario),
+                        plans={scenario.module: plan})
+        cp = engine.checkpoint(scenario.module)
+        step = scenario.step_seconds
+        k = 0 if cp is None or cp.last_tick_at is None else round(cp.last_tick_at / step) + 1
+        finished = True
+        while k * step <= scenario.end - step + 1e-9:
+            now = k * step
+            if stop_after is not None and now > stop_after:
+                finished = False
+                break
+            cp = engine.checkpoint(scenario.module)
+            if cp is not None and cp.phase in (Phase.ROLLED_BACK, Phase.PROMOTED,
+                                               Phase.ABORTED):
+                break
+            result = engine.tick(scenario.module, now)
+            if on_tick is not None:
+                on_tick(result)
+            k += 1
+        decisions = tuple(journal.decisions(module=scenario.module))
+    finally:
+        journal.close()
+    rollback = next((d for d in decisions if d.decision.action is Action.ROLLBACK), None)
+    cp_phase = decisions[-1].decision.action if decisions else None
+    if rollback is not None:
+        outcome = "rolled_back"
+    elif cp_phase is Action.PROMOTE:
+        outcome = "promoted"
+    else:
+        outcome = "in_progress"
+    return BacktestResult(scenario, outcome,
+                          None if rollback is None else rollback.decision.at,
+                          decisions, finished)
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x

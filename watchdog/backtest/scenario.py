@@ -1,0 +1,143 @@
+"""Recorded-rollout scenario files (JSON Lines; see the README's "Scenario format").
+
+Reading is strict: any malformed line is a :class:`ScenarioError` naming file:line, and
+nothing is returned from a file that is not wholly valid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchdog.errors import ScenarioError
+from watchdog.judge.series import Series, SeriesStore
+from watchdog.model import Direction, Version
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    module: str
+    step_seconds: float
+    baseline_from: float
+    baseline_to: float
+    stages: tuple[float, ...]
+    stage_seconds: float
+    end: float
+    metrics: dict[str, Direction]
+    store: SeriesStore
+    samples: int
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise ScenarioError(file, 0, f"cannot read: {err.strerror or err}") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(file, 0, f"not UTF-8 text: {err}") from err
+    lines = text.split("\n")
+    if not text.strip():
+        raise ScenarioError(file, 1, "empty file: expected a meta line")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif lines:
+        # the last line has no newline: a file cut off mid-write
+        try:
+            json.loads(lines[-1])
+        except ValueError as err:
+            raise ScenarioError(file, len(lines),
+                                "truncated: the last line is incomplete") from err
+    meta = _meta(file, lines[0])
+    points: dict[tuple[Version, str], list[tuple[float, float]]] = defaultdict(list)
+    versions = {v.value: v for v in Version}
+    count = 0
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as err:
+            raise ScenarioError(file, number, f"invalid JSON: {err}") from err
+        if not isinstance(item, dict):
+            raise ScenarioError(file, number, "expected a JSON object")
+        missing = [k for k in ("t", "version", "metric", "value") if k not in item]
+        if missing:
+            raise ScenarioError(file, number, f"missing {', '.join(missing)}")
+        extra = set(item) - {"t", "version", "metric", "value"}
+        if extra:
+            raise ScenarioError(file, number, f"unknown field {sorted(extra)[0]!r}")
+        version = versions.get(item["version"]) if isinstance(item["version"], str) else None
+        if version is None:
+            raise ScenarioError(file, number, f"unknown version {item['version']!r} "
+                                              "(expected 'v1' or 'v2')")
+        if item["metric"] not in meta["metrics"]:
+            raise ScenarioError(file, number, f"metric {item['metric']!r} is not declared in "
+                                              "the meta line")
+        if not _number(item["t"]):
+            raise ScenarioError(file, number, f"t must be a number, got {item['t']!r}")
+        if not _number(item["value"]):
+            raise ScenarioError(file, number, f"value must be a finite number, "
+                                              f"got {item['value']!r}")
+        points[(version, item["metric"])].append((float(item["t"]), float(item["value"])))
+        count += 1
+    plan = meta["plan"]
+    return Scenario(
+        name=meta["scenario"], module=meta["module"], step_seconds=float(meta["step_seconds"]),
+        baseline_from=float(meta["baseline"]["from"]), baseline_to=float(meta["baseline"]["to"]),
+        stages=tuple(float(s) for s in plan["stages"]),
+        stage_seconds=float(plan["stage_seconds"]), end=float(meta["end"]),
+        metrics={k: Direction(v) for k, v in meta["metrics"].items()},
+        store=SeriesStore({key: Series.of(p) for key, p in points.items()}), samples=count)
+
+
+def _meta(file: str, line: str) -> dict[str, Any]:
+    try:
+        meta = json.loads(line)
+    except ValueError as err:
+        raise ScenarioError(file, 1, f"invalid JSON in meta line: {err}") from err
+    if not isinstance(meta, dict) or meta.get("kind") != "meta":
+        raise ScenarioError(file, 1, 'the first line must be the meta object ({"kind": "meta"})')
+
+    def need(cond: bool, message: str) -> None:
+        if not cond:
+            raise ScenarioError(file, 1, f"meta: {message}")
+
+    need(isinstance(meta.get("scenario"), str) and bool(meta["scenario"]),
+         "scenario must be a non-empty string")
+    need(isinstance(meta.get("module"), str) and bool(meta["module"]),
+         "module must be a non-empty string")
+    need(_number(meta.get("step_seconds")) and meta["step_seconds"] > 0,
+         "step_seconds must be a positive number")
+    base = meta.get("baseline")
+    need(isinstance(base, dict) and _number(base.get("from")) and _number(base.get("to"))
+         and base["from"] < base["to"], "baseline must be {from, to} with from < to")
+    plan = meta.get("plan")
+    need(isinstance(plan, dict), "plan must be an object with stages and stage_seconds")
+    stages = plan.get("stages")
+    need(isinstance(stages, list) and bool(stages) and all(_number(s) and 0 < s <= 100
+                                                           for s in stages),
+         "plan.stages must be a list of percentages in (0, 100]")
+    need(all(b > a for a, b in zip(stages, stages[1:], strict=False)),
+         "plan.stages must increase")
+    need(_number(plan.get("stage_seconds")) and plan["stage_seconds"] > 0,
+         "plan.stage_seconds must be a positive number")
+    need(_number(meta.get("end")) and meta["end"] > 0, "end must be a positive number")
+    metrics = meta.get("metrics")
+    need(isinstance(metrics, dict) and bool(metrics), "metrics must map names to directions")
+    directions = {d.value for d in Direction}
+    for name, direction in metrics.items():
+        need(direction in directions, f"metric {name!r}: direction must be one of "
+                                      f"{', '.join(sorted(directions))}")
+    return meta

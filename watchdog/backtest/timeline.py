@@ -1,0 +1,25 @@
+"""A readable timeline of a backtest: one line per decision, then the outcome."""
+
+from __future__ import annotations
+
+from watchdog.backtest.replay import BacktestResult
+from watchdog.durations import format_duration
+
+
+def render(result: BacktestResult) -> str:
+    sc = result.scenario
+    lines = [f"scenario {sc.name}  module {sc.module}  stages "
+             f"{'/'.join(f'{s:g}' for s in sc.stages)}%  every {format_duration(sc.stage_seconds)}"
+             f"  ({sc.samples} samples)", ""]
+    for jd in result.decisions:
+        d = jd.decision
+        head = f"  t={d.at:>6g}s  {d.action.value:<8} {d.traffic_percent:>5g}%  "
+        reasons = list(d.reasons) or [""]
+        lines.append(head + reasons[0])
+        lines.extend(" " * len(head) + r for r in reasons[1:])
+    lines.append("")
+    outcome = result.outcome.replace("_", " ")
+    if result.rollback_at is not None:
+        outcome += f" at t={result.rollback_at:g}s"
+    lines.append(f"outcome: {outcome}")
+    return "\n".join(lines)

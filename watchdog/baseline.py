@@ -1,0 +1,69 @@
+"""Stored V1 baselines: a summary of V1 for one metric over a window, with provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+
+@dataclass(frozen=True)
+class Baseline:
+    module: str
+    metric: str
+    window_from: float
+    window_to: float
+    source: str
+    captured_at: float
+    count: int
+    mean: float
+    stddev: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    min: float
+    max: float
+    samples: tuple[tuple[float, float], ...] = field(repr=False, default=())
+    pinned: bool = False
+    expires_at: float | None = None
+    id: int | None = None
+
+    def stat(self, aggregate: str) -> float:
+        """The baseline figure that matches a rule's aggregate."""
+        table = {"mean": self.mean, "median": self.p50, "p50": self.p50, "p90": self.p90,
+                 "p95": self.p95, "p99": self.p99, "min": self.min, "max": self.max,
+                 "last": self.mean}
+        return table[aggregate]
+
+    def values(self) -> np.ndarray:
+        return np.array([v for _, v in self.samples], dtype=float)
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+
+class EmptyBaseline(ValueError):
+    """No V1 samples fell in the capture window."""
+
+
+def capture(module: str, metric: str, points: Iterable[tuple[float, float]],
+            window_from: float, window_to: float, source: str, captured_at: float,
+            expires_at: float | None = None) -> Baseline:
+    """Summarise V1 points ``(t, value)`` of one metric with ``window_from <= t < window_to``."""
+    picked = sorted((t, v) for t, v in points if window_from <= t < window_to)
+    if not picked:
+        raise EmptyBaseline(f"no V1 samples of {metric} for module {module} in "
+                            f"[{window_from:g}, {window_to:g})")
+    values = np.array([v for _, v in picked], dtype=float)
+    p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99])
+    return Baseline(
+        module=module, metric=metric, window_from=window_from, window_to=window_to,
+        source=source, captured_at=captured_at, count=len(values),
+        mean=float(values.mean()), stddev=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        p50=float(p50), p90=float(p90), p95=float(p95), p99=float(p99),
+        min=float(values.min()), max=float(values.max()), samples=tuple(picked),
+        expires_at=expires_at,
+    )

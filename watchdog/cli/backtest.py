@@ -1,0 +1,58 @@
+"""``rollout-watchdog backtest SCENARIO``: replay a recorded rollout (contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+import click
+
+from watchdog.backtest import replay
+from watchdog.backtest.scenario import load_scenario
+from watchdog.backtest.timeline import render
+from watchdog.config.loader import load_default_rules, load_paths
+from watchdog.errors import ConfigError, ScenarioError, UnknownModule
+
+
+@click.command()
+@click.argument("scenario", type=click.Path())
+@click.option("--config", "config", multiple=True, type=click.Path(),
+              help="Rule file or folder (repeatable). Default: the shipped default rules.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the contract).")
+@click.option("--plot", type=click.Path(), help="Also draw the replay to this PNG file.")
+def backtest(scenario: str, config: tuple[str, ...], as_json: bool, plot: str | None) -> None:
+    """Replay SCENARIO (JSON Lines) through the judge and rollout state machine."""
+    try:
+        rules = load_paths(list(config)) if config else load_default_rules()
+        loaded = load_scenario(scenario)
+        result = replay.run(loaded, rules)
+    except ConfigError as err:
+        for issue in err.issues:
+            click.echo(f"error: {issue}", err=True)
+        sys.exit(2)
+    except (ScenarioError, UnknownModule) as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(_finite(result.to_json())))
+    else:
+        click.echo(render(result))
+    if plot:
+        from watchdog.backtest.plot import draw
+
+        draw(result, rules, plot)
+        if not as_json:
+            click.echo(f"plot written to {plot}")
+
+
+def _finite(value: Any) -> Any:
+    """Strict JSON: non-finite floats become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,133 @@
+"""``rollout-watchdog baseline capture|list|show|pin``: stored V1 baselines."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from watchdog import baseline as baselines
+from watchdog.backtest.scenario import load_scenario
+from watchdog.clock import SystemClock
+from watchdog.durations import parse_duration
+from watchdog.errors import JournalError, ScenarioError
+from watchdog.journal.store import Journal
+from watchdog.model import Version
+from watchdog.settings import load_settings
+
+
+def _journal(db: str | None) -> Journal:
+    try:
+        return Journal(load_settings(db=db).db)
+    except JournalError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+
+
+db_option = click.option("--db", envvar="WATCHDOG_DB", help="Journal file (WATCHDOG_DB).")
+
+
+@click.group()
+def baseline() -> None:
+    """Capture, list, show and pin stored V1 baselines."""
+
+
+@baseline.command()
+@db_option
+@click.option("--scenario", "scenario_path", required=True, type=click.Path(),
+              help="Capture from a recorded scenario file (its V1 samples).")
+@click.option("--module", help="Module name (default: the scenario's).")
+@click.option("--from", "window_from", type=float, help="Window start (default: scenario's).")
+@click.option("--to", "window_to", type=float, help="Window end (default: scenario's).")
+@click.option("--expires-in", help="Expire after this long, e.g. 7d.")
+@click.option("--pin", is_flag=True, help="Make the new baselines the reference.")
+def capture(db: str | None, scenario_path: str, module: str | None, window_from: float | None,
+            window_to: float | None, expires_in: str | None, pin: bool) -> None:
+    """Capture V1 over a window and store a baseline per metric."""
+    try:
+        sc = load_scenario(scenario_path)
+        ttl = parse_duration(expires_in) if expires_in else None
+    except (ScenarioError, ValueError) as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    now = SystemClock().now()
+    start = sc.baseline_from if window_from is None else window_from
+    end = sc.baseline_to if window_to is None else window_to
+    journal = _journal(db)
+    saved = 0
+    for metric in sc.metrics:
+        series = sc.store.get(Version.V1, metric)
+        try:
+            b = baselines.capture(module or sc.module, metric,
+                                  zip(series.t.tolist(), series.v.tolist(), strict=True),
+                                  start, end, f"scenario:{scenario_path}", captured_at=now,
+                                  expires_at=None if ttl is None else now + ttl)
+        except baselines.EmptyBaseline as err:
+            click.echo(f"warning: {err}", err=True)
+            continue
+        stored = journal.save_baseline(b)
+        if pin and stored.id is not None:
+            stored = journal.pin_baseline(stored.id)
+        saved += 1
+        click.echo(f"#{stored.id} {stored.module}/{stored.metric}: n={stored.count} "
+                   f"mean={stored.mean:.6g} p95={stored.p95:.6g}{' (pinned)' if pin else ''}")
+    if not saved:
+        click.echo("error: no baseline captured: no V1 samples in the window", err=True)
+        sys.exit(1)
+
+
+@baseline.command("list")
+@db_option
+@click.option("--module")
+@click.option("--json", "as_json", is_flag=True)
+def list_(db: str | None, module: str | None, as_json: bool) -> None:
+    """List stored baselines."""
+    journal = _journal(db)
+    rows = journal.baselines(module=module)
+    now = SystemClock().now()
+    if as_json:
+        click.echo(json.dumps([_summary(b, now) for b in rows], indent=1))
+        return
+    click.echo(f"{'id':>4}  {'module':<16} {'metric':<20} {'n':>6} {'mean':>12} {'p95':>12}  flags")
+    for b in rows:
+        flags = ",".join(f for f, on in (("pinned", b.pinned), ("expired", b.expired(now))) if on)
+        click.echo(f"{b.id:>4}  {b.module:<16} {b.metric:<20} {b.count:>6} {b.mean:>12.6g} "
+                   f"{b.p95:>12.6g}  {flags}")
+
+
+@baseline.command()
+@db_option
+@click.argument("baseline_id", type=int)
+@click.option("--samples", is_flag=True, help="Include the stored samples.")
+def show(db: str | None, baseline_id: int, samples: bool) -> None:
+    """Show one baseline as JSON."""
+    b = _journal(db).baseline(baseline_id)
+    if b is None:
+        click.echo(f"error: no baseline with id {baseline_id}", err=True)
+        sys.exit(1)
+    data = _summary(b, SystemClock().now())
+    if samples:
+        data["samples"] = [list(p) for p in b.samples]
+    click.echo(json.dumps(data, indent=1))
+
+
+@baseline.command()
+@db_option
+@click.argument("baseline_id", type=int)
+def pin(db: str | None, baseline_id: int) -> None:
+    """Make a baseline the reference for its module and metric."""
+    try:
+        b = _journal(db).pin_baseline(baseline_id)
+    except JournalError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    click.echo(f"#{b.id} {b.module}/{b.metric} is now the pinned baseline")
+
+
+def _summary(b: baselines.Baseline, now: float) -> dict[str, object]:
+    return {"id": b.id, "module": b.module, "metric": b.metric, "source": b.source,
+            "window": [b.window_from, b.window_to], "captured_at": b.captured_at,
+            "count": b.count, "mean": b.mean, "stddev": b.stddev, "p50": b.p50, "p90": b.p90,
+            "p95": b.p95, "p99": b.p99, "min": b.min, "max": b.max, "pinned": b.pinned,
+            "expires_at": b.expires_at, "expired": b.expired(now)}

@@ -1,0 +1,25 @@
+"""Entry point: ``rollout-watchdog COMMAND``. Subcommands live one file each beside this."""
+
+from __future__ import annotations
+
+import click
+
+from watchdog import __version__
+from watchdog.cli.backtest import backtest
+from watchdog.cli.baseline import baseline
+from watchdog.cli.check import check
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rollout-watchdog")
+def cli() -> None:
+    """Guards staged rollouts: judges V2 against V1 and advances, holds or rolls back."""
+
+
+cli.add_command(check)
+cli.add_command(backtest)
+cli.add_command(baseline)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""Configuration and rules: YAML in, immutable validated models out."""

@@ -1,0 +1,171 @@
+"""Load rule files into a validated :class:`RuleSet`, all or nothing.
+
+Every problem in every file is collected with its file and line before anything is
+returned; a set with any error raises :class:`ConfigError` and nothing is half-loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from watchdog.config.schema import Module, RulesFile, cross_check, merge_defaults
+from watchdog.config.yamlload import Located, load_yaml
+from watchdog.errors import ConfigError, Issue, UnknownModule
+
+DEFAULT_RULES = "default.yaml"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Validated modules by name; ``*`` is the module used for names not declared."""
+
+    modules: dict[str, Module]
+    files: tuple[str, ...] = field(default=())
+
+    def for_module(self, name: str) -> Module:
+        if name in self.modules:
+            return self.modules[name]
+        if "*" in self.modules:
+            return self.modules["*"].model_copy(update={"name": name})
+        known = ", ".join(sorted(self.modules)) or "none"
+        raise UnknownModule(f"no rules declare module {name!r} (declared: {known})")
+
+
+def default_rules_text() -> str:
+    return (resources.files("watchdog") / "defaults" / DEFAULT_RULES).read_text("utf-8")
+
+
+def load_default_rules() -> RuleSet:
+    return load_texts([("<shipped default rules>", default_rules_text())])
+
+
+def rule_files(paths: list[str | Path]) -> list[Path]:
+    """The YAML files named, or found below the folders named (skipping tests/ folders)."""
+    found: list[Path] = []
+    for entry in paths:
+        path = Path(entry)
+        if path.is_dir():
+            for candidate in sorted(path.rglob("*")):
+                rel = candidate.relative_to(path)
+                if "tests" in rel.parts[:-1] or candidate.suffix not in (".yaml", ".yml"):
+                    continue
+                if candidate.is_file():
+                    found.append(candidate)
+        else:
+            found.append(path)
+    return found
+
+
+def load_paths(paths: list[str | Path]) -> RuleSet:
+    files = rule_files(paths)
+    issues: list[Issue] = []
+    texts: list[tuple[str, str]] = []
+    if not files:
+        raise ConfigError([Issue(", ".join(str(p) for p in paths), 0,
+                                 "no rule files (*.yaml, *.yml) found")])
+    for path in files:
+        try:
+            texts.append((str(path), path.read_text("utf-8")))
+        except (OSError, UnicodeDecodeError) as err:
+            issues.append(Issue(str(path), 0, f"cannot read: {err}"))
+    if issues:
+        raise ConfigError(issues)
+    return load_texts(texts)
+
+
+def load_texts(texts: list[tuple[str, str]]) -> RuleSet:
+    issues: list[Issue] = []
+    modules: dict[str, Module] = {}
+    origin: dict[str, Issue] = {}
+    defaults: dict[str, Any] | None = None
+    for file, text in texts:
+        try:
+            located = load_yaml(text, file)
+        except ConfigError as err:
+            issues.extend(err.issues)
+            continue
+        for module, line in _validate(located, issues, lambda: _defaults(defaults)):
+            if module.name in modules:
+                first = origin[module.name]
+                issues.append(Issue(file, line, f"module {module.name!r} is already declared "
+                                                f"at {first.file}:{first.line}"))
+                continue
+            modules[module.name] = module
+            origin[module.name] = Issue(file, line, "")
+    if issues:
+        raise ConfigError(issues)
+    return RuleSet(modules=modules, files=tuple(f for f, _ in texts))
+
+
+def _defaults(cached: dict[str, Any] | None) -> dict[str, Any]:
+    if cached is not None:
+        return cached
+    data = load_yaml(default_rules_text(), "<shipped default rules>").data
+    return dict(data["modules"][0])
+
+
+def _validate(located: Located, issues: list[Issue],
+              defaults: Any) -> list[tuple[Module, int]]:
+    data = located.data
+    file = located.file
+    if not isinstance(data, dict) or "modules" not in data:
+        issues.append(Issue(file, located.line_of(()),
+                            "expected a mapping with a 'modules' list at the top"))
+        return []
+    raw_modules = data.get("modules")
+    if isinstance(raw_modules, list):
+        prepared = []
+        for raw in raw_modules:
+            if isinstance(raw, dict) and raw.get("include_defaults") is True:
+                raw = merge_defaults(raw, defaults())
+            prepared.append(raw)
+        data = {**data, "modules": prepared}
+    try:
+        parsed = RulesFile.model_validate(data)
+    except ValidationError as err:
+        for error in err.errors():
+            loc = tuple(error["loc"])
+            issues.append(Issue(file, located.line_of(loc), _describe(loc, error)))
+        return []
+    result = []
+    for index, module in enumerate(parsed.modules):
+        for path, message in cross_check(module):
+            full = ("modules", index, *path)
+            issues.append(Issue(file, located.line_of(full),
+                                f"{_dotted(full)}: {message}"))
+        result.append((module, located.line_of(("modules", index))))
+    return result
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(loc: tuple[Any, ...], error: Any) -> str:
+    where = _dotted(tuple(p for p in loc if p not in _UNION_TAGS))
+    kind = error.get("type", "")
+    message = str(error.get("msg", "invalid"))
+    if kind == "extra_forbidden":
+        return f"{where}: unknown field (check the spelling; see the rule reference)"
+    if kind == "missing":
+        return f"{where}: required field is missing"
+    if kind == "union_tag_invalid":
+        return f"{where}: kind must be one of relative, absolute, growth, increase"
+    if kind == "union_tag_not_found":
+        return f"{where}: every rule needs a kind (relative, absolute, growth, increase)"
+    message = message.removeprefix("Value error, ")
+    got = error.get("input")
+    suffix = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+    return f"{where}: {message}{suffix}"
+
+
+_UNION_TAGS = {"relative", "absolute", "growth", "increase", "function-before[_stage(), Stage]",
+               "function-after[_check(), ScrapeSpec]"}

@@ -1,0 +1,280 @@
+"""Immutable models for modules, metrics, rules and plans, validated at load.
+
+Field reference lives in README.md ("Rule reference"); keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from watchdog.durations import parse_duration
+from watchdog.model import Direction, RuleAction, Severity
+
+
+def _fraction(value: object) -> float:
+    """'25%' -> 0.25; a plain number is taken as a fraction (0.25)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a percentage such as 25% or a fraction such as 0.25")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError(f"expected a percentage such as 25%, got {value!r}")
+        try:
+            number = float(text[:-1])
+        except ValueError as err:
+            raise ValueError(f"expected a percentage such as 25%, got {value!r}") from err
+        result = number / 100.0
+    elif isinstance(value, int | float):
+        result = float(value)
+    else:
+        raise ValueError(f"expected a percentage such as 25%, got {value!r}")
+    if result < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return result
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Fraction = Annotated[float, BeforeValidator(_fraction)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$", max_length=200)]
+ModuleName = Annotated[str, Field(pattern=r"^(\*|[A-Za-z_][A-Za-z0-9_.:-]*)$", max_length=200)]
+Aggregate = Literal["mean", "median", "p50", "p90", "p95", "p99", "min", "max", "last"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ScrapeSpec(Frozen):
+    """How to read a metric straight from a version's exposition endpoint."""
+
+    name: Name
+    type: Literal["gauge", "counter", "histogram"] = "gauge"
+    quantile: float | None = Field(default=None, gt=0, lt=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    scale: float = 1.0
+    denominator: Name | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ScrapeSpec:
+        if self.type == "histogram" and self.quantile is None:
+            raise ValueError("a histogram needs a quantile between 0 and 1, e.g. 0.95")
+        if self.type != "histogram" and self.quantile is not None:
+            raise ValueError("quantile applies only to type: histogram")
+        if self.denominator is not None and self.type != "counter":
+            raise ValueError("denominator applies only to type: counter (a ratio of rates)")
+        return self
+
+
+class MetricSpec(Frozen):
+    direction: Direction
+    unit: str = ""
+    description: str = ""
+    query: str | None = Field(default=None, min_length=1)
+    scrape: ScrapeSpec | None = None
+    warmup: Duration | None = None
+    noise_floor: float = Field(default=0.0, ge=0)
+
+
+class RuleBase(Frozen):
+    name: Name
+    metric: Name
+    window: Duration = Field(default=60.0, gt=0)
+    for_: Duration = Field(default=0.0, alias="for")
+    keep_firing_for: Duration = 0.0
+    severity: Severity = Severity.WARNING
+    action: RuleAction = RuleAction.NOTIFY
+    dry_run: bool = False
+    min_samples: int = Field(default=3, ge=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _severity_fits_action(self) -> RuleBase:
+        if self.action is RuleAction.ROLLBACK and self.severity is not Severity.CRITICAL:
+            raise ValueError("action: rollback needs severity: critical")
+        return self
+
+
+class RelativeRule(RuleBase):
+    """V2 against V1: the stored baseline, live V1 over the same window, or auto."""
+
+    kind: Literal["relative"]
+    against: Literal["baseline", "live", "auto"] = "auto"
+    aggregate: Aggregate = "mean"
+    max_increase: Fraction | None = None
+    max_decrease: Fraction | None = None
+    test: Literal["none", "sequential"] = "none"
+    alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    min_effect: float = Field(default=0.0, ge=0)
+    drift_guard: Fraction | None = None
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> RelativeRule:
+        if (self.max_increase is None) == (self.max_decrease is None):
+            raise ValueError("give exactly one of max_increase (worse when higher) "
+                             "or max_decrease (worse when lower)")
+        if self.max_decrease is not None and self.max_decrease >= 1:
+            raise ValueError(f"max_decrease must be below 100%, got {self.max_decrease:.0%}")
+        return self
+
+
+class AbsoluteRule(RuleBase):
+    """V2 against fixed limits: breached above ``above`` or below ``below``."""
+
+    kind: Literal["absolute"]
+    aggregate: Aggregate = "mean"
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _limits(self) -> AbsoluteRule:
+        if self.above is None and self.below is None:
+            raise ValueError("give above, below, or both")
+        if self.above is not None and self.below is not None and self.below >= self.above:
+            raise ValueError(f"below ({self.below}) must be less than above ({self.above})")
+        return self
+
+
+class GrowthRule(RuleBase):
+    """V2 growing faster than ``max_growth_per_hour`` (relative to its level) after warm-up."""
+
+    kind: Literal["growth"]
+    max_growth_per_hour: Fraction
+    window: Duration = Field(default=1200.0, gt=0)
+    envelope: Duration = Field(default=300.0, gt=0)
+    test: Literal["none", "sequential"] = "none"
+
+    @model_validator(mode="after")
+    def _blocks(self) -> GrowthRule:
+        if self.window < 3 * self.envelope:
+            raise ValueError(f"window ({self.window:g}s) must hold at least 3 envelope blocks "
+                             f"({self.envelope:g}s each)")
+        return self
+
+
+class IncreaseRule(RuleBase):
+    """A counter of V2 increasing by more than ``above`` within ``window``."""
+
+    kind: Literal["increase"]
+    above: float = Field(ge=0)
+    window: Duration = Field(default=3600.0, gt=0)
+    min_samples: int = Field(default=2, ge=2)
+
+
+Rule = Annotated[RelativeRule | AbsoluteRule | GrowthRule | IncreaseRule,
+                 Field(discriminator="kind")]
+
+
+class Stage(Frozen):
+    traffic: float = Field(gt=0, le=100)
+    hold: Duration | None = None
+
+
+def _stage(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"traffic": value}
+    return value
+
+
+class FailureLimits(Frozen):
+    consecutive: int = Field(default=1, ge=1)
+    cumulative: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> FailureLimits:
+        if self.consecutive > self.cumulative:
+            raise ValueError(f"consecutive ({self.consecutive}) must not exceed "
+                             f"cumulative ({self.cumulative})")
+        return self
+
+
+class Plan(Frozen):
+    stages: list[Annotated[Stage, BeforeValidator(_stage)]] = Field(
+        default_factory=lambda: [Stage(traffic=p) for p in (5, 25, 50, 75, 90, 100)],
+        min_length=1)
+    hold: Duration = Field(default=600.0, gt=0)
+    failure_limits: FailureLimits = Field(default_factory=FailureLimits)
+    max_inconclusive: Duration = Field(default=900.0, gt=0)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Plan:
+        traffic = [s.traffic for s in self.stages]
+        if any(b <= a for a, b in zip(traffic, traffic[1:], strict=False)):
+            raise ValueError(f"stages must increase strictly, got {traffic}")
+        if traffic[-1] != 100:
+            raise ValueError(f"the last stage must be 100 (full traffic), got {traffic[-1]}")
+        return self
+
+    def hold_of(self, index: int) -> float:
+        stage = self.stages[index]
+        return self.hold if stage.hold is None else stage.hold
+
+
+class Module(Frozen):
+    name: ModuleName
+    description: str = ""
+    interval: Duration = Field(default=10.0, gt=0)
+    warmup: Duration = 0.0
+    include_defaults: bool = False
+    metrics: dict[Name, MetricSpec] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    plan: Plan = Field(default_factory=Plan)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    def warmup_of(self, metric: str) -> float:
+        spec = self.metrics[metric]
+        return self.warmup if spec.warmup is None else spec.warmup
+
+
+class RulesFile(Frozen):
+    modules: list[Module] = Field(min_length=1)
+
+
+def cross_check(module: Module) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems that span fields: unknown metrics, duplicate rules, wrong directions."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    seen: set[str] = set()
+    for i, rule in enumerate(module.rules):
+        if rule.name in seen:
+            problems.append((("rules", i, "name"), f"duplicate rule name {rule.name!r}"))
+        seen.add(rule.name)
+        spec = module.metrics.get(rule.metric)
+        if spec is None:
+            known = ", ".join(sorted(module.metrics)) or "none declared"
+            problems.append((("rules", i, "metric"),
+                             f"unknown metric {rule.metric!r} (declared metrics: {known})"))
+            continue
+        if isinstance(rule, RelativeRule):
+            if spec.direction is Direction.HIGHER_IS_WORSE and rule.max_decrease is not None:
+                problems.append((("rules", i, "max_decrease"),
+                                 f"metric {rule.metric} is higher_is_worse: use max_increase"))
+            if spec.direction is Direction.LOWER_IS_WORSE and rule.max_increase is not None:
+                problems.append((("rules", i, "max_increase"),
+                                 f"metric {rule.metric} is lower_is_worse: use max_decrease"))
+    return problems
+
+
+_TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def template_fields(query: str) -> set[str]:
+    return set(_TEMPLATE_FIELD.findall(query))
+
+
+def merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A module's raw data with the default module's metrics and rules added underneath."""
+    merged = dict(raw)
+    metrics = dict(defaults.get("metrics") or {})
+    metrics.update(raw.get("metrics") or {})
+    merged["metrics"] = metrics
+    own = list(raw.get("rules") or [])
+    names = {r.get("name") for r in own if isinstance(r, dict)}
+    # the module's own rules first, so their positions (and so their lines) are unchanged
+    merged["rules"] = own + [r for r in defaults.get("rules") or [] if r.get("name") not in names]
+    for key in ("interval", "warmup", "plan"):
+        if key not in merged and key in defaults:
+            merged[key] = defaults[key]
+    return merged

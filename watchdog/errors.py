@@ -1,0 +1,95 @@
+"""One exception hierarchy for the whole project.
+
+    WatchdogError
+    ├── ConfigError            configuration or rules are invalid (carries file:line issues)
+    ├── ScenarioError          a recorded scenario file is malformed (carries file:line)
+    ├── IllegalTransition      a rollout action is not allowed in the module's current state
+    ├── UnknownModule          a module name that no configuration declares
+    ├── PluginError            an entry-point plugin is unknown or failed to load
+    ├── JournalError           the SQLite journal could not be read or written
+    │   └── SchemaError        the database schema is newer than this program or corrupt
+    ├── SourceError            a metrics source failed
+    │   ├── SourceUnavailable  the source could not be reached (network, timeout, 5xx)
+    │   ├── BadQuery           the source rejected the query
+    │   └── EmptyResult        the query succeeded but returned nothing
+    └── ActuatorError          a flag change could not be applied or read back
+
+Library errors are wrapped with ``raise ... from err`` at the edge that calls the library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class WatchdogError(Exception):
+    """Base of every error rollout-watchdog raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in a file, located by file and line (1-based; 0 when unknown)."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class ConfigError(WatchdogError):
+    """Configuration or rules failed validation; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues) or "invalid configuration")
+
+
+class ScenarioError(WatchdogError):
+    """A recorded scenario could not be read."""
+
+    def __init__(self, file: str, line: int, message: str) -> None:
+        self.issue = Issue(file, line, message)
+        super().__init__(str(self.issue))
+
+
+class IllegalTransition(WatchdogError):
+    """A rollout action is not allowed in the module's current state."""
+
+
+class UnknownModule(WatchdogError):
+    """No configuration declares this module."""
+
+
+class PluginError(WatchdogError):
+    """A plugin named in configuration is unknown or could not be loaded."""
+
+
+class JournalError(WatchdogError):
+    """The SQLite journal could not be read or written."""
+
+
+class SchemaError(JournalError):
+    """The database schema is newer than this program, or not ours."""
+
+
+class SourceError(WatchdogError):
+    """A metrics source failed."""
+
+
+class SourceUnavailable(SourceError):
+    """The source could not be reached (connection refused, timeout, server error)."""
+
+
+class BadQuery(SourceError):
+    """The source rejected the query as invalid."""
+
+
+class EmptyResult(SourceError):
+    """The query ran but returned no series."""
+
+
+class ActuatorError(WatchdogError):
+    """A flag change could not be applied or its read-back did not match."""

@@ -1,0 +1,1 @@
+"""The SQLite journal: decisions (append-only), checkpoints, alert states, baselines."""

@@ -1,0 +1,100 @@
+"""Opening the database: WAL, a schema version, and forward migrations.
+
+Each migration runs once, in order, inside one transaction with the version bump, so a
+crash mid-migration leaves the previous version intact. A database whose version is
+newer than this program knows is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+from watchdog.errors import JournalError, SchemaError
+
+APPLICATION_ID = 0x52575444  # "RWTD"
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.execute("""CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        module TEXT NOT NULL, at REAL NOT NULL, action TEXT NOT NULL,
+        traffic_percent REAL NOT NULL, from_stage INTEGER, to_stage INTEGER,
+        kill_switch INTEGER NOT NULL DEFAULT 0, actor TEXT NOT NULL,
+        reasons TEXT NOT NULL, evidence TEXT NOT NULL,
+        journaled_at REAL NOT NULL, applied_at REAL, apply_error TEXT)""")
+    db.execute("CREATE INDEX decisions_module_at ON decisions(module, at)")
+    db.execute("""CREATE TRIGGER decisions_append_only BEFORE DELETE ON decisions
+        BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END""")
+    db.execute("""CREATE TABLE checkpoints (
+        module TEXT PRIMARY KEY, phase TEXT NOT NULL, stage INTEGER NOT NULL,
+        traffic_percent REAL NOT NULL, updated_at REAL NOT NULL, data TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, module TEXT NOT NULL, rule TEXT NOT NULL,
+        state TEXT NOT NULL, active_at REAL NOT NULL, fired_at REAL, resolved_at REAL,
+        summary TEXT NOT NULL DEFAULT '')""")
+    db.execute("CREATE INDEX alerts_module_rule ON alerts(module, rule, active_at)")
+    db.execute("""CREATE TABLE baselines (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, module TEXT NOT NULL, metric TEXT NOT NULL,
+        window_from REAL NOT NULL, window_to REAL NOT NULL, source TEXT NOT NULL,
+        captured_at REAL NOT NULL, count INTEGER NOT NULL, mean REAL NOT NULL,
+        stddev REAL NOT NULL, p50 REAL NOT NULL, p90 REAL NOT NULL, p95 REAL NOT NULL,
+        p99 REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, samples TEXT NOT NULL,
+        pinned INTEGER NOT NULL DEFAULT 0, expires_at REAL)""")
+    db.execute("CREATE INDEX baselines_module_metric ON baselines(module, metric, captured_at)")
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    db.execute("""CREATE TABLE snapshots (
+        name TEXT PRIMARY KEY, created_at REAL NOT NULL, actor TEXT NOT NULL,
+        reason TEXT NOT NULL, data TEXT NOT NULL)""")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def open_database(path: str | Path, migrate_to: int = SCHEMA_VERSION) -> sqlite_utils.Database:
+    """Open (creating if needed) and migrate the journal at ``path`` (":memory:" allowed)."""
+    try:
+        if str(path) == ":memory:":
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), isolation_level=None, timeout=30,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        db = sqlite_utils.Database(conn)
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID):
+            raise SchemaError(f"{path} is not a rollout-watchdog journal "
+                              f"(application_id {app_id:#x})")
+        if app_id == 0 and version == 0 and db.table_names():
+            raise SchemaError(f"{path} holds tables but no rollout-watchdog schema version")
+        if version > SCHEMA_VERSION:
+            raise SchemaError(f"{path} has schema version {version}, newer than this program "
+                              f"knows ({SCHEMA_VERSION}); upgrade rollout-watchdog")
+        for number in range(version + 1, migrate_to + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                MIGRATIONS[number - 1](db)
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return db
+    except sqlite3.Error as err:
+        raise JournalError(f"cannot open journal {path}: {err}") from err
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])

@@ -1,0 +1,1 @@
+"""The judge: samples + baselines + rules -> rule results -> alert states -> a verdict."""

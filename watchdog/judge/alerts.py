@@ -1,0 +1,62 @@
+"""Rule states over time, with Prometheus semantics for ``for`` and ``keep_firing_for``.
+
+inactive --breach--> pending --held for `for`--> firing --clear for `keep_firing_for`--> inactive
+An inconclusive evaluation changes nothing: missing data neither starts nor clears an alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class AlertPhase(StrEnum):
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+
+
+@dataclass(frozen=True)
+class AlertState:
+    phase: AlertPhase = AlertPhase.INACTIVE
+    active_at: float | None = None
+    fired_at: float | None = None
+    last_breach_at: float | None = None
+    resolved_at: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"phase": self.phase.value, "active_at": self.active_at,
+                "fired_at": self.fired_at, "last_breach_at": self.last_breach_at,
+                "resolved_at": self.resolved_at}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> AlertState:
+        def num(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)  # type: ignore[arg-type]
+
+        return cls(AlertPhase(str(data.get("phase", "inactive"))), num("active_at"),
+                   num("fired_at"), num("last_breach_at"), num("resolved_at"))
+
+
+def step(state: AlertState, breached: bool | None, now: float, hold_for: float,
+         keep_firing_for: float) -> AlertState:
+    if breached is None:
+        return state
+    if breached:
+        if state.phase is AlertPhase.INACTIVE:
+            state = AlertState(AlertPhase.PENDING, active_at=now, last_breach_at=now,
+                               resolved_at=state.resolved_at)
+        else:
+            state = replace(state, last_breach_at=now)
+        if state.phase is AlertPhase.PENDING and now - (state.active_at or now) >= hold_for:
+            state = replace(state, phase=AlertPhase.FIRING, fired_at=now)
+        return state
+    if state.phase is AlertPhase.PENDING:
+        return AlertState(resolved_at=state.resolved_at)
+    if state.phase is AlertPhase.FIRING:
+        last = state.last_breach_at if state.last_breach_at is not None else now
+        if keep_firing_for > 0 and now - last < keep_firing_for:
+            return state
+        return AlertState(resolved_at=now)
+    return state

@@ -1,0 +1,183 @@
+"""Robust, noise-aware statistics for comparing a canary with its reference.
+
+The canary's samples are far noisier than V1's at a small traffic share, and both carry
+single-window spikes. So:
+
+* location is a trimmed mean (20 % off each end), which one spike in a window cannot move;
+* noise is measured from successive differences (winsorised), which a level shift or a
+  slow trend does not inflate and which grows by itself when traffic is thin;
+* a comparison is a one-sided z statistic of "worse by more than the tolerance", with
+  its p-value from the standard library's normal distribution (scipy.stats costs 1.5 s
+  to import, more than a whole backtest).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+TRIM = 0.2
+_MAD_TO_SD = 1.4826
+_NORMAL = NormalDist()
+
+
+def aggregate(values: np.ndarray, how: str) -> float:
+    if how == "mean":
+        return float(values.mean())
+    if how in ("median", "p50"):
+        return float(np.median(values))
+    if how in ("p90", "p95", "p99"):
+        return float(np.percentile(values, float(how[1:])))
+    if how == "min":
+        return float(values.min())
+    if how == "max":
+        return float(values.max())
+    if how == "last":
+        return float(values[-1])
+    raise ValueError(f"unknown aggregate {how!r}")
+
+
+def trimmed_mean(values: np.ndarray) -> float:
+    """Mean of the middle 60 % (20 % cut from each end); the median for 3-4 values."""
+    n = len(values)
+    if n >= 5:
+        cut = int(TRIM * n)
+        return float(np.sort(values)[cut:n - cut].mean())
+    return float(np.median(values)) if len(values) >= 3 else float(values.mean())
+
+
+def noise_sd(values: np.ndarray) -> float:
+    """Per-sample noise from successive differences, robust to spikes and level shifts."""
+    if len(values) < 3:
+        return math.nan
+    diffs = np.diff(values)
+    spread = _MAD_TO_SD * float(np.median(np.abs(diffs - np.median(diffs))))
+    if spread > 0:
+        diffs = np.clip(diffs, -4 * spread, 4 * spread)
+    return float(np.sqrt(np.mean(diffs**2) / 2.0))
+
+
+def standard_error(sd: float, n: int) -> float:
+    """Standard error of a 20 %-trimmed mean of ``n`` samples with noise ``sd``."""
+    efficiency = 0.94 if n >= 5 else 0.64
+    return sd / math.sqrt(max(n, 1) * efficiency)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Canary vs reference: is the canary worse by more than the tolerance?"""
+
+    observed: float
+    reference: float
+    limit: float
+    effect: float
+    z: float
+    p_value: float
+    se: float
+    n_canary: int
+    n_reference: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "observed": _round(self.observed), "reference": _round(self.reference),
+            "limit": _round(self.limit), "effect": _round(self.effect),
+            "z": round(self.z, 3), "p_value": float(f"{self.p_value:.3g}"),
+            "se": _round(self.se), "n_v2": self.n_canary, "n_ref": self.n_reference,
+        }
+
+
+def compare(canary: float, canary_se: float, n_canary: int, reference: float,
+            reference_se: float, n_reference: int, tolerance: float, min_effect: float,
+            higher_is_worse: bool) -> Comparison:
+    """One-sided test of H0 "canary within tolerance of reference" against "worse".
+
+    The limit is ``reference * (1 + tolerance)`` (or ``1 - tolerance`` when lower is
+    worse), moved at least ``min_effect`` away from the reference in absolute terms so a
+    zero baseline still has a meaningful limit.
+    """
+    if higher_is_worse:
+        limit = max(reference * (1 + tolerance), reference + min_effect)
+        excess = canary - limit
+        scale = limit / reference if reference > 0 else 1.0
+    else:
+        limit = min(reference * (1 - tolerance), reference - min_effect)
+        excess = limit - canary
+        scale = limit / reference if reference > 0 else 1.0
+    se = math.sqrt(canary_se**2 + (scale * reference_se) ** 2)
+    if se > 0:
+        z = excess / se
+    else:
+        z = math.inf if excess > 0 else (-math.inf if excess < 0 else 0.0)
+    p_value = p_value_of(z)
+    effect = (canary - reference) / reference if reference != 0 else math.copysign(
+        math.inf, canary - reference) if canary != reference else 0.0
+    return Comparison(canary, reference, limit, effect, float(z), p_value, se, n_canary,
+                      n_reference)
+
+
+def p_value_of(z: float) -> float:
+    """One-sided upper-tail p-value of a standard normal statistic."""
+    if math.isinf(z):
+        return 0.0 if z > 0 else 1.0
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def z_critical(alpha: float) -> float:
+    return _NORMAL.inv_cdf(1.0 - alpha)
+
+
+def theil_sen_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Median of the slopes between every pair of points (Theil-Sen estimator)."""
+    i, j = np.triu_indices(len(x), k=1)
+    dx = x[j] - x[i]
+    keep = dx != 0
+    return float(np.median((y[j] - y[i])[keep] / dx[keep]))
+
+
+def growth_per_hour(times: list[float], values: np.ndarray, block: float, start: float,
+                    end: float) -> tuple[float, list[float]] | None:
+    """Growth of the lower envelope (block minima), as a fraction of its level per hour.
+
+    Blocks of ``block`` seconds end at ``end`` and go back in time to ``start``; a GC sawtooth drops
+    to its trough once per block, so the minima follow the real trend and not the teeth.
+    Returns (growth per hour, the minima oldest first) or None with fewer than 3 blocks.
+    """
+    if not times:
+        return None
+    t = np.asarray(times, dtype=float)
+    count = int((end - start) // block + 1e-9)
+    if count < 3:
+        return None
+    minima: list[float] = []
+    centres: list[float] = []
+    for k in range(count, 0, -1):
+        lo, hi = end - k * block, end - (k - 1) * block
+        mask = (t > lo) & (t <= hi)
+        if mask.sum() >= 2:
+            minima.append(float(values[mask].min()))
+            centres.append((lo + hi) / 2)
+    if len(minima) < 3:
+        return None
+    slope = theil_sen_slope(np.asarray(centres), np.asarray(minima))
+    level = float(np.median(minima))
+    if level <= 0:
+        return None
+    return slope * 3600.0 / level, minima
+
+
+def counter_increase(values: np.ndarray) -> float:
+    """Increase of a counter over the samples, counting resets as Prometheus does."""
+    if len(values) < 2:
+        return 0.0
+    diffs = np.diff(values)
+    resets = diffs < 0
+    return float(diffs[~resets].sum() + values[1:][resets].sum())
+
+
+def _round(x: float) -> float:
+    if not math.isfinite(x) or x == 0:
+        return x
+    return float(f"{x:.6g}")

@@ -1,0 +1,82 @@
+"""The durable state of one module's rollout (its checkpoint)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from watchdog.judge.alerts import AlertState
+from watchdog.model import Action
+
+
+class Phase(StrEnum):
+    PROGRESSING = "progressing"
+    PAUSED = "paused"
+    ROLLED_BACK = "rolled_back"
+    PROMOTED = "promoted"
+    ABORTED = "aborted"
+
+
+TERMINAL = frozenset({Phase.PROMOTED, Phase.ABORTED})
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    module: str
+    phase: Phase
+    stage: int
+    traffic_percent: float
+    started_at: float
+    stage_started_at: float
+    consecutive_failures: int = 0
+    cumulative_failures: int = 0
+    inconclusive_since: float | None = None
+    inconclusive_alerted: bool = False
+    last_action: Action | None = None
+    last_decision_at: float | None = None
+    hold_key: str = ""
+    paused_by_kill_switch: bool = False
+    last_tick_at: float | None = None
+    alerts: Mapping[str, AlertState] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "module": self.module, "phase": self.phase.value, "stage": self.stage,
+            "traffic_percent": self.traffic_percent, "started_at": self.started_at,
+            "stage_started_at": self.stage_started_at,
+            "consecutive_failures": self.consecutive_failures,
+            "cumulative_failures": self.cumulative_failures,
+            "inconclusive_since": self.inconclusive_since,
+            "inconclusive_alerted": self.inconclusive_alerted,
+            "last_action": self.last_action.value if self.last_action else None,
+            "last_decision_at": self.last_decision_at, "hold_key": self.hold_key,
+            "paused_by_kill_switch": self.paused_by_kill_switch,
+            "last_tick_at": self.last_tick_at,
+            "alerts": {name: s.to_dict() for name, s in sorted(self.alerts.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Checkpoint:
+        last = data.get("last_action")
+        return cls(
+            module=str(data["module"]), phase=Phase(data["phase"]), stage=int(data["stage"]),
+            traffic_percent=float(data["traffic_percent"]),
+            started_at=float(data["started_at"]),
+            stage_started_at=float(data["stage_started_at"]),
+            consecutive_failures=int(data.get("consecutive_failures", 0)),
+            cumulative_failures=int(data.get("cumulative_failures", 0)),
+            inconclusive_since=_opt(data.get("inconclusive_since")),
+            inconclusive_alerted=bool(data.get("inconclusive_alerted", False)),
+            last_action=Action(last) if last else None,
+            last_decision_at=_opt(data.get("last_decision_at")),
+            hold_key=str(data.get("hold_key", "")),
+            paused_by_kill_switch=bool(data.get("paused_by_kill_switch", False)),
+            last_tick_at=_opt(data.get("last_tick_at")),
+            alerts={k: AlertState.from_dict(v) for k, v in (data.get("alerts") or {}).items()},
+        )
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)

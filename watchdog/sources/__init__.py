@@ -1,0 +1,20 @@
+"""Metrics sources, one file each, registered under the entry-point group ``watchdog.sources``.
+
+A source answers one question: the samples of a module's metrics, per version, over a
+time range. The daemon, the backtest and the baseline capture all go through it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from watchdog.config.schema import Module
+from watchdog.judge.series import SeriesStore
+
+
+class Source(Protocol):
+    name: str
+
+    def fetch(self, module: Module, start: float, end: float) -> SeriesStore:
+        """Samples of ``module``'s declared metrics for both versions with start < t <= end."""
+        ...
