@@ -6,6 +6,7 @@ nothing is returned from a file that is not wholly valid.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -124,18 +125,20 @@ def _meta(file: str, line: str) -> dict[str, Any]:
     need(isinstance(base, dict) and _number(base.get("from")) and _number(base.get("to"))
          and base["from"] < base["to"], "baseline must be {from, to} with from < to")
     plan = meta.get("plan")
-    need(isinstance(plan, dict), "plan must be an object with stages and stage_seconds")
+    if not isinstance(plan, dict):
+        raise ScenarioError(file, 1, "meta: plan must be an object with stages and stage_seconds")
     stages = plan.get("stages")
-    need(isinstance(stages, list) and bool(stages) and all(_number(s) and 0 < s <= 100
-                                                           for s in stages),
-         "plan.stages must be a list of percentages in (0, 100]")
-    need(all(b > a for a, b in zip(stages, stages[1:], strict=False)),
+    if not isinstance(stages, list) or not stages or not all(
+            _number(s) and 0 < s <= 100 for s in stages):
+        raise ScenarioError(file, 1, "meta: plan.stages must be a list of percentages in (0, 100]")
+    need(all(b > a for a, b in itertools.pairwise(stages)),
          "plan.stages must increase")
     need(_number(plan.get("stage_seconds")) and plan["stage_seconds"] > 0,
          "plan.stage_seconds must be a positive number")
     need(_number(meta.get("end")) and meta["end"] > 0, "end must be a positive number")
     metrics = meta.get("metrics")
-    need(isinstance(metrics, dict) and bool(metrics), "metrics must map names to directions")
+    if not isinstance(metrics, dict) or not metrics:
+        raise ScenarioError(file, 1, "meta: metrics must map names to directions")
     directions = {d.value for d in Direction}
     for name, direction in metrics.items():
         need(direction in directions, f"metric {name!r}: direction must be one of "

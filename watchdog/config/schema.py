@@ -5,6 +5,7 @@ Field reference lives in README.md ("Rule reference"); keep the two in step.
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Annotated, Any, Literal
 
@@ -202,7 +203,7 @@ class Plan(Frozen):
     @model_validator(mode="after")
     def _increasing(self) -> Plan:
         traffic = [s.traffic for s in self.stages]
-        if any(b <= a for a, b in zip(traffic, traffic[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(traffic)):
             raise ValueError(f"stages must increase strictly, got {traffic}")
         if traffic[-1] != 100:
             raise ValueError(f"the last stage must be 100 (full traffic), got {traffic[-1]}")

@@ -109,7 +109,8 @@ class Journal:
     def decisions(self, module: str | None = None, since: float | None = None,
                   until: float | None = None, limit: int | None = None,
                   unapplied_only: bool = False) -> list[JournaledDecision]:
-        where, args = [], []  # type: ignore[var-annotated]
+        where: list[str] = []
+        args: list[Any] = []
         if module is not None:
             where.append("module = ?")
             args.append(module)
@@ -187,7 +188,8 @@ class Journal:
 
     def alerts(self, module: str | None = None, open_only: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT * FROM alerts"
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if module is not None:
             where.append("module = ?")
             args.append(module)
@@ -216,8 +218,9 @@ class Journal:
 
     def baselines(self, module: str | None = None, metric: str | None = None
                   ) -> list[Baseline]:
-        sql, args = "SELECT * FROM baselines", []
-        where = []
+        sql = "SELECT * FROM baselines"
+        where: list[str] = []
+        args: list[Any] = []
         if module is not None:
             where.append("module=?")
             args.append(module)

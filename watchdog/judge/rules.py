@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -210,7 +211,7 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
         why = f"fewer than 3 {rule.envelope:g}s blocks of V2 data after warm-up"
         return _young(rule, ctx, why, n_v2=len(v2)) or _inconclusive(rule, why, n_v2=len(v2))
     growth, minima = found
-    rising = all(b > a for a, b in zip(minima, minima[1:], strict=False))
+    rising = all(b > a for a, b in itertools.pairwise(minima))
     breached = growth > rule.max_growth_per_hour and (rule.test == "none" or rising)
     summary = (f"{rule.metric} grows {growth:+.1%}/h (lower envelope over {len(minima)} blocks; "
                f"limit {rule.max_growth_per_hour:.0%}/h{'' if rising else ', not monotone'})")
