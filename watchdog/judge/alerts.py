@@ -2,6 +2,8 @@
 
 inactive --breach--> pending --held for `for`--> firing --clear for `keep_firing_for`--> inactive
 An inconclusive evaluation changes nothing: missing data neither starts nor clears an alert.
+As in Prometheus, the ``keep_firing_for`` clock starts at the first evaluation that finds
+the condition clear (``keep_firing_since``), and a new breach stops it.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ class AlertState:
     fired_at: float | None = None
     last_breach_at: float | None = None
     resolved_at: float | None = None
+    keep_firing_since: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"phase": self.phase.value, "active_at": self.active_at,
                 "fired_at": self.fired_at, "last_breach_at": self.last_breach_at,
-                "resolved_at": self.resolved_at}
+                "resolved_at": self.resolved_at, "keep_firing_since": self.keep_firing_since}
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> AlertState:
@@ -36,7 +39,8 @@ class AlertState:
             return None if value is None else float(value)  # type: ignore[arg-type]
 
         return cls(AlertPhase(str(data.get("phase", "inactive"))), num("active_at"),
-                   num("fired_at"), num("last_breach_at"), num("resolved_at"))
+                   num("fired_at"), num("last_breach_at"), num("resolved_at"),
+                   num("keep_firing_since"))
 
 
 def step(state: AlertState, breached: bool | None, now: float, hold_for: float,
@@ -48,15 +52,16 @@ def step(state: AlertState, breached: bool | None, now: float, hold_for: float,
             state = AlertState(AlertPhase.PENDING, active_at=now, last_breach_at=now,
                                resolved_at=state.resolved_at)
         else:
-            state = replace(state, last_breach_at=now)
-        if state.phase is AlertPhase.PENDING and now - (state.active_at or now) >= hold_for:
+            state = replace(state, last_breach_at=now, keep_firing_since=None)
+        active_at = state.active_at if state.active_at is not None else now
+        if state.phase is AlertPhase.PENDING and now - active_at >= hold_for:
             state = replace(state, phase=AlertPhase.FIRING, fired_at=now)
         return state
     if state.phase is AlertPhase.PENDING:
         return AlertState(resolved_at=state.resolved_at)
     if state.phase is AlertPhase.FIRING:
-        last = state.last_breach_at if state.last_breach_at is not None else now
-        if keep_firing_for > 0 and now - last < keep_firing_for:
-            return state
+        since = state.keep_firing_since if state.keep_firing_since is not None else now
+        if keep_firing_for > 0 and now - since < keep_firing_for:
+            return replace(state, keep_firing_since=since)
         return AlertState(resolved_at=now)
     return state

@@ -1,0 +1,231 @@
+"""The alert state machine: Prometheus semantics for ``for`` and ``keep_firing_for``."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watchdog.judge.alerts import AlertPhase, AlertState, step
+
+INACTIVE, PENDING, FIRING = AlertPhase.INACTIVE, AlertPhase.PENDING, AlertPhase.FIRING
+
+
+def run(events: list[tuple[float, bool | None]], hold_for: float = 0.0,
+        keep_firing_for: float = 0.0, state: AlertState | None = None) -> list[AlertState]:
+    """Step through ``(now, breached)`` events; the state after each one."""
+    states = []
+    current = state or AlertState()
+    for now, breached in events:
+        current = step(current, breached, now, hold_for, keep_firing_for)
+        states.append(current)
+    return states
+
+
+# -- for ---------------------------------------------------------------------------------
+
+
+def test_a_breach_with_no_for_fires_at_once() -> None:
+    (s,) = run([(50.0, True)])
+    assert s.phase is FIRING
+    assert s.active_at == 50.0
+    assert s.fired_at == 50.0
+    assert s.last_breach_at == 50.0
+
+
+def test_first_breach_with_for_is_pending() -> None:
+    (s,) = run([(50.0, True)], hold_for=30.0)
+    assert s.phase is PENDING
+    assert s.active_at == 50.0
+    assert s.fired_at is None
+
+
+def test_pending_fires_exactly_when_for_has_elapsed() -> None:
+    states = run([(0.0, True), (10.0, True), (20.0, True), (29.999, True), (30.0, True)],
+                 hold_for=30.0)
+    assert [s.phase for s in states] == [PENDING, PENDING, PENDING, PENDING, FIRING]
+    assert states[-1].active_at == 0.0
+    assert states[-1].fired_at == 30.0
+
+
+def test_for_clock_starting_at_time_zero_still_fires() -> None:
+    # active_at == 0.0 is a real time, not "unset"
+    states = run([(0.0, True), (20.0, True)], hold_for=20.0)
+    assert states[-1].phase is FIRING
+    assert states[-1].fired_at == 20.0
+
+
+def test_a_clear_evaluation_while_pending_resets_the_for_clock() -> None:
+    states = run([(0.0, True), (20.0, False), (30.0, True), (50.0, True), (60.0, True)],
+                 hold_for=30.0)
+    assert [s.phase for s in states] == [PENDING, INACTIVE, PENDING, PENDING, FIRING]
+    assert states[2].active_at == 30.0
+    assert states[-1].fired_at == 60.0
+
+
+def test_pending_cleared_never_fired_so_it_is_not_resolved() -> None:
+    states = run([(0.0, True), (10.0, False)], hold_for=30.0, keep_firing_for=300.0)
+    # keep_firing_for protects firing alerts only
+    assert states[-1] == AlertState()
+
+
+def test_firing_stays_firing_while_breached() -> None:
+    states = run([(0.0, True), (10.0, True), (20.0, True), (30.0, True)], hold_for=10.0)
+    assert [s.phase for s in states] == [PENDING, FIRING, FIRING, FIRING]
+    assert states[-1].fired_at == 10.0
+    assert states[-1].active_at == 0.0
+    assert states[-1].last_breach_at == 30.0
+
+
+# -- keep_firing_for ---------------------------------------------------------------------
+
+
+def test_without_keep_firing_for_a_clear_evaluation_resolves() -> None:
+    states = run([(0.0, True), (10.0, False)])
+    assert states[-1].phase is INACTIVE
+    assert states[-1].resolved_at == 10.0
+    assert states[-1].active_at is None
+    assert states[-1].fired_at is None
+
+
+def test_keep_firing_for_counts_from_the_first_clear_evaluation() -> None:
+    # Prometheus stamps KeepFiringSince at the first evaluation that finds the condition
+    # clear (t=10 here), not at the last breach (t=0).
+    states = run([(0.0, True), (10.0, False), (19.0, False), (20.0, False)],
+                 keep_firing_for=10.0)
+    assert [s.phase for s in states] == [FIRING, FIRING, FIRING, INACTIVE]
+    assert states[1].keep_firing_since == 10.0
+    assert states[2].keep_firing_since == 10.0
+    assert states[-1].resolved_at == 20.0
+
+
+def test_keep_firing_for_equal_to_the_interval_keeps_one_more_evaluation() -> None:
+    states = run([(0.0, True), (10.0, False), (20.0, False)], keep_firing_for=10.0)
+    assert [s.phase for s in states] == [FIRING, FIRING, INACTIVE]
+
+
+def test_a_breach_during_keep_firing_restarts_its_clock() -> None:
+    states = run([(0.0, True), (10.0, False), (25.0, True), (30.0, False), (45.0, False),
+                  (50.0, False)], keep_firing_for=20.0)
+    assert [s.phase for s in states] == [FIRING, FIRING, FIRING, FIRING, FIRING, INACTIVE]
+    assert states[2].keep_firing_since is None
+    assert states[3].keep_firing_since == 30.0
+    assert states[-1].resolved_at == 50.0
+    # the alert stayed one alert throughout
+    assert {s.active_at for s in states[:-1]} == {0.0}
+    assert {s.fired_at for s in states[:-1]} == {0.0}
+
+
+def test_resolved_alert_that_breaches_again_starts_a_new_pending_period() -> None:
+    states = run([(0.0, True), (10.0, True), (20.0, False), (30.0, True), (40.0, True)],
+                 hold_for=10.0)
+    assert [s.phase for s in states] == [PENDING, FIRING, INACTIVE, PENDING, FIRING]
+    assert states[3].active_at == 30.0
+    assert states[3].resolved_at == 20.0  # history of the last resolution is kept
+    assert states[4].fired_at == 40.0
+
+
+# -- inconclusive (None) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start", [
+    AlertState(),
+    AlertState(PENDING, active_at=0.0, last_breach_at=0.0),
+    AlertState(FIRING, active_at=0.0, fired_at=0.0, last_breach_at=5.0),
+    AlertState(FIRING, active_at=0.0, fired_at=0.0, last_breach_at=5.0, keep_firing_since=8.0),
+    AlertState(resolved_at=3.0),
+])
+def test_inconclusive_changes_nothing(start: AlertState) -> None:
+    assert step(start, None, 1e6, 30.0, 60.0) == start
+
+
+def test_inconclusive_neither_starts_nor_completes_the_for_period() -> None:
+    states = run([(0.0, None), (10.0, True), (20.0, None), (30.0, None), (40.0, True)],
+                 hold_for=30.0)
+    assert [s.phase for s in states] == [INACTIVE, PENDING, PENDING, PENDING, FIRING]
+    assert states[-1].active_at == 10.0
+    assert states[-1].fired_at == 40.0
+
+
+def test_inconclusive_does_not_count_as_clear_for_keep_firing_for() -> None:
+    # missing data between the breach and the first clear evaluation does not start the
+    # keep-firing clock; nor does it resolve a firing alert
+    states = run([(0.0, True), (10.0, None), (100.0, None), (110.0, False), (115.0, None),
+                  (130.0, False)], keep_firing_for=20.0)
+    assert [s.phase for s in states] == [FIRING, FIRING, FIRING, FIRING, FIRING, INACTIVE]
+    assert states[3].keep_firing_since == 110.0
+    assert states[-1].resolved_at == 130.0
+
+
+# -- serialisation -----------------------------------------------------------------------
+
+times = st.one_of(st.none(), st.floats(min_value=-1e9, max_value=1e9, allow_nan=False))
+
+
+@given(st.builds(AlertState, st.sampled_from(list(AlertPhase)), times, times, times, times,
+                 times))
+def test_to_dict_round_trips(state: AlertState) -> None:
+    assert AlertState.from_dict(state.to_dict()) == state
+
+
+def test_from_dict_of_an_older_record_without_keep_firing_since() -> None:
+    old = {"phase": "firing", "active_at": 1.0, "fired_at": 2.0, "last_breach_at": 3.0,
+           "resolved_at": None}
+    assert AlertState.from_dict(old) == AlertState(FIRING, 1.0, 2.0, 3.0, None, None)
+
+
+# -- against a reference model of Prometheus' rules/alerting.go ------------------------
+
+
+def prometheus_model(events: list[tuple[float, bool | None]], hold_for: float,
+                     keep_firing_for: float) -> list[str]:
+    """Phases after each evaluation; an inconclusive evaluation is skipped altogether."""
+    phase, active_at, keep_since = "inactive", 0.0, None
+    phases = []
+    for now, breached in events:
+        if breached is True:
+            if phase == "inactive":
+                phase, active_at = "pending", now
+            keep_since = None
+            if phase == "pending" and now - active_at >= hold_for:
+                phase = "firing"
+        elif breached is False:
+            if phase == "pending":
+                phase = "inactive"
+            elif phase == "firing":
+                keep = False
+                if keep_firing_for > 0:
+                    if keep_since is None:
+                        keep_since = now
+                    keep = now - keep_since < keep_firing_for
+                if not keep:
+                    phase, keep_since = "inactive", None
+        phases.append(phase)
+    return phases
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.integers(min_value=1, max_value=30),
+                             st.sampled_from([True, False, None])), max_size=40),
+    hold_for=st.sampled_from([0.0, 10.0, 20.0, 45.0]),
+    keep_firing_for=st.sampled_from([0.0, 10.0, 25.0, 60.0]),
+    start=st.integers(min_value=-100, max_value=100),
+)
+def test_matches_prometheus_semantics(steps: list[tuple[int, bool | None]], hold_for: float,
+                                      keep_firing_for: float, start: int) -> None:
+    events: list[tuple[float, bool | None]] = []
+    now = float(start)
+    for dt, breached in steps:
+        now += dt
+        events.append((now, breached))
+    states = run(events, hold_for, keep_firing_for)
+    assert [s.phase.value for s in states] == prometheus_model(events, hold_for,
+                                                               keep_firing_for)
+    for (now, breached), s in zip(events, states, strict=True):
+        if s.phase is FIRING:
+            assert s.active_at is not None and s.fired_at is not None
+            assert s.fired_at - s.active_at >= hold_for
+            assert s.active_at <= s.fired_at <= now
+        if s.phase is PENDING and breached is not None:
+            assert s.active_at is not None and now - s.active_at < hold_for
