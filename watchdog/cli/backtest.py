@@ -12,7 +12,7 @@ import click
 from watchdog.backtest import replay
 from watchdog.backtest.scenario import load_scenario
 from watchdog.backtest.timeline import render
-from watchdog.config.loader import load_default_rules, load_paths
+from watchdog.config.loader import RuleSet, load_default_rules, load_paths
 from watchdog.errors import ConfigError, ScenarioError, UnknownModule
 
 
@@ -24,6 +24,8 @@ from watchdog.errors import ConfigError, ScenarioError, UnknownModule
 @click.option("--plot", type=click.Path(), help="Also draw the replay to this PNG file.")
 def backtest(scenario: str, config: tuple[str, ...], as_json: bool, plot: str | None) -> None:
     """Replay SCENARIO (JSON Lines) through the judge and rollout state machine."""
+    if plot:
+        _plot_or_exit(None, None, plot)  # matplotlib missing: say so before the replay
     try:
         rules = load_paths(list(config)) if config else load_default_rules()
         loaded = load_scenario(scenario)
@@ -40,11 +42,25 @@ def backtest(scenario: str, config: tuple[str, ...], as_json: bool, plot: str | 
     else:
         click.echo(render(result))
     if plot:
-        from watchdog.backtest.plot import draw
-
-        draw(result, rules, plot)
+        _plot_or_exit(result, rules, plot)
         if not as_json:
             click.echo(f"plot written to {plot}")
+
+
+def _plot_or_exit(result: replay.BacktestResult | None, rules: RuleSet | None,
+                  path: str) -> None:
+    """Draw (or, without a result, only check matplotlib is there); exit 2 on failure."""
+    from watchdog.backtest.plot import draw, require_matplotlib
+    from watchdog.errors import WatchdogError
+
+    try:
+        if result is None or rules is None:
+            require_matplotlib()
+        else:
+            draw(result, rules, path)
+    except WatchdogError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
 
 
 def _finite(value: Any) -> Any:
