@@ -76,6 +76,7 @@ class MetricSpec(Frozen):
     query: str | None = Field(default=None, min_length=1)
     scrape: ScrapeSpec | None = None
     warmup: Duration | None = None
+    settle: Duration = 0.0
     noise_floor: float = Field(default=0.0, ge=0)
 
 
@@ -109,6 +110,7 @@ class RelativeRule(RuleBase):
     max_decrease: Fraction | None = None
     test: Literal["none", "sequential"] = "none"
     alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    long_window: Duration | None = Field(default=None, gt=0)
     min_effect: float = Field(default=0.0, ge=0)
     drift_guard: Fraction | None = None
 
@@ -119,6 +121,12 @@ class RelativeRule(RuleBase):
                              "or max_decrease (worse when lower)")
         if self.max_decrease is not None and self.max_decrease >= 1:
             raise ValueError(f"max_decrease must be below 100%, got {self.max_decrease:.0%}")
+        if self.long_window is not None:
+            if self.test != "sequential":
+                raise ValueError("long_window applies only to test: sequential")
+            if self.long_window <= self.window:
+                raise ValueError(f"long_window ({self.long_window:g}s) must be longer than "
+                                 f"window ({self.window:g}s)")
         return self
 
 

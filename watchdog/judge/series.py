@@ -37,6 +37,21 @@ class Series:
         hi = int(np.searchsorted(self.t, end, side="right"))
         return self.v[lo:hi]
 
+    def paired(self, other: Series, start: float, end: float, tolerance: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Values of self and other in (start, end] at the same instants (within tolerance)."""
+        lo = int(np.searchsorted(self.t, start, side="right"))
+        hi = int(np.searchsorted(self.t, end, side="right"))
+        t, v = self.t[lo:hi], self.v[lo:hi]
+        if not len(t) or not len(other.t):
+            return np.empty(0), np.empty(0)
+        idx = np.clip(np.searchsorted(other.t, t), 1, len(other.t) - 1) if len(other.t) > 1 \
+            else np.zeros(len(t), dtype=int)
+        left = np.clip(idx - 1, 0, len(other.t) - 1)
+        nearest = np.where(np.abs(other.t[left] - t) <= np.abs(other.t[idx] - t), left, idx)
+        keep = np.abs(other.t[nearest] - t) <= tolerance
+        return v[keep], other.v[nearest[keep]]
+
     def until(self, end: float) -> Series:
         hi = int(np.searchsorted(self.t, end, side="right"))
         return Series(self.t[:hi], self.v[:hi])

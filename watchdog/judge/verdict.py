@@ -30,7 +30,10 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
     for rule in module.rules:
         result = evaluate(rule, ctx)
         results.append(result)
-        state = step(states.get(rule.name, AlertState()), result.breached, ctx.now,
+        # "warming" is evidence of a settling V2, not of a lasting breach: it clears a
+        # pending alert, where missing data (plain inconclusive) leaves it as it was
+        breached = False if result.evidence.get("warming") else result.breached
+        state = step(states.get(rule.name, AlertState()), breached, ctx.now,
                      rule.for_, rule.keep_firing_for)
         new_states[rule.name] = state
         if state.phase is AlertPhase.FIRING:

@@ -1,0 +1,55 @@
+"""What a rule sees when it is evaluated, and the shared ways of saying "can't tell yet"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from watchdog.baseline import Baseline
+from watchdog.config.schema import GrowthRule, Module, Rule
+from watchdog.judge.series import SeriesStore
+from watchdog.model import RuleResult
+
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    module: Module
+    now: float
+    started_at: float  # when V2 started serving (the rollout start)
+    series: SeriesStore
+    baselines: Mapping[str, Baseline]
+    noise_window: float = 300.0
+    drift_lookback: float = 1800.0
+
+
+def warm_from(rule: Rule, ctx: EvalContext) -> float:
+    return ctx.started_at + ctx.module.warmup_of(rule.metric)
+
+
+def inconclusive(rule: Rule, why: str, **evidence: Any) -> RuleResult:
+    return RuleResult(rule.name, rule.metric, None, f"{rule.metric}: {why}",
+                      {"inconclusive": why, **evidence})
+
+
+def young(rule: Rule, ctx: EvalContext, why: str, **evidence: Any) -> RuleResult | None:
+    """Inconclusive only because V2 has not run long enough yet for this rule ("warming").
+
+    That is not missing data: it does not hold the rollout (the stage hold still has to
+    pass). Missing data, once there has been time for it, does.
+    """
+    needed = 3 * rule.envelope if isinstance(rule, GrowthRule) else (
+        (rule.min_samples + 1) * ctx.module.interval)
+    needed = min(needed, rule.window)
+    if ctx.now - warm_from(rule, ctx) >= needed:
+        return None
+    return inconclusive(rule, why, warming=True, **evidence)
+
+
+def too_few(rule: Rule, ctx: EvalContext, n: int) -> RuleResult:
+    if ctx.now < warm_from(rule, ctx):
+        return inconclusive(rule, "V2 is warming up", warming=True, n_v2=n)
+    why = f"{n} V2 samples in window, need {rule.min_samples}"
+    return young(rule, ctx, why, n_v2=n) or inconclusive(rule, why, n_v2=n)

@@ -1,0 +1,224 @@
+"""Relative rules: V2 against live V1 over the same window, or against the stored baseline.
+
+With ``test: sequential`` the comparison is noise-aware (see stats.py) and runs over the
+rule's ``window`` and, if given, ``long_window`` (big shifts show fast in the short one,
+small ones need the long one); the alpha is split between them (Bonferroni).
+
+Warm-up. ``warmup`` drops V2's first seconds outright. ``settle`` is smarter: during V2's
+first ``settle`` seconds a breach only counts when V2's excess is not still falling. A
+warm-up (cache fill, JIT) decays; a regression stays. So a regression present from the
+start is caught within a minute, while a warm-up of any length is not mistaken for one.
+
+Reference. Live V1 while it serves. Where it does not (the 100 % stage), the stored
+baseline, rebased on V1's last live level when V1 served within ``drift_lookback`` and
+was doing worse than its baseline then: load that rose between the baseline window and
+now moves V1 too, and must not count against V2. Rebasing only ever relaxes the limit
+(a noisy, lucky V1 never makes it stricter). ``drift_guard`` makes drift beyond a limit
+inconclusive instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from watchdog.config.schema import RelativeRule
+from watchdog.judge import stats
+from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from
+from watchdog.model import Direction, RuleResult, Version
+
+SETTLE_BLOCK = 60.0  # seconds in each block of the "is it still falling" comparison
+SETTLE_SPAN = 180.0  # how far back the older block starts
+SETTLE_Z = 2.0
+
+
+@dataclass(frozen=True)
+class Reference:
+    kind: str  # "live_v1", "baseline", "baseline_rebased"
+    value: float
+    se: float
+    n: int
+    note: str = ""
+    paired: np.ndarray | None = None  # V2's samples at V1's instants (live_v1 only)
+
+
+def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
+    spec = ctx.module.metrics[rule.metric]
+    higher = spec.direction is not Direction.LOWER_IS_WORSE
+    tolerance = rule.max_increase if rule.max_increase is not None else rule.max_decrease
+    assert tolerance is not None
+    v2s = ctx.series.get(Version.V2, rule.metric)
+    earliest = warm_from(rule, ctx) - EPS
+    elapsed = ctx.now - ctx.started_at
+    settling = elapsed < spec.settle
+    if settling:
+        # while V2 may still be settling, look only at the latter half of its life
+        earliest = max(earliest, ctx.started_at + elapsed / 2 - EPS)
+    start = max(ctx.now - rule.window, earliest)
+    _, v2 = v2s.window(start, ctx.now)
+    if len(v2) < rule.min_samples:
+        return too_few(rule, ctx, len(v2))
+    windows = [rule.window]
+    if rule.test == "sequential" and rule.long_window is not None:
+        windows.append(rule.long_window)
+    best: tuple[float, stats.Comparison, Reference, float] | None = None
+    z_crit = stats.z_critical(rule.alpha / len(windows)) if rule.test == "sequential" else 0.0
+    for width in windows:
+        start = max(ctx.now - width, earliest)
+        _, v2 = v2s.window(start, ctx.now)
+        if len(v2) < rule.min_samples:
+            continue
+        ref = _reference(rule, ctx, start, width)
+        if isinstance(ref, RuleResult):
+            return ref
+        if ref.paired is not None:
+            v2 = ref.paired
+        comp = _compare(rule, ctx, v2, ref, tolerance, higher)
+        if best is None or comp.z > best[1].z:
+            best = (width, comp, ref, z_crit)
+    assert best is not None
+    width, comp, ref, _ = best
+    breached = comp.z > z_crit
+    evidence: dict[str, Any] = {"against": ref.kind, "tolerance": tolerance, "test": rule.test,
+                                "window": width, **comp.as_dict()}
+    if rule.test == "sequential":
+        evidence.update(alpha=rule.alpha, z_critical=round(z_crit, 3))
+    if ref.note:
+        evidence["reference_note"] = ref.note
+    baseline = ctx.baselines.get(rule.metric)
+    if baseline is not None:
+        evidence["baseline_id"] = baseline.id
+        evidence["baseline"] = _round(baseline.mean)
+    summary = _summary(rule, comp, ref, width)
+    if breached and settling:
+        falling = _still_falling(rule, ctx, higher)
+        if falling is not None:
+            return inconclusive(rule, f"V2 still settling after start ({falling}); "
+                                      f"not judged yet: {summary}", warming=True, **evidence)
+    return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
+
+
+def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Reference,
+             tolerance: float, higher: bool) -> stats.Comparison:
+    if rule.test == "none":
+        observed = stats.aggregate(v2, rule.aggregate)
+        return stats.compare(observed, 0.0, len(v2), ref.value, 0.0, ref.n, tolerance,
+                             rule.min_effect, higher)
+    floor = ctx.module.metrics[rule.metric].noise_floor
+    noise_from = max(ctx.now - max(ctx.noise_window, len(v2) * ctx.module.interval),
+                     warm_from(rule, ctx) - EPS)
+    recent = ctx.series.get(Version.V2, rule.metric).window(noise_from, ctx.now)[1]
+    sd2 = _sd(recent, v2, floor)
+    return stats.compare(stats.trimmed_mean(v2), stats.standard_error(sd2, len(v2)), len(v2),
+                         ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
+
+
+def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
+               width: float) -> Reference | RuleResult:
+    v1s = ctx.series.get(Version.V1, rule.metric)
+    # live V1 counts only at the same instants as V2's samples: V1 that stopped serving
+    # (the 100 % stage) or has gaps is never compared with V2 from another time
+    v2, v1 = ctx.series.get(Version.V2, rule.metric).paired(
+        v1s, start, ctx.now, ctx.module.interval / 2)
+    floor = ctx.module.metrics[rule.metric].noise_floor
+    if rule.against != "baseline" and len(v1) >= rule.min_samples:
+        if rule.test == "none":
+            return Reference("live_v1", stats.aggregate(v1, rule.aggregate), 0.0, len(v1),
+                             paired=v2)
+        recent = v1s.window(ctx.now - max(ctx.noise_window, width), ctx.now)[1]
+        sd1 = _sd(recent, v1, floor)
+        return Reference("live_v1", stats.trimmed_mean(v1), stats.standard_error(sd1, len(v1)),
+                         len(v1), paired=v2)
+    if rule.against == "live":
+        return inconclusive(rule, f"{len(v1)} live V1 samples in window, need "
+                                  f"{rule.min_samples}", n_v1=len(v1))
+    baseline = ctx.baselines.get(rule.metric)
+    if baseline is None:
+        return inconclusive(rule, "no stored V1 baseline")
+    if baseline.expired(ctx.now):
+        return inconclusive(rule, f"stored baseline #{baseline.id} has expired")
+    if rule.test == "none":
+        value = baseline.stat(rule.aggregate)
+        se = 0.0
+    else:
+        values = baseline.values()
+        value = stats.trimmed_mean(values) if len(values) else baseline.mean
+        se = baseline.stddev / math.sqrt(max(baseline.count, 1))
+    last = v1s.last_time(ctx.now)
+    if last is None or ctx.now - last > ctx.drift_lookback:
+        return Reference("baseline", value, se, baseline.count)
+    recent = v1s.since(last - ctx.noise_window, last)
+    if len(recent) < rule.min_samples or value == 0:
+        return Reference("baseline", value, se, baseline.count)
+    level = stats.trimmed_mean(recent)
+    drift = level / value - 1
+    if rule.drift_guard is not None and abs(drift) > rule.drift_guard:
+        return inconclusive(rule, f"V1 drifted {drift:+.1%} from its stored baseline "
+                                  f"({level:.4g} vs {value:.4g}); baseline not trusted",
+                            drift=round(drift, 4))
+    higher = ctx.module.metrics[rule.metric].direction is not Direction.LOWER_IS_WORSE
+    if (level > value) != higher:
+        # V1 was doing better than its baseline: keep the baseline (never a stricter limit)
+        return Reference("baseline", value, se, baseline.count,
+                         f"V1's last live level {level:.4g} ({drift:+.1%}) kept the baseline")
+    sd1 = _sd(recent, recent, floor)
+    note = (f"baseline {value:.4g} rebased on V1's last live level {level:.4g} "
+            f"({drift:+.1%}, {ctx.now - last:g}s ago)")
+    return Reference("baseline_rebased", level, stats.standard_error(sd1, len(recent)),
+                     len(recent), note)
+
+
+def _still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | None:
+    """A description when V2's excess over V1 is still shrinking (or it is too early to say).
+
+    Compares V2's latest block with its block up to SETTLE_SPAN seconds earlier (both
+    corrected by V1's move over the same span): a decaying warm-up differs clearly over
+    minutes even when its last few samples look flat.
+    """
+    v2s = ctx.series.get(Version.V2, rule.metric)
+    v1s = ctx.series.get(Version.V1, rule.metric)
+    now = ctx.now
+    elapsed = now - ctx.started_at
+    length = min(SETTLE_BLOCK, elapsed / 2)
+    old_start = max(ctx.started_at - EPS, now - SETTLE_SPAN)
+    cur = v2s.window(now - length, now)[1]
+    prev = v2s.window(old_start, old_start + length)[1]
+    if len(prev) < rule.min_samples or len(cur) < rule.min_samples:
+        return "too little V2 history to tell a warm-up from a regression"
+    v1_cur = v1s.window(now - length, now)[1]
+    v1_prev = v1s.window(old_start, old_start + length)[1]
+    shift = 0.0
+    if len(v1_cur) >= rule.min_samples and len(v1_prev) >= rule.min_samples:
+        shift = stats.trimmed_mean(v1_cur) - stats.trimmed_mean(v1_prev)
+    sd = _sd(v2s.window(now - ctx.noise_window, now)[1], np.concatenate([prev, cur]), 0.0)
+    se = math.hypot(stats.standard_error(sd, len(cur)), stats.standard_error(sd, len(prev)))
+    change = stats.trimmed_mean(cur) - stats.trimmed_mean(prev) - shift
+    improving = -change if higher else change
+    if se > 0 and improving / se > SETTLE_Z:
+        return f"moved {change:+.4g} since {now - old_start - length:g}s earlier"
+    return None
+
+
+def _sd(recent: np.ndarray, window: np.ndarray, floor: float) -> float:
+    sd = stats.noise_sd(recent if len(recent) >= len(window) else window)
+    if math.isnan(sd):
+        sd = float(np.std(window, ddof=1)) if len(window) > 1 else 0.0
+    return max(sd, floor)
+
+
+def _summary(rule: RelativeRule, comp: stats.Comparison, ref: Reference, width: float) -> str:
+    against = {"live_v1": "live V1", "baseline": "baseline",
+               "baseline_rebased": "rebased baseline"}[ref.kind]
+    sign = "+" if comp.effect >= 0 else ""
+    text = (f"{rule.metric} {comp.observed:.4g} vs {against} {comp.reference:.4g} "
+            f"({sign}{comp.effect:.1%}; limit {comp.limit:.4g}")
+    if rule.test == "sequential":
+        text += f", z={comp.z:.2f}, p={comp.p_value:.2g}"
+    return text + f", n={comp.n_canary}/{comp.n_reference} over {width:g}s)"
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.6g}") if math.isfinite(x) and x != 0 else x
