@@ -2,6 +2,8 @@
 
     progressing --critical (failure limits reached)--> rolled_back (paused until resumed)
     progressing --healthy for the stage's hold--> next stage ... --> promoted
+    (the hold counts unbroken healthy verdicts: any other verdict, or the kill switch,
+    starts it again)
     progressing <--pause / resume--> paused
     any non-terminal --abort--> aborted;  progressing/paused --promote--> promoted
 
@@ -26,7 +28,7 @@ def start(module: str, plan: Plan, now: float, actor: str = "watchdog",
           reason: str = "rollout started") -> tuple[Checkpoint, Decision]:
     traffic = plan.stages[0].traffic
     cp = Checkpoint(module=module, phase=Phase.PROGRESSING, stage=0, traffic_percent=traffic,
-                    started_at=now, stage_started_at=now)
+                    started_at=now, stage_started_at=now, healthy_since=now)
     decision = Decision(module, now, Action.ADVANCE, traffic, None, 0,
                         (f"{reason}: stage 1 of {len(plan.stages)} at {traffic:g}%",),
                         actor=actor)
@@ -39,12 +41,15 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
     cp = replace(cp, last_tick_at=now)
     if cp.phase is not Phase.PROGRESSING:
         return cp, []
+    if verdict.kind is not VerdictKind.HEALTHY or kill_switch:
+        cp = replace(cp, healthy_since=None)
     if kill_switch:
         return _hold(cp, now, "kill", ("kill switch is on: V1 everywhere",), ())
     evidence = _evidence(verdict)
     if verdict.kind is VerdictKind.CRITICAL:
         cp = replace(cp, consecutive_failures=cp.consecutive_failures + 1,
-                     cumulative_failures=cp.cumulative_failures + 1, inconclusive_since=None)
+                     cumulative_failures=cp.cumulative_failures + 1, inconclusive_since=None,
+                     inconclusive_alerted=False)
         limits = plan.failure_limits
         if (cp.consecutive_failures >= limits.consecutive
                 or cp.cumulative_failures >= limits.cumulative):
@@ -56,21 +61,24 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
                      (*verdict.reasons, f"failure {cp.consecutive_failures} of "
                                         f"{limits.consecutive} before rollback"), evidence)
     if verdict.kind is VerdictKind.WARNING:
-        cp = replace(cp, inconclusive_since=None)
+        cp = replace(cp, inconclusive_since=None, inconclusive_alerted=False)
         return _hold(cp, now, "warning:" + ",".join(verdict.firing), verdict.reasons, evidence)
     if verdict.kind is VerdictKind.INCONCLUSIVE:
         since = cp.inconclusive_since if cp.inconclusive_since is not None else now
         cp = replace(cp, inconclusive_since=since)
+        key = "inconclusive:" + ",".join(sorted(r.split(":")[0] for r in verdict.reasons))
         if now - since >= plan.max_inconclusive and not cp.inconclusive_alerted:
             cp = replace(cp, inconclusive_alerted=True, hold_key="")
             reasons = (f"evidence has been insufficient for {now - since:g}s "
                        f"(limit {plan.max_inconclusive:g}s)", *verdict.reasons)
-            return _hold(cp, now, "inconclusive-alert", reasons, evidence)
-        key = "inconclusive:" + ",".join(sorted(r.split(":")[0] for r in verdict.reasons))
+            cp, alert = _hold(cp, now, "inconclusive-alert", reasons, evidence)
+            # the alert is this cause's hold: the next tick with the same cause is not new
+            return replace(cp, hold_key=key), alert
         return _hold(cp, now, key, verdict.reasons, evidence)
+    since = cp.healthy_since if cp.healthy_since is not None else now
     cp = replace(cp, consecutive_failures=0, inconclusive_since=None,
-                 inconclusive_alerted=False, hold_key="")
-    held = now - cp.stage_started_at
+                 inconclusive_alerted=False, hold_key="", healthy_since=since)
+    held = now - since
     need = plan.hold_of(cp.stage)
     if held + EPS < need:
         return cp, []
@@ -82,7 +90,8 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
     decision = Decision(cp.module, now, Action.ADVANCE, traffic, cp.stage, nxt,
                         (f"{reason}: advance to stage {nxt + 1} of {len(plan.stages)} "
                          f"at {traffic:g}%",), evidence)
-    cp = replace(cp, stage=nxt, traffic_percent=traffic, stage_started_at=now)
+    cp = replace(cp, stage=nxt, traffic_percent=traffic, stage_started_at=now,
+                 healthy_since=now)
     return _record(cp, decision), [decision]
 
 
@@ -104,7 +113,8 @@ def resume(cp: Checkpoint, plan: Plan, now: float, actor: str,
     decision = Decision(cp.module, now, Action.RESUME, traffic, cp.stage, stage, (reason,),
                         actor=actor)
     cp = replace(cp, phase=Phase.PROGRESSING, stage=stage, traffic_percent=traffic,
-                 stage_started_at=now, consecutive_failures=0, inconclusive_since=None,
+                 stage_started_at=now, healthy_since=now, consecutive_failures=0,
+                 inconclusive_since=None,
                  inconclusive_alerted=False, paused_by_kill_switch=False, alerts={})
     return _record(cp, decision), decision
 

@@ -40,6 +40,9 @@ class Checkpoint:
     paused_by_kill_switch: bool = False
     last_tick_at: float | None = None
     alerts: Mapping[str, AlertState] = field(default_factory=dict)
+    # start of the current unbroken run of healthy verdicts at this stage (None: the last
+    # verdict was not healthy); a stage's hold counts from here
+    healthy_since: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +58,7 @@ class Checkpoint:
             "paused_by_kill_switch": self.paused_by_kill_switch,
             "last_tick_at": self.last_tick_at,
             "alerts": {name: s.to_dict() for name, s in sorted(self.alerts.items())},
+            "healthy_since": self.healthy_since,
         }
 
     @classmethod
@@ -75,6 +79,9 @@ class Checkpoint:
             paused_by_kill_switch=bool(data.get("paused_by_kill_switch", False)),
             last_tick_at=_opt(data.get("last_tick_at")),
             alerts={k: AlertState.from_dict(v) for k, v in (data.get("alerts") or {}).items()},
+            # a checkpoint written before this field existed: the stage start, as it was
+            healthy_since=_opt(data["healthy_since"]) if "healthy_since" in data
+            else float(data["stage_started_at"]),
         )
 
 
