@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from watchdog.baseline import Baseline
@@ -23,6 +23,7 @@ class EvalContext:
     baselines: Mapping[str, Baseline]
     noise_window: float = 300.0
     drift_lookback: float = 1800.0
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def warm_from(rule: Rule, ctx: EvalContext) -> float:

@@ -110,8 +110,7 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     floor = ctx.module.metrics[rule.metric].noise_floor
     noise_from = max(ctx.now - max(ctx.noise_window, len(v2) * ctx.module.interval),
                      warm_from(rule, ctx) - EPS)
-    recent = ctx.series.get(Version.V2, rule.metric).window(noise_from, ctx.now)[1]
-    sd2 = _sd(recent, v2, floor)
+    sd2 = _noise(ctx, Version.V2, rule.metric, noise_from, v2, floor)
     return stats.compare(stats.trimmed_mean(v2), stats.standard_error(sd2, len(v2)), len(v2),
                          ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
 
@@ -128,8 +127,8 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
         if rule.test == "none":
             return Reference("live_v1", stats.aggregate(v1, rule.aggregate), 0.0, len(v1),
                              paired=v2)
-        recent = v1s.window(ctx.now - max(ctx.noise_window, width), ctx.now)[1]
-        sd1 = _sd(recent, v1, floor)
+        sd1 = _noise(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width), v1,
+                     floor)
         return Reference("live_v1", stats.trimmed_mean(v1), stats.standard_error(sd1, len(v1)),
                          len(v1), paired=v2)
     if rule.against == "live":
@@ -200,6 +199,17 @@ def _still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | 
     if se > 0 and improving / se > SETTLE_Z:
         return f"moved {change:+.4g} since {now - old_start - length:g}s earlier"
     return None
+
+
+def _noise(ctx: EvalContext, version: Version, metric: str, start: float,
+           window: np.ndarray, floor: float) -> float:
+    """Noise of one version's metric since ``start``, computed once per tick."""
+    key = ("noise", version, metric, start, len(window), floor)
+    found = ctx.memo.get(key)
+    if found is None:
+        recent = ctx.series.get(version, metric).window(start, ctx.now)[1]
+        found = ctx.memo[key] = _sd(recent, window, floor)
+    return float(found)
 
 
 def _sd(recent: np.ndarray, window: np.ndarray, floor: float) -> float:

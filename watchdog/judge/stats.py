@@ -45,19 +45,28 @@ def trimmed_mean(values: np.ndarray) -> float:
     n = len(values)
     if n >= 5:
         cut = int(TRIM * n)
-        return float(np.sort(values)[cut:n - cut].mean())
-    return float(np.median(values)) if len(values) >= 3 else float(values.mean())
+        middle = np.sort(values)[cut:n - cut]
+        return float(middle.sum()) / len(middle)
+    return _median(values) if n >= 3 else float(values.sum()) / max(n, 1)
+
+
+def _median(values: np.ndarray) -> float:
+    """Median of a small array (np.median's overhead dominates at these sizes)."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    mid = n // 2
+    return float(ordered[mid]) if n % 2 else float(ordered[mid - 1] + ordered[mid]) / 2.0
 
 
 def noise_sd(values: np.ndarray) -> float:
     """Per-sample noise from successive differences, robust to spikes and level shifts."""
     if len(values) < 3:
         return math.nan
-    diffs = np.diff(values)
-    spread = _MAD_TO_SD * float(np.median(np.abs(diffs - np.median(diffs))))
+    diffs = values[1:] - values[:-1]
+    spread = _MAD_TO_SD * _median(np.abs(diffs - _median(diffs)))
     if spread > 0:
         diffs = np.clip(diffs, -4 * spread, 4 * spread)
-    return float(np.sqrt(np.mean(diffs**2) / 2.0))
+    return math.sqrt(float(np.dot(diffs, diffs)) / (2.0 * len(diffs)))
 
 
 def standard_error(sd: float, n: int) -> float:
