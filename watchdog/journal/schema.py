@@ -78,6 +78,10 @@ def open_database(path: str | Path, migrate_to: int = SCHEMA_VERSION) -> sqlite_
                               f"(application_id {app_id:#x})")
         if app_id == 0 and version == 0 and db.table_names():
             raise SchemaError(f"{path} holds tables but no rollout-watchdog schema version")
+        if app_id == 0 and version != 0:
+            # every migration stamps our application_id with the version: this is not ours
+            raise SchemaError(f"{path} is not a rollout-watchdog journal (schema version "
+                              f"{version} without the rollout-watchdog application_id)")
         if version > SCHEMA_VERSION:
             raise SchemaError(f"{path} has schema version {version}, newer than this program "
                               f"knows ({SCHEMA_VERSION}); upgrade rollout-watchdog")

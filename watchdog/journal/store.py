@@ -80,7 +80,8 @@ class Journal:
                     self._upsert_checkpoint(checkpoint, journaled_at)
                     if previous_alerts is not None:
                         self._alert_changes(checkpoint.module, previous_alerts,
-                                            checkpoint.alerts, alert_summaries or {})
+                                            checkpoint.alerts, alert_summaries or {},
+                                            journaled_at)
             return ids
         except sqlite3.Error as err:
             raise JournalError(f"journal {self.path}: cannot record: {err}") from err
@@ -165,9 +166,12 @@ class Journal:
     # alerts ----------------------------------------------------------------------------
 
     def _alert_changes(self, module: str, before: Mapping[str, AlertState],
-                       after: Mapping[str, AlertState], summaries: Mapping[str, str]) -> None:
-        for rule, new in after.items():
+                       after: Mapping[str, AlertState], summaries: Mapping[str, str],
+                       at: float) -> None:
+        # a rule gone from ``after`` (states reset on resume, rule removed) is inactive now
+        for rule in sorted({*before, *after}):
             old = before.get(rule, AlertState())
+            new = after.get(rule, AlertState())
             if old == new:
                 continue
             summary = summaries.get(rule, "")
@@ -182,9 +186,13 @@ class Journal:
                     " rule=? AND active_at=?", (new.fired_at, summary, module, rule,
                                                 old.active_at))
             elif new.phase is AlertPhase.INACTIVE and old.phase is not AlertPhase.INACTIVE:
+                # only a firing alert carries its own resolution time; one that was pending
+                # (or dropped) ends now
+                ended = new.resolved_at if (old.phase is AlertPhase.FIRING
+                                            and new.resolved_at is not None) else at
                 self._conn.execute(
                     "UPDATE alerts SET state='resolved', resolved_at=? WHERE module=? AND"
-                    " rule=? AND active_at=?", (new.resolved_at, module, rule, old.active_at))
+                    " rule=? AND active_at=?", (ended, module, rule, old.active_at))
 
     def alerts(self, module: str | None = None, open_only: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT * FROM alerts"
