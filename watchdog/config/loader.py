@@ -6,6 +6,7 @@ returned; a set with any error raises :class:`ConfigError` and nothing is half-l
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -130,7 +131,8 @@ def _validate(located: Located, issues: list[Issue],
     except ValidationError as err:
         for error in err.errors():
             loc = tuple(error["loc"])
-            issues.append(Issue(file, located.line_of(loc), _describe(loc, error)))
+            issues.append(Issue(file, located.line_of(_pinpoint(loc, error, located)),
+                                _describe(loc, error)))
         return []
     result = []
     for index, module in enumerate(parsed.modules):
@@ -158,13 +160,37 @@ def _describe(loc: tuple[Any, ...], error: Any) -> str:
     if kind == "missing":
         return f"{where}: required field is missing"
     if kind == "union_tag_invalid":
-        return f"{where}: kind must be one of relative, absolute, growth, increase"
+        got = (error.get("ctx") or {}).get("tag")
+        return (f"{where}: kind must be one of relative, absolute, growth, increase"
+                + ("" if got is None else f" (got {got!r})"))
     if kind == "union_tag_not_found":
         return f"{where}: every rule needs a kind (relative, absolute, growth, increase)"
     message = message.removeprefix("Value error, ")
     got = error.get("input")
-    suffix = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+    shown = isinstance(got, dict | list) or got is None or repr(got) in message
+    suffix = "" if shown else f" (got {got!r})"
     return f"{where}: {message}{suffix}"
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _pinpoint(loc: tuple[Any, ...], error: Any, located: Located) -> tuple[Any, ...]:
+    """Where a check across fields points: the first field its message names.
+
+    A model-level check ("below (10) must be less than above (5)", "action: rollback
+    needs severity: critical") is reported by pydantic at the object; the line that
+    needs fixing is the one of the field the message is about.
+    """
+    path = tuple(p for p in loc if p not in _UNION_TAGS)
+    if error.get("type") == "union_tag_invalid":
+        return (*path, "kind")
+    if error.get("type") != "value_error" or not isinstance(error.get("input"), dict):
+        return loc
+    for word in _WORD.findall(str(error.get("msg", "")).removeprefix("Value error, ")):
+        if word in error["input"] and (*path, word) in located.lines:
+            return (*path, word)
+    return loc
 
 
 _UNION_TAGS = {"relative", "absolute", "growth", "increase", "function-before[_stage(), Stage]",
