@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -51,8 +52,13 @@ class EmptyBaseline(ValueError):
 def capture(module: str, metric: str, points: Iterable[tuple[float, float]],
             window_from: float, window_to: float, source: str, captured_at: float,
             expires_at: float | None = None) -> Baseline:
-    """Summarise V1 points ``(t, value)`` of one metric with ``window_from <= t < window_to``."""
-    picked = sorted((t, v) for t, v in points if window_from <= t < window_to)
+    """Summarise V1 points ``(t, value)`` of one metric with ``window_from <= t < window_to``.
+
+    Non-finite values (a source's NaN for 0/0, say) are no samples: one would make every
+    statistic NaN, and every comparison against the baseline silently false.
+    """
+    picked = sorted((t, v) for t, v in points
+                    if window_from <= t < window_to and math.isfinite(v))
     if not picked:
         raise EmptyBaseline(f"no V1 samples of {metric} for module {module} in "
                             f"[{window_from:g}, {window_to:g})")

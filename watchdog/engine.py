@@ -80,7 +80,7 @@ class Engine:
         return max(longest, NOISE_WINDOW) + DRIFT_LOOKBACK + warm
 
     def baselines(self, name: str, now: float) -> dict[str, Baseline]:
-        key = self.journal.baseline_fingerprint(name)
+        key = self.journal.baseline_fingerprint(name, now)
         cached = self._baselines.get(name)
         if cached is None or cached[0] != key:
             self._baselines[name] = (key, self.journal.active_baselines(name, now))

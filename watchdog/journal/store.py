@@ -239,10 +239,13 @@ class Journal:
             sql += " WHERE " + " AND ".join(where)
         return [_baseline(r) for r in self.db.query(sql + " ORDER BY id", args)]
 
-    def baseline_fingerprint(self, module: str) -> tuple[object, ...]:
-        """Changes whenever a baseline of ``module`` is added, pinned or unpinned."""
-        row = self._conn.execute("SELECT count(*), max(id), sum(pinned * id) FROM baselines"
-                                 " WHERE module=?", (module,)).fetchone()
+    def baseline_fingerprint(self, module: str, now: float | None = None) -> tuple[object, ...]:
+        """Changes whenever a baseline of ``module`` is added, pinned or unpinned, and
+        (given ``now``) whenever one expires."""
+        row = self._conn.execute(
+            "SELECT count(*), max(id), sum(pinned * id),"
+            " sum(expires_at IS NOT NULL AND expires_at <= ?) FROM baselines WHERE module=?",
+            (now, module)).fetchone()
         return tuple(row)
 
     def baseline(self, baseline_id: int) -> Baseline | None:
