@@ -93,3 +93,21 @@ class EmptyResult(SourceError):
 
 class ActuatorError(WatchdogError):
     """A flag change could not be applied or its read-back did not match."""
+
+
+class NotifierError(WatchdogError):
+    """A notifier could not deliver a message; the notification stays queued.
+
+    ``auth``: the service refused our credentials (stop sending until reconfigured).
+    ``permanent``: resending the same message cannot succeed (bad channel, bad payload).
+    ``retry_after``: seconds the service asked us to wait before the next attempt.
+    Messages never contain a token or a webhook URL.
+    """
+
+    def __init__(self, message: str, *, code: str = "", auth: bool = False,
+                 permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.auth = auth
+        self.permanent = permanent
+        self.retry_after = retry_after

@@ -54,7 +54,33 @@ def _v2(db: sqlite_utils.Database) -> None:
         reason TEXT NOT NULL, data TEXT NOT NULL)""")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """The notification outbox, and what Slack returned for each message (threads, ts)."""
+    db.execute("""CREATE TABLE notification_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, notifier TEXT NOT NULL, key TEXT NOT NULL,
+        module TEXT NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL,
+        channel TEXT NOT NULL, identity TEXT NOT NULL, payload TEXT NOT NULL,
+        state TEXT NOT NULL, at REAL NOT NULL, enqueued_at REAL NOT NULL,
+        episode_start REAL, repeat INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0, refusals INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT, sent_at REAL, UNIQUE (notifier, key))""")
+    db.execute("CREATE INDEX notification_outbox_pending"
+               " ON notification_outbox(notifier, state, channel, id)")
+    db.execute("CREATE INDEX notification_outbox_identity"
+               " ON notification_outbox(notifier, identity, id)")
+    db.execute("""CREATE TABLE slack_threads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, module TEXT NOT NULL, channel TEXT NOT NULL,
+        channel_id TEXT NOT NULL, ts TEXT NOT NULL, started_at REAL NOT NULL,
+        opened_by TEXT NOT NULL, closed_at REAL)""")
+    db.execute("CREATE UNIQUE INDEX slack_threads_open ON slack_threads(module, channel)"
+               " WHERE closed_at IS NULL")
+    db.execute("""CREATE TABLE slack_messages (
+        key TEXT NOT NULL, step TEXT NOT NULL, channel_id TEXT NOT NULL, ts TEXT NOT NULL,
+        at REAL NOT NULL, PRIMARY KEY (key, step))""")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
