@@ -51,10 +51,10 @@ class AppProcess:
     """One testapp.py process; ``stop`` takes its endpoint down, ``restart`` brings it back
     on the same port with fresh counters."""
 
-    def __init__(self, module: str, version: str, port: int = 0) -> None:
+    def __init__(self, module: str, version: str, port: int = 0, wait: bool = True) -> None:
         self.module, self.version, self.port = module, version, port
         self.proc: subprocess.Popen[str] | None = None
-        self.start()
+        self.start(wait)
 
     @property
     def url(self) -> str:
@@ -64,11 +64,16 @@ class AppProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(TESTAPP), "--module", self.module, "--version", self.version,
              "--port", str(self.port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        if wait:
+            self.wait()
+
+    def wait(self) -> None:
+        """Until the app serves (it prints its port)."""
         line = self._line(10.0)
         if not line.startswith("ready "):
             self.stop()
@@ -107,17 +112,34 @@ class AppProcess:
         self.start()
 
 
-def _app_factory() -> Iterator[Callable[..., AppProcess]]:
-    started: list[AppProcess] = []
+class Apps:
+    """Starts test apps (``apps("checkout", "v1")``, or a v1/v2 pair started side by side
+    with ``apps.pair("checkout")``) and stops them all at the end."""
 
-    def start(module: str = "checkout", version: str = "v1") -> AppProcess:
+    def __init__(self) -> None:
+        self.started: list[AppProcess] = []
+
+    def __call__(self, module: str = "checkout", version: str = "v1") -> AppProcess:
         app = AppProcess(module, version)
-        started.append(app)
+        self.started.append(app)
         return app
 
-    yield start
-    for app in started:
-        app.stop()
+    def pair(self, module: str = "checkout") -> tuple[AppProcess, AppProcess]:
+        v1, v2 = AppProcess(module, "v1", wait=False), AppProcess(module, "v2", wait=False)
+        self.started += [v1, v2]
+        v1.wait()
+        v2.wait()
+        return v1, v2
+
+    def stop(self) -> None:
+        for app in self.started:
+            app.stop()
+
+
+def _app_factory() -> Iterator[Apps]:
+    apps = Apps()
+    yield apps
+    apps.stop()
 
 
 start_app = pytest.fixture(_app_factory, name="start_app")
@@ -307,11 +329,11 @@ class PrometheusSetup:
 
 @pytest.fixture(scope="module")
 def prometheus_setup(start_prometheus: Callable[[list[AppProcess]], PrometheusProcess],
-                     start_module_app: Callable[..., AppProcess]) -> PrometheusSetup:
+                     start_module_app: Apps) -> PrometheusSetup:
     """Prometheus scraping checkout v1 and v2 under steady traffic, with a few seconds of
     data. v1: 20 requests per 50 ms, 1 failed (5 %), all at 30 ms; 100 MB resident.
     v2: 20 per 50 ms, 2 failed (10 %), all at 70 ms; 150 MB resident."""
-    v1, v2 = start_module_app("checkout", "v1"), start_module_app("checkout", "v2")
+    v1, v2 = start_module_app.pair("checkout")
     v1.send("steady", requests=20, failed=1, latency=0.03, every=0.05)
     v2.send("steady", requests=20, failed=2, latency=0.07, every=0.05)
     v2.send("memory", value=150e6)

@@ -1,0 +1,220 @@
+"""The ``scrape`` source, the embedded default: no Prometheus server, the exposition text is
+read straight from each version's ``/metrics`` endpoint.
+
+Each ``fetch`` scrapes every endpoint of the module once, at the injected clock's time, and
+appends one sample per metric to an in-memory history per (module, version, metric), kept
+for ``keep`` seconds; the window asked for is cut from that history. Per metric ``scrape``
+spec (metrics without one are skipped):
+
+- ``gauge``: the value as it is (the largest, if several series match);
+- ``counter``: the per-second rate between this scrape and the previous one (summed over
+  the matching series; a counter that went down restarted from zero);
+- ``counter`` with ``denominator``: rate(name) / rate(denominator);
+- ``histogram``: the ``quantile`` of the observations made between the two scrapes, from
+  the bucket deltas, interpolated within the bucket as ``histogram_quantile`` does.
+
+Every value is multiplied by ``scale``. ``labels`` select series; ``{module}`` and
+``{version}`` in label values are replaced. Counters and histograms need two scrapes
+before they give a value, and a window with no events (no requests) gives no sample.
+
+One endpoint failing does not hide the other: its error is kept in ``last_errors`` under
+``(version, "*")`` and the other version's samples are returned; only when every endpoint
+of the module fails does ``fetch`` raise. Metrics absent from an answer are recorded as
+``EmptyResult`` under ``(version, metric)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import httpx
+
+from watchdog.clock import Clock, SystemClock
+from watchdog.config.schema import Module, ScrapeSpec
+from watchdog.errors import EmptyResult, SourceError, SourceUnavailable
+from watchdog.judge.series import SeriesStore
+from watchdog.model import Sample, Version
+from watchdog.sources import exposition as ex
+
+log = logging.getLogger(__name__)
+
+ACCEPT = "text/plain;version=0.0.4;q=1.0, */*;q=0.1"
+ENDPOINT = "*"
+"""The metric name under which ``last_errors`` keeps a whole endpoint's failure."""
+
+
+class ScrapeSource:
+    name = "scrape"
+
+    def __init__(self, endpoints: Mapping[str, Mapping[str, str]], timeout: float = 5.0, *,
+                 keep: float = 3 * 3600.0, clock: Clock | None = None,
+                 headers: Mapping[str, str] | None = None,
+                 transport: httpx.BaseTransport | None = None,
+                 client: httpx.Client | None = None) -> None:
+        if timeout <= 0 or keep <= 0:
+            raise ValueError("timeout and keep must be positive")
+        self.endpoints: dict[str, dict[Version, str]] = {}
+        for module, urls in endpoints.items():
+            try:
+                self.endpoints[module] = {Version(v): url for v, url in urls.items()}
+            except ValueError as err:
+                raise ValueError(f"scrape endpoints of module {module!r}: versions are "
+                                 f"v1 and v2, got {sorted(urls)}") from err
+        self.timeout = timeout
+        self.keep = keep
+        self._clock: Clock = clock or SystemClock()
+        self._headers = {"Accept": ACCEPT, **(headers or {})}
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client(transport=transport)
+        self._last: dict[tuple[str, Version, str], ex.Reading] = {}
+        self._history: dict[tuple[str, Version, str], deque[tuple[float, float]]] = {}
+        self.last_errors: dict[tuple[Version, str], SourceError] = {}
+        """Problems of the last ``fetch``: ``(version, "*")`` for an endpoint that failed,
+        ``(version, metric)`` for a metric missing from an endpoint's answer."""
+
+    def __repr__(self) -> str:
+        return f"ScrapeSource(modules={sorted(self.endpoints)})"
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> ScrapeSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fetch(self, module: Module, start: float, end: float) -> SeriesStore:
+        """Scrape the module's endpoints once, then its history with ``start < t <= end``."""
+        self.scrape(module)
+        samples: list[Sample] = []
+        for version in self.endpoints.get(module.name, {}):
+            for metric in module.metrics:
+                for t, v in self._history.get((module.name, version, metric), ()):
+                    if start < t <= end:
+                        samples.append(Sample(t, module.name, version, metric, v))
+        return SeriesStore.of(samples)
+
+    def scrape(self, module: Module) -> None:
+        """One scrape of each of the module's endpoints, added to the history."""
+        urls = self.endpoints.get(module.name)
+        if not urls:
+            known = ", ".join(sorted(self.endpoints)) or "none"
+            raise SourceError(f"scrape: no endpoints for module {module.name!r} "
+                              f"(configured: {known})")
+        specs = {m: spec.scrape for m, spec in module.metrics.items() if spec.scrape}
+        errors: dict[tuple[Version, str], SourceError] = {}
+        found = answered = 0
+        for version, url in urls.items():
+            t, mono = self._clock.now(), self._clock.monotonic()
+            try:
+                exposition = ex.parse(self._get(url), where=f"scrape {version} {url}")
+            except SourceError as err:
+                errors[(version, ENDPOINT)] = err
+                log.warning("module %s: %s", module.name, err)
+                continue
+            answered += 1
+            for metric, spec in specs.items():
+                reading = _read(exposition, spec, module.name, version, t, mono)
+                if reading is None:
+                    errors[(version, metric)] = EmptyResult(
+                        f"scrape {version} {url}: no series {_shown(spec, module, version)}")
+                    continue
+                found += 1
+                self._record(module.name, version, metric, spec, reading)
+        self.last_errors = errors
+        if answered == 0:
+            failures = [errors[(v, ENDPOINT)] for v in urls]
+            raise _all_failed(module.name, failures) from failures[0]
+        if specs and found == 0:
+            raise EmptyResult(f"scrape: none of the metrics of module {module.name} "
+                              f"({', '.join(sorted(specs))}) are exposed")
+
+    def _get(self, url: str) -> str:
+        try:
+            response = self._client.get(url, headers=self._headers, timeout=self.timeout)
+        except httpx.TimeoutException as err:
+            raise SourceUnavailable(f"scrape {url}: timed out after {self.timeout:g}s") from err
+        except httpx.TransportError as err:
+            raise SourceUnavailable(f"scrape {url}: unreachable: {err}") from err
+        if response.status_code != 200:
+            raise SourceUnavailable(f"scrape {url}: HTTP {response.status_code}")
+        return response.text
+
+    def _record(self, module: str, version: Version, metric: str, spec: ScrapeSpec,
+                reading: ex.Reading) -> None:
+        key = (module, version, metric)
+        value = _value(spec, self._last.get(key), reading)
+        if spec.type != "gauge":
+            self._last[key] = reading
+        history = self._history.setdefault(key, deque())
+        if value is not None:
+            history.append((reading.t, value * spec.scale))
+        while history and history[0][0] < reading.t - self.keep:
+            history.popleft()
+
+
+def _labels(spec: ScrapeSpec, module: str, version: Version) -> dict[str, str]:
+    return {k: v.replace("{module}", module).replace("{version}", version.value)
+            for k, v in spec.labels.items()}
+
+
+def _shown(spec: ScrapeSpec, module: Module, version: Version) -> str:
+    labels = _labels(spec, module.name, version)
+    names = spec.name + (f" / {spec.denominator}" if spec.denominator else "")
+    return names + (f" with labels {labels}" if labels else "")
+
+
+def _read(exposition: ex.Exposition, spec: ScrapeSpec, module: str, version: Version,
+          t: float, mono: float) -> ex.Reading | None:
+    """This scrape's reading of one metric, or None when its series are missing."""
+    wanted = _labels(spec, module, version)
+    if spec.type == "gauge":
+        value = ex.gauge(exposition, spec.name, wanted)
+        return None if value is None else ex.Reading(t, mono, value=value)
+    if spec.type == "histogram":
+        buckets = ex.histograms(exposition, spec.name, wanted)
+        return ex.Reading(t, mono, buckets=buckets) if buckets else None
+    numerator = ex.counters(exposition, spec.name, wanted)
+    if not numerator:
+        return None
+    if spec.denominator is None:
+        return ex.Reading(t, mono, numerator=numerator)
+    denominator = ex.counters(exposition, spec.denominator, wanted)
+    return ex.Reading(t, mono, numerator=numerator, denominator=denominator) \
+        if denominator else None
+
+
+def _value(spec: ScrapeSpec, prev: ex.Reading | None, cur: ex.Reading) -> float | None:
+    """The metric's value at ``cur`` (unscaled), given the previous reading."""
+    if spec.type == "gauge":
+        return cur.value
+    if prev is None or cur.mono <= prev.mono:
+        return None
+    if spec.type == "histogram":
+        assert prev.buckets is not None and cur.buckets is not None and spec.quantile
+        return ex.quantile(spec.quantile, ex.bucket_increase(prev.buckets, cur.buckets))
+    assert prev.numerator is not None and cur.numerator is not None
+    events = ex.increase(prev.numerator, cur.numerator)
+    if spec.denominator is None:
+        return events / (cur.mono - prev.mono)
+    assert prev.denominator is not None and cur.denominator is not None
+    total = ex.increase(prev.denominator, cur.denominator)
+    return events / total if total > 0 else None
+
+
+def _all_failed(module: str, errors: list[SourceError]) -> SourceError:
+    text = "; ".join(str(e) for e in errors)
+    kind = SourceUnavailable if all(isinstance(e, SourceUnavailable) for e in errors) \
+        else type(next(e for e in errors if not isinstance(e, SourceUnavailable)))
+    return kind(f"scrape: every endpoint of module {module} failed: {text}")
+
+
+if TYPE_CHECKING:
+    from watchdog.sources import Source
+
+    _: Source = ScrapeSource({})
