@@ -155,6 +155,7 @@ class GrowthRule(RuleBase):
     window: Duration = Field(default=1200.0, gt=0)
     envelope: Duration = Field(default=300.0, gt=0)
     test: Literal["none", "sequential"] = "none"
+    alpha: float = Field(default=0.001, gt=0, lt=0.5)
 
     @model_validator(mode="after")
     def _blocks(self) -> GrowthRule:

@@ -54,18 +54,27 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
     times, v2, start = _canary_window(rule, ctx)
     if len(v2) < rule.min_samples:
         return too_few(rule, ctx, len(v2))
-    found = stats.growth_per_hour(times, v2, rule.envelope, start, ctx.now)
+    found = stats.growth_per_hour(times, v2, rule.envelope, start, ctx.now,
+                                  rule.max_growth_per_hour)
     if found is None:
         why = f"fewer than 3 {rule.envelope:g}s blocks of V2 data after warm-up"
         return young(rule, ctx, why, n_v2=len(v2)) or inconclusive(rule, why, n_v2=len(v2))
-    growth, minima = found
-    rising = all(b > a for a, b in itertools.pairwise(minima))
-    breached = growth > rule.max_growth_per_hour and (rule.test == "none" or rising)
-    summary = (f"{rule.metric} grows {growth:+.1%}/h (lower envelope over {len(minima)} blocks; "
-               f"limit {rule.max_growth_per_hour:.0%}/h{'' if rising else ', not monotone'})")
-    evidence = {"growth_per_hour": round(growth, 5), "limit": rule.max_growth_per_hour,
-                "minima": [float(f"{m:.6g}") for m in minima], "monotone": rising,
-                "n_v2": len(v2)}
+    rising = all(b > a for a, b in itertools.pairwise(found.minima))
+    over = found.per_hour > rule.max_growth_per_hour
+    if rule.test == "none":
+        breached, how = over, ""
+    elif found.z is None:
+        # three blocks: no noise estimate yet, so ask for a steady rise as well
+        breached, how = over and rising, "" if rising else ", not rising steadily"
+    else:
+        z_crit = stats.z_critical(rule.alpha)
+        breached, how = found.z > z_crit, f", z={found.z:.2f} vs {z_crit:.2f}"
+    summary = (f"{rule.metric} grows {found.per_hour:+.1%}/h (lower envelope over "
+               f"{len(found.minima)} blocks of {rule.envelope:g}s; limit "
+               f"{rule.max_growth_per_hour:.0%}/h{how})")
+    evidence = {"growth_per_hour": round(found.per_hour, 5), "limit": rule.max_growth_per_hour,
+                "minima": [float(f"{m:.6g}") for m in found.minima], "monotone": rising,
+                "z": None if found.z is None else round(found.z, 3), "n_v2": len(v2)}
     return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
 
 

@@ -146,13 +146,25 @@ def theil_sen_slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.median((y[j] - y[i])[keep] / dx[keep]))
 
 
+@dataclass(frozen=True)
+class Growth:
+    """Growth of a lower envelope: fraction of its level per hour, with its evidence."""
+
+    per_hour: float
+    minima: list[float]
+    z: float | None  # against the limit; None with too few blocks for a noise estimate
+    level: float
+
+
 def growth_per_hour(times: list[float], values: np.ndarray, block: float, start: float,
-                    end: float) -> tuple[float, list[float]] | None:
+                    end: float, limit: float = 0.0) -> Growth | None:
     """Growth of the lower envelope (block minima), as a fraction of its level per hour.
 
-    Blocks of ``block`` seconds end at ``end`` and go back in time to ``start``; a GC sawtooth drops
-    to its trough once per block, so the minima follow the real trend and not the teeth.
-    Returns (growth per hour, the minima oldest first) or None with fewer than 3 blocks.
+    Blocks of ``block`` seconds end at ``end`` and go back in time to ``start``; a GC
+    sawtooth drops to its trough once per block, so the minima follow the real trend and
+    not the teeth. The slope is Theil-Sen's; with four blocks or more, ``z`` tests it
+    against ``limit`` (per hour) using the minima's robust scatter around the line.
+    None with fewer than 3 blocks holding data.
     """
     if not times:
         return None
@@ -170,11 +182,20 @@ def growth_per_hour(times: list[float], values: np.ndarray, block: float, start:
             centres.append((lo + hi) / 2)
     if len(minima) < 3:
         return None
-    slope = theil_sen_slope(np.asarray(centres), np.asarray(minima))
-    level = float(np.median(minima))
+    x, y = np.asarray(centres), np.asarray(minima)
+    slope = theil_sen_slope(x, y)
+    level = _median(y)
     if level <= 0:
         return None
-    return slope * 3600.0 / level, minima
+    z = None
+    if len(minima) >= 4:
+        residuals = y - slope * x
+        residuals -= _median(residuals)
+        scatter = max(_MAD_TO_SD * _median(np.abs(residuals)), 0.001 * level)
+        spread = float(np.sum((x - x.mean()) ** 2))
+        se = scatter / math.sqrt(spread)
+        z = (slope - limit * level / 3600.0) / se
+    return Growth(slope * 3600.0 / level, minima, z, level)
 
 
 def counter_increase(values: np.ndarray) -> float:
