@@ -1,0 +1,275 @@
+"""The notification queue: enqueue is a local SQLite insert; a sender thread delivers.
+
+The decision path calls :meth:`NotificationQueue.enqueue` (idempotent on the key; inside
+``journal.transaction()`` it joins that transaction, so a decision and its notification
+commit together). Nothing there touches the network: a Slack outage or a hung connection
+never delays a rollback. The sender (:meth:`start`/:meth:`stop`, or :meth:`drain_once`
+from tests) takes the oldest pending row of each channel, sends it, and marks it sent in
+one autocommitted UPDATE. A failure leaves the row pending with exponential backoff (or
+the service's Retry-After) and holds back only its own channel, which keeps each channel
+in order. Refused credentials pause the queue until the notifier is reconfigured;
+nothing is dropped meanwhile. Noise control (dedupe, repeat interval, resolved) is in
+:mod:`watchdog.notifiers.outbox`.
+
+Delivery is at-least-once. A row is marked sent only after the notifier returned, so a
+crash (or a lost response) between Slack accepting a message and the mark resends it
+after a restart; a row marked sent is never sent again, and a key already in the outbox
+is never queued again. We chose at-least-once over at-most-once because a lost rollback
+alert costs more than a duplicate one. The Slack notifier narrows the window by recording
+each message's ``ts`` the moment Slack returns it, so a retry redoes only missing steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from watchdog.clock import Clock, SystemClock
+from watchdog.errors import JournalError, NotifierError
+from watchdog.journal.schema import open_database
+from watchdog.journal.store import Journal
+from watchdog.notifiers import Notification, Notifier
+from watchdog.notifiers import outbox as ob
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Routed(Protocol):
+    """A notifier that sends to several channels (ordering and rate limits are per channel)."""
+
+    def channel_for(self, notification: Notification) -> str: ...
+
+
+@dataclass
+class QueueStats:
+    """Counters for /metrics (monotonic within a process)."""
+
+    enqueued: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    sent: int = 0
+    failed_attempts: int = 0
+    dead: int = 0
+    enqueue_errors: int = 0
+    auth_pauses: int = 0
+
+
+class NotificationQueue:
+    def __init__(self, journal: Journal, notifier: Notifier, *, clock: Clock | None = None,
+                 repeat_interval: float = 4 * 3600.0, backoff: float = 2.0,
+                 max_backoff: float = 300.0, max_refusals: int = 5,
+                 poll_interval: float = 1.0) -> None:
+        self.journal = journal
+        self.notifier = notifier
+        self.clock = clock or SystemClock()
+        self.repeat_interval = repeat_interval
+        self.backoff, self.max_backoff, self.max_refusals = backoff, max_backoff, max_refusals
+        self.poll_interval = poll_interval
+        self.stats = QueueStats()
+        # The sender has its own connection: the caller's may be inside a transaction.
+        self._own_db = journal.path != ":memory:"
+        self._conn = open_database(journal.path).conn if self._own_db else journal.db.conn
+        self._paused = False
+        self._overflow: deque[Notification] = deque()  # enqueues the journal refused
+        self._unmarked: set[int] = set()  # sent, but marking failed: never resend them
+        self._drain_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # the decision path -----------------------------------------------------------------
+
+    def enqueue(self, n: Notification) -> bool:
+        """Queue ``n``; True when it will be sent, False for a duplicate or suppressed one.
+
+        Never raises for a journal failure: the notification is then held in memory and
+        the sender retries the insert (and sends it directly if the journal stays down).
+        """
+        conn = self.journal.db.conn
+        try:
+            if conn.in_transaction:
+                state = self._insert(conn, n)
+            else:
+                with self.journal.transaction():
+                    state = self._insert(conn, n)
+        except (sqlite3.Error, JournalError) as err:
+            self.stats.enqueue_errors += 1
+            log.warning("cannot queue notification %s in the journal (%s); holding it in "
+                        "memory", n.key, err)
+            self._overflow.append(n)
+            state = ob.PENDING
+        if state == ob.PENDING:
+            self._wake.set()
+        return state == ob.PENDING
+
+    def _insert(self, conn: sqlite3.Connection, n: Notification) -> str:
+        state = ob.insert(conn, self.notifier.name, n, self.clock.now(), self.repeat_interval,
+                          self._route)
+        if state == ob.DUPLICATE:
+            self.stats.duplicates += 1
+        elif state == ob.SUPPRESSED:
+            self.stats.suppressed += 1
+        else:
+            self.stats.enqueued += 1
+        return state
+
+    def _route(self, n: Notification) -> str:
+        return self.notifier.channel_for(n) if isinstance(self.notifier, Routed) else ""
+
+    # the sender ------------------------------------------------------------------------
+
+    def drain_once(self) -> int:
+        """Send what is due, oldest first per channel; returns how many were sent."""
+        with self._drain_lock:
+            self._flush_overflow()
+            if self._paused:
+                if getattr(self.notifier, "disabled", True) is not False:
+                    return 0
+                self._paused = False
+                log.info("notifier %s reconfigured; sending queued notifications",
+                         self.notifier.name)
+            sent = 0
+            while not self._stop.is_set():
+                now = self.clock.now()
+                due = [r for r in ob.heads(self._conn, self.notifier.name)
+                       if r["next_attempt_at"] <= now]
+                if not due:
+                    break
+                for row in due:
+                    sent += self._deliver(row)
+                    if self._paused or self._stop.is_set():
+                        return sent
+            return sent
+
+    def _deliver(self, row: dict[str, Any]) -> bool:
+        if row["id"] not in self._unmarked:
+            try:
+                self.notifier.send(ob.for_send(row))
+            except NotifierError as err:
+                if err.auth:
+                    self._pause(err)
+                else:
+                    self._failed(row, err, err.permanent, err.retry_after)
+                return False
+            except Exception as err:  # a plugin's bug or a library error: retry later
+                self._failed(row, err, False, None)
+                return False
+        try:
+            ob.mark_sent(self._conn, row["id"], self.clock.now())
+            self._unmarked.discard(row["id"])
+        except sqlite3.Error as err:
+            self._unmarked.add(row["id"])
+            log.error("notification %s was sent but cannot be marked (%s); it will not be "
+                      "resent by this process", row["key"], err)
+        self.stats.sent += 1
+        return True
+
+    def _failed(self, row: dict[str, Any], err: Exception, permanent: bool,
+                retry_after: float | None) -> None:
+        self.stats.failed_attempts += 1
+        attempts, refusals = row["attempts"] + 1, row["refusals"] + int(permanent)
+        delay = retry_after if retry_after is not None else min(
+            self.max_backoff, self.backoff * 2 ** (attempts - 1))
+        state = ob.DEAD if permanent and refusals >= self.max_refusals else ob.PENDING
+        text = f"{type(err).__name__}: {err}"[:500]
+        ob.mark_failed(self._conn, row["id"], state, attempts, refusals,
+                       self.clock.now() + delay, text)
+        if state == ob.DEAD:
+            self.stats.dead += 1
+            log.error("giving up on notification %s after %d refusals: %s", row["key"],
+                      refusals, text)
+        elif attempts == 1:
+            log.warning("notification %s not delivered (%s); retrying in %.3gs", row["key"],
+                        text, delay)
+        else:
+            log.debug("notification %s attempt %d failed: %s", row["key"], attempts, text)
+
+    def _pause(self, err: NotifierError) -> None:
+        if not self._paused:
+            self._paused = True
+            self.stats.auth_pauses += 1
+            logged = hasattr(self.notifier, "disabled")  # ours log the refusal themselves
+            log.log(logging.DEBUG if logged else logging.ERROR,
+                    "notifier %s refused its credentials (%s); queue paused",
+                    self.notifier.name, err.code)
+
+    def _flush_overflow(self) -> None:
+        while self._overflow:
+            n = self._overflow[0]
+            try:
+                with ob.transaction(self._conn):
+                    self._insert(self._conn, n)
+            except sqlite3.Error:
+                try:  # the journal is still down: deliver from memory rather than sit on it
+                    self.notifier.send(n)
+                except Exception as err:
+                    log.debug("held notification %s not sent yet: %s", n.key, err)
+                    return
+            self._overflow.popleft()
+
+    # worker thread ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"notify-{self.notifier.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the sender; False if it is still inside a send after ``timeout``."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def close(self) -> None:
+        if self.stop() and self._own_db:
+            self._conn.close()
+
+    def _run(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            try:
+                self.drain_once()
+                failing = False
+            except Exception:
+                if not failing:
+                    log.exception("notification sender failed; it keeps retrying")
+                failing = True
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+
+    # inspection and operator actions ---------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def resume(self) -> None:
+        self._paused = False
+        self._wake.set()
+
+    def pending(self) -> int:
+        return ob.count(self._conn, self.notifier.name, ob.PENDING) + len(self._overflow)
+
+    def rows(self, state: str | None = None) -> list[dict[str, Any]]:
+        return ob.rows(self._conn, self.notifier.name, state)
+
+    def prune(self, before: float) -> int:
+        """Forget sent and suppressed rows enqueued before ``before`` (the dedupe window)."""
+        return ob.prune(self._conn, self.notifier.name, before)
+
+    def requeue_dead(self) -> int:
+        """Give notifications that were given up on another round (after fixing config)."""
+        found = ob.requeue_dead(self._conn, self.notifier.name, self.clock.now())
+        self._wake.set()
+        return found
