@@ -20,6 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff check watchdog tests bench
 	$(BIN)/mypy
 	$(BIN)/rollout-watchdog check rules/
+	$(BIN)/rollout-watchdog test rules/tests/*.yaml
 	bash scripts/ensure-prometheus.sh
 	$(BIN)/pytest
 

@@ -8,6 +8,7 @@ from watchdog import __version__
 from watchdog.cli.backtest import backtest
 from watchdog.cli.baseline import baseline
 from watchdog.cli.check import check
+from watchdog.cli.ruletest import ruletest
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +20,7 @@ def cli() -> None:
 cli.add_command(check)
 cli.add_command(backtest)
 cli.add_command(baseline)
+cli.add_command(ruletest)
 
 
 def main() -> None:

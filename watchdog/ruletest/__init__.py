@@ -1,0 +1,1 @@
+"""Rule unit tests (``rollout-watchdog test``): input series, expected alerts and decisions."""
