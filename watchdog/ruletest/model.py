@@ -33,7 +33,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from watchdog.durations import parse_duration
 
 
-
 def _signed_duration(value: object) -> float:
     """A duration that may be negative: ``-30m``, ``-1800``, ``10m``."""
     if isinstance(value, str) and value.strip().startswith("-"):
