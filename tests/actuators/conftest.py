@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 SECRET = "s3cr3t-for-the-tests-only"
@@ -126,8 +127,24 @@ class FlagService:
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
             pass
 
+    def queue(self, method: str, status: int, headers: dict[str, str] | None = None,
+              body: str = "", delay: float = 0.0) -> None:
+        """Answer the next ``method`` request this way (instead of normally)."""
+        with self.lock:
+            self.scripts[method].append(Reply(status, headers or {}, body, delay))
+
     def posts(self) -> list[Seen]:
         return [s for s in self.seen if s.method == "POST"]
+
+
+@pytest.fixture(scope="session")
+def http_client() -> Iterator[httpx.Client]:
+    """One client for the webhook tests (building one loads the CA bundle: slow)."""
+    client = httpx.Client(follow_redirects=False)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture

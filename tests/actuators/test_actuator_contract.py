@@ -58,13 +58,14 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path,
         yield _file_harness(tmp_path, kind.removeprefix("file-"))
     elif kind.startswith("webhook"):
         service = request.getfixturevalue("flag_service")
+        client = request.getfixturevalue("http_client")
         read_url = service.base + "/flags/{module}" if kind == "webhook-read-url" else None
         made: list[WebhookActuator] = []
 
         def webhook(secret: str) -> WebhookActuator:
             made.append(WebhookActuator(url=service.base + "/flags", secret=secret,
                                         read_url=read_url, timeout=2, max_attempts=2,
-                                        sleep=no_sleep))
+                                        sleep=no_sleep, client=client))
             return made[-1]
 
         yield Harness(webhook(service.secret.decode()), lambda: tuple(service.applied_keys),

@@ -46,14 +46,14 @@ def parse_mode(mode: int | str) -> int:
     """``0o640``, ``"0640"``, ``"640"`` and ``"0o640"`` all mean rw-r-----."""
     if isinstance(mode, str):
         text = mode.strip().lower().removeprefix("0o")
-        if not re.fullmatch(r"[0-7]{1,4}", text):
+        if not re.fullmatch(r"[0-7]{1,3}|0[0-7]{3}", text):
             raise _config_error(f"mode {mode!r} is not an octal permission like '0640'")
         value = int(text, 8)
     elif isinstance(mode, int) and not isinstance(mode, bool):
         value = mode
     else:
         raise _config_error(f"mode {mode!r} is not an octal permission like '0640'")
-    if not 0 <= value <= 0o7777:
+    if not 0 <= value <= 0o777:  # no setuid/sticky bits; a YAML 640 (decimal) lands here
         raise _config_error(f"mode {mode!r} is out of range; write it as a string, e.g. '0640'")
     return value
 

@@ -136,16 +136,20 @@ def env_name(prefix: str, module: str, suffix: str) -> str:
 
 
 def _env_quote(value: str) -> str:
+    """Double quotes, escaping what both systemd and a POSIX shell expand: \\ " $ `.
+
+    Line breaks become spaces (an EnvironmentFile value is one line)."""
+    value = value.replace("\r", " ").replace("\n", " ")
     if _ENV_SAFE.match(value):
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return '"' + re.sub(r'(["\\$`])', r"\\\1", value) + '"'
 
 
 def _env_unquote(raw: str) -> str:
     if len(raw) >= 2 and raw[0] == raw[-1] == "'":
         return raw[1:-1]
     if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        return re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], raw[1:-1])
+        return re.sub(r'\\(["\\$`])', r"\1", raw[1:-1])
     return raw
 
 
