@@ -68,14 +68,14 @@ def test_blocks_carry_the_numbers_and_a_text_fallback(slack: Any, settings: Any,
     reply = slack.posts()[-1]
     blocks = _text(reply["blocks"])
     for expected in ("412.3", "250.1", "300.1", "+64.9%", "z = 5.214", "p = 9.4e-08",
-                     "n = 120 V2 / 2000 ref", "baseline #7", "`checkout`", "stage 2 · 25 % V2",
+                     "n = 120 V2 / 2000 ref", "baseline #7", "`checkout`", "2 · 25 %",
                      "Held for", "13m 30s", "critical rule latency-p95-vs-baseline fired",
                      "https://runbooks.example/rollout-watchdog/latency",
                      "https://grafana.example/d/rollouts?var-module=checkout&from=",
                      "What to do", "error-rate (ok)"):
         assert expected in blocks, expected
     assert reply["text"].startswith("checkout rolled back at 25 %")
-    assert "observed 412.3" in reply["text"] and "runbook:" in reply["text"]
+    assert "observed 412.3" in reply["text"] and "Runbook: <https://" in reply["text"]
 
 
 def test_channel_per_severity(slack: Any, settings: Any, note: Any) -> None:

@@ -8,6 +8,7 @@ line (newlines in titles or reasons are flattened), easy to grep and to parse.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from watchdog.notifiers import Notification
@@ -21,6 +22,12 @@ class LogNotifier:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger("watchdog.notifications")
         self.sent = 0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None = None, **_: Any) -> LogNotifier:
+        """``logger``: the logger name (default ``watchdog.notifications``)."""
+        name = (config or {}).get("logger")
+        return cls(logging.getLogger(str(name)) if name else None)
 
     def send(self, notification: Notification) -> None:
         self.logger.log(LEVELS.get(notification.severity, logging.WARNING), "%s",

@@ -45,6 +45,7 @@ ADVICE = {
 KNOWN = {"rule", "metric", "breached", "summary", "observed", "reference", "limit",
          "effect", "z", "p_value", "n_v2", "n_ref", "se", "against", "above", "below",
          "baseline_id", "test"}
+TIMES = {"held_for", "for_s", "duration", "active_at", "since", "fired_at", "stage_since"}
 MAX_RULES = 30
 
 
@@ -173,8 +174,10 @@ def _stage(n: Notification) -> str:
 def _fields(n: Notification) -> list[dict[str, str]]:
     what = ("Decision", n.action or "?") if n.kind == "decision" else (
         "Alert", {"alert_firing": "firing", "alert_resolved": "resolved"}.get(n.kind, n.kind))
+    stage = "?" if n.stage is None else str(n.stage)
+    traffic = "?" if n.traffic_percent is None else f"{n.traffic_percent:g}"
     fields = [("Module", f"`{_esc(n.module)}`"), (what[0], _esc(what[1])),
-              ("Stage", _stage(n)), ("Severity", _esc(n.severity))]
+              ("Stage · V2 traffic", f"{stage} · {traffic} %"), ("Severity", _esc(n.severity))]
     held = held_for(n)
     if held is not None:
         fields.append(("Held for", duration(held)))
@@ -204,7 +207,7 @@ def _rule_text(e: dict[str, Any]) -> str:
     if "observed" in e:
         parts.append(f"observed *{number(e['observed'])}*")
     if "reference" in e:
-        parts.append(f"{ref} *{number(e['reference'])}*")
+        parts.append(f"vs {ref} *{number(e['reference'])}*")
     if isinstance(e.get("effect"), int | float) and math.isfinite(e["effect"]):
         parts.append(f"({e['effect']:+.1%})")
     if "limit" in e:
@@ -219,8 +222,9 @@ def _rule_text(e: dict[str, Any]) -> str:
              if e.get(key) is not None]
     if "n_v2" in e or "n_ref" in e:
         stats.append(f"n = {number(e.get('n_v2', '?'))} V2 / {number(e.get('n_ref', '?'))} ref")
-    extras = [f"{_esc(k)} {number(v)}" for k, v in e.items()
-              if k not in KNOWN and isinstance(v, str | int | float) and not isinstance(v, bool)]
+    extras = [f"{_esc(k)} {_percent(v) if k == 'tolerance' else number(v)}"
+              for k, v in e.items() if k not in KNOWN and k not in TIMES
+              and isinstance(v, str | int | float) and not isinstance(v, bool)]
     if stats or extras:
         lines.append(" · ".join(stats + extras[:6]))
     if e.get("summary") and not parts:
@@ -246,18 +250,24 @@ def _links(n: Notification, dashboard_url: str | None) -> str:
 
 
 def _fallback(n: Notification, fired: list[dict[str, Any]], dashboard_url: str | None) -> str:
-    text = f"{n.title or n.kind} — {n.module}, {_stage(n)}"
-    if n.reasons:
-        text += f": {n.reasons[0]}"
+    """Plain text for notifications and clients without blocks (URLs as Slack links)."""
+    parts = [f"{_esc(n.title or n.kind)} ({_esc(n.module)}, {_stage(n)})."]
+    parts += [f"{_esc(r)}." for r in n.reasons[:2]]
     for e in fired[:3]:
-        nums = [f"{k} {number(e[k])}" for k in ("observed", "reference", "limit") if k in e]
-        text += f"; {e.get('rule', 'rule')}: {', '.join(nums) or e.get('summary', '')}"
+        nums = ", ".join(f"{k} {number(e[k])}" for k in ("observed", "reference", "limit")
+                         if k in e)
+        parts.append(f"{_esc(str(e.get('rule', 'rule')))}: "
+                     f"{nums or _esc(str(e.get('summary', '')))}.")
     if n.links.get("runbook_url"):
-        text += f" — runbook: {n.links['runbook_url']}"
+        parts.append(f"Runbook: <{n.links['runbook_url']}>")
     dash = dashboard_link(dashboard_url, n)
     if dash:
-        text += f" — dashboard: {dash}"
-    return _esc(text)[:3000]
+        parts.append(f"Dashboard: <{dash}>")
+    return " ".join(parts)[:3000]
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, float) else number(value)
 
 
 def _p(value: Any) -> str:

@@ -31,6 +31,8 @@ from watchdog.errors import ConfigError, Issue
 
 TOKEN_ENV = "WATCHDOG_SLACK_TOKEN"
 CREDENTIAL_NAME = "slack_token"
+WEBHOOK_ENV = "WATCHDOG_SLACK_WEBHOOK_URL"
+WEBHOOK_CREDENTIAL = "slack_webhook_url"
 SEVERITIES = ("info", "warning", "critical")
 DASHBOARD_FIELDS = {"module": "checkout", "at": 0, "from_ms": 0, "to_ms": 0, "stage": 0,
                     "traffic_percent": 0, "key": "k"}
@@ -97,15 +99,28 @@ def load_token(settings: SlackSettings, env: Mapping[str, str] | None = None
     return SecretStr(value) if value else None
 
 
+def load_webhook_url(settings: SlackSettings, env: Mapping[str, str] | None = None
+                     ) -> SecretStr | None:
+    """The default webhook URL: setting, systemd credential ``slack_webhook_url``, or env."""
+    env = os.environ if env is None else env
+    if settings.webhook_url is not None:
+        return settings.webhook_url
+    folder = env.get("CREDENTIALS_DIRECTORY")
+    if folder and (Path(folder) / WEBHOOK_CREDENTIAL).is_file():
+        return _read_secret(Path(folder) / WEBHOOK_CREDENTIAL)
+    value = env.get(WEBHOOK_ENV, "").strip()
+    return SecretStr(value) if value else None
+
+
 def _read_secret(path: Path) -> SecretStr:
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as err:
-        raise ConfigError([Issue(str(path), 0, f"cannot read the Slack token: "
+        raise ConfigError([Issue(str(path), 0, f"cannot read the Slack secret: "
                                                f"{err.strerror or type(err).__name__}")]
                           ) from None
     if not value:
-        raise ConfigError([Issue(str(path), 0, "the Slack token file is empty")])
+        raise ConfigError([Issue(str(path), 0, "the Slack secret file is empty")])
     return SecretStr(value)
 
 

@@ -28,6 +28,7 @@ from watchdog.notifiers.ratelimit import TokenBucket
 from watchdog.notifiers.slack_settings import (
     Redact,
     SlackSettings,
+    load_webhook_url,
     retry_after,
     retry_handlers,
     sdk_logger,
@@ -45,7 +46,9 @@ class SlackWebhookNotifier:
 
     def __init__(self, settings: SlackSettings | None = None, *, clock: Clock | None = None,
                  sleep: Callable[[float], None] | None = None,
+                 env: Mapping[str, str] | None = None,
                  on_auth_error: Callable[[str], None] | None = None) -> None:
+        self._env = env
         self._clock = clock or SystemClock()
         self._sleep = sleep
         self.on_auth_error = on_auth_error
@@ -56,21 +59,28 @@ class SlackWebhookNotifier:
         self._apply(settings or SlackSettings())
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> SlackWebhookNotifier:
+    def from_config(cls, config: Mapping[str, Any], *, journal_path: str | None = None,
+                    env: Mapping[str, str] | None = None,
+                    on_auth_error: Callable[[str], None] | None = None
+                    ) -> SlackWebhookNotifier:
+        """Build from a config mapping (``journal_path`` unused: webhooks have no threads)."""
         try:
             settings = SlackSettings.model_validate(dict(config))
         except ValidationError as err:
             raise ConfigError([Issue("slack_webhook", 0,
                                      f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
                                for e in err.errors()]) from None
-        return cls(settings, **kwargs)
+        return cls(settings, env=env, on_auth_error=on_auth_error)
 
     def _apply(self, settings: SlackSettings) -> None:
         urls: dict[str, SecretStr] = dict(settings.webhook_urls)
-        if settings.webhook_url is not None:
-            urls["default"] = settings.webhook_url
+        default = load_webhook_url(settings, self._env)
+        if default is not None:
+            urls["default"] = default
         if not urls:
-            raise ConfigError([Issue("slack_webhook", 0, "no webhook_url configured")])
+            raise ConfigError([Issue("slack_webhook", 0, "no webhook URL: set webhook_url, "
+                                     "WATCHDOG_SLACK_WEBHOOK_URL or the systemd credential "
+                                     "slack_webhook_url")])
         secrets = [u.get_secret_value() for u in urls.values()]
         self._redact = Redact(secrets)
         logger = sdk_logger("watchdog.notifiers.slack_webhook.sdk", secrets)
