@@ -231,3 +231,22 @@ def test_configuration_errors(kwargs: dict[str, Any]) -> None:
     options: dict[str, Any] = {"url": "http://flags.test/x", "secret": "k", **kwargs}
     with pytest.raises(ConfigError):
         WebhookActuator(**options)
+
+
+def test_module_names_are_percent_encoded_in_urls(sleeps: Recorder) -> None:
+    urls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        urls.append(str(request.url))
+        return httpx.Response(200, json={"version": "v1", "traffic_percent": 0,
+                                         "kill_switch": False})
+
+    actuator = WebhookActuator(url="http://flags.test/rollout/{module}", secret="k",
+                               read_url="http://flags.test/state/{module}",
+                               transport=httpx.MockTransport(handler), sleep=sleeps)
+    actuator.apply(FlagState("../admin?x=1", "v1", 0, False, "5"))
+    assert urls == ["http://flags.test/rollout/..%2Fadmin%3Fx%3D1",
+                    "http://flags.test/state/..%2Fadmin%3Fx%3D1"]
+    assert repr(actuator) == ("WebhookActuator(url='http://flags.test/rollout/{module}', "
+                              "read_url='http://flags.test/state/{module}', "
+                              "secret=SecretStr('**********'))")

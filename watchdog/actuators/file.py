@@ -5,7 +5,7 @@ Configuration (keyword arguments, from YAML)::
     actuator: file
     path: /etc/checkout/rollout-{module}.env   # {module}: one file per module (default shape)
     format: env            # json | yaml | env | flagd (see watchdog.actuators.fileformats)
-    mode: "0640"           # permissions of the file (octal string or int)
+    mode: "0640"           # permissions (octal string; YAML 0640 works too, 640 is refused)
     group: checkout        # optional group owner (else an existing file's group is kept)
     prefix: ""             # env only: variable name prefix, e.g. MANA_ -> MANA_CHECKOUT_TRAFFIC
     kill_switch_key: null  # name of the global kill switch (per-format default)

@@ -48,6 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
@@ -81,7 +82,13 @@ def display_url(url: str) -> str:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
         return "<invalid url>"
-    return str(parsed.copy_with(userinfo=b"", query=None, fragment=None))
+    shown = str(parsed.copy_with(userinfo=b"", query=None, fragment=None))
+    return shown.replace("%7Bmodule%7D", "{module}")
+
+
+def module_url(template: str, module: str) -> str:
+    """``{module}`` percent-encoded: a module name cannot change the path or add a query."""
+    return template.replace("{module}", quote(module, safe=""))
 
 
 class WebhookActuator:
@@ -135,7 +142,7 @@ class WebhookActuator:
         self.close()
 
     def apply(self, state: FlagState) -> None:
-        url = self.url.replace("{module}", state.module)
+        url = module_url(self.url, state.module)
         where = f"webhook POST {display_url(url)}"
         check_state(state, where)
         body = json.dumps(to_dict(state), sort_keys=True, separators=(",", ":")).encode()
@@ -153,7 +160,7 @@ class WebhookActuator:
         if self.read_url is None:
             with self._lock:
                 return self._confirmed.get(module)
-        url = self.read_url.replace("{module}", module)
+        url = module_url(self.read_url, module)
         where = f"webhook GET {display_url(url)}"
         response = self._send("GET", url, b"", where, None)
         if response.status_code == 404:
