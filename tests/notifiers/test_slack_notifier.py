@@ -204,7 +204,7 @@ def test_token_never_reaches_logs_reprs_or_errors(Fault: Any, slack: Any, settin
                                                   rollback: Any,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("slack_sdk").setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="slack_sdk")  # restored after the test
     texts: list[str] = []
     notifier = SlackNotifier(settings(server_error_retries=1))
     texts += [repr(notifier), repr(notifier.settings), str(notifier.settings.model_dump())]

@@ -124,6 +124,12 @@ class SlackNotifier:
             self._limiter = TokenBucket(settings.rate_per_second, settings.burst,
                                         self._clock, self._sleep)
 
+    def stats(self) -> dict[str, float]:
+        """Counters for /metrics."""
+        return {"posted": self.posted, "updated": self.updated,
+                "auth_failures": self.auth_failures, "disabled": float(self.disabled),
+                "rate_limit_wait_seconds": self._limiter.waited}
+
     def channel_for(self, n: Notification) -> str:
         return self.settings.channel_for(n.severity)
 

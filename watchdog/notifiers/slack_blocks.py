@@ -93,7 +93,7 @@ def parent(n: Notification, started_at: float, dashboard_url: str | None = None,
               "ABORTED": ":no_entry:"}.get(status, ":large_blue_circle:"))
     where = _stage(n)
     lines = [f"{emoji} *{_esc(n.module)}* rollout — *{status}*",
-             f"{where} · last decision: {_esc(n.action or n.kind)} {_when(n.at)}"]
+             f"{where} · last update: {_esc(n.action or n.kind)} {_when(n.at)}"]
     if final and n.reasons:
         lines.append("\n".join(f"• {_esc(r)}" for r in n.reasons[:5]))
     link = dashboard_link(dashboard_url, n)
