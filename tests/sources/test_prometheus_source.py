@@ -88,7 +88,7 @@ def test_baseline_over_a_past_window_is_one_range_request(prometheus_setup: Any)
     began = time.monotonic()
     with PrometheusSource(prometheus_setup.prometheus.url, transport=transport) as source:
         store = source.fetch(module(interval=10.0), end - 1800, end,
-                             versions=[Version.V1], metrics=["memory_rss_bytes"])
+                             versions=iter([Version.V1]), metrics=["memory_rss_bytes"])
     assert time.monotonic() - began < 5
     assert [r.url.path for r in transport.requests] == ["/api/v1/query_range"]
     sent = form(transport.requests[0])

@@ -60,8 +60,24 @@ class Pair:
         return out
 
 
+@pytest.fixture(scope="module")
+def shared_apps(start_module_app: Any) -> tuple[Any, Any]:
+    """One v1/v2 pair for the tests that only add traffic: each test gets a fresh source,
+    so only the deltas from its own first scrape count."""
+    return start_module_app.pair("checkout")
+
+
 @pytest.fixture
-def pair(start_app: Any) -> Pair:
+def pair(shared_apps: tuple[Any, Any]) -> Pair:
+    v1, v2 = shared_apps
+    v1.send("memory", value=100e6)
+    v2.send("memory", value=150e6)
+    return Pair(v1, v2)
+
+
+@pytest.fixture
+def own_pair(start_app: Any) -> Pair:
+    """A pair of its own, for tests that stop or restart an app."""
     v1, v2 = start_app.pair("checkout")
     v2.send("memory", value=150e6)
     return Pair(v1, v2)
@@ -108,7 +124,8 @@ def test_histogram_quantiles_come_from_bucket_deltas(pair: Pair) -> None:
     assert pair.tick()[(V1, "latency_p95_ms")] == [pytest.approx(2500.0)]
 
 
-def test_counter_reset_after_a_restart(pair: Pair) -> None:
+def test_counter_reset_after_a_restart(own_pair: Pair) -> None:
+    pair = own_pair
     pair.tick()
     pair.v1.traffic(100, failed=10, latency=0.03)
     assert pair.tick()[(V1, "throughput_rps")] == [10.0]
@@ -120,8 +137,8 @@ def test_counter_reset_after_a_restart(pair: Pair) -> None:
     assert values[(V1, "latency_p95_ms")] == [pytest.approx(97.5)]
 
 
-def test_windows_come_from_the_history_which_is_bounded(start_app: Any) -> None:
-    pair = Pair(*start_app.pair("checkout"), keep=25)
+def test_windows_come_from_the_history_which_is_bounded(shared_apps: tuple[Any, Any]) -> None:
+    pair = Pair(*shared_apps, keep=25)
     for _ in range(4):  # scrapes at 1010, 1020, 1030, 1040
         pair.tick()
     store = pair.source.fetch(module(), 1005, 1035)  # scrapes again at 1040
@@ -131,7 +148,8 @@ def test_windows_come_from_the_history_which_is_bounded(start_app: Any) -> None:
     assert whole.get(V2, "memory_rss_bytes").t.tolist() == [1020, 1030, 1040]
 
 
-def test_one_endpoint_down_still_gives_the_other(pair: Pair) -> None:
+def test_one_endpoint_down_still_gives_the_other(own_pair: Pair) -> None:
+    pair = own_pair
     pair.tick()
     pair.v2.stop()
     values = pair.tick()
@@ -139,6 +157,7 @@ def test_one_endpoint_down_still_gives_the_other(pair: Pair) -> None:
     assert all(version is V1 for version, _ in values)
     assert isinstance(pair.source.last_errors[(V2, "*")], SourceUnavailable)
     assert pair.v2.url in str(pair.source.last_errors[(V2, "*")])
+    assert pair.source.errors["checkout"] is pair.source.last_errors
     pair.v2.restart()
     assert pair.tick()[(V2, "memory_rss_bytes")] == [100e6]
     assert pair.source.last_errors == {}

@@ -82,9 +82,11 @@ class PrometheusSource:
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(transport=transport)
         self._sleep = sleep
+        self.errors: dict[str, dict[tuple[Version, str], SourceError]] = {}
+        """Per module, the (version, metric) problems of its last ``fetch``/``instant``
+        that still returned the other metrics' samples."""
         self.last_errors: dict[tuple[Version, str], SourceError] = {}
-        """Per (version, metric) problems of the last ``fetch``/``instant`` that still
-        returned the other metrics' samples."""
+        """The same for the last call, whichever module it was for."""
 
     def __repr__(self) -> str:
         auth = "bearer" if self._token else "basic" if self._username else "none"
@@ -170,6 +172,7 @@ class PrometheusSource:
                  metrics: Iterable[str] | None,
                  run: Callable[[str], list[PromSeries]]) -> SeriesStore:
         wanted = list(module.metrics) if metrics is None else list(metrics)
+        versions = tuple(versions)
         unknown = [m for m in wanted if m not in module.metrics]
         if unknown:
             raise ValueError(f"module {module.name} declares no metric {', '.join(unknown)}")
@@ -190,7 +193,7 @@ class PrometheusSource:
                     continue
                 samples.extend(Sample(t, module.name, version, metric, v)
                                for t, v in found if math.isfinite(v))
-        self.last_errors = errors
+        self.errors[module.name] = self.last_errors = errors
         for (version, metric), problem in errors.items():
             level = logging.DEBUG if isinstance(problem, EmptyResult) else logging.WARNING
             log.log(level, "module %s metric %s %s: %s", module.name, metric, version, problem)
@@ -199,7 +202,7 @@ class PrometheusSource:
             first = bad[0] if bad else next(iter(errors.values()), None)
             if first is not None:
                 raise type(first)(f"no samples for module {module.name}: {first}") from first
-            raise EmptyResult(f"prometheus: only NaN/Inf values for module {module.name}")
+            raise EmptyResult(f"prometheus: no finite values for module {module.name}")
         return SeriesStore.of(samples)
 
     def _request_headers(self) -> dict[str, str]:

@@ -15,7 +15,8 @@ spec (metrics without one are skipped):
 
 Every value is multiplied by ``scale``. ``labels`` select series; ``{module}`` and
 ``{version}`` in label values are replaced. Counters and histograms need two scrapes
-before they give a value, and a window with no events (no requests) gives no sample.
+before they give a value, and a window with no events (no requests) gives no sample. The
+history starts with the first fetch: a window before it (a baseline over last week) is empty.
 
 One endpoint failing does not hide the other: its error is kept in ``last_errors`` under
 ``(version, "*")`` and the other version's samples are returned; only when every endpoint
@@ -26,6 +27,7 @@ of the module fails does ``fetch`` raise. Metrics absent from an answer are reco
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -71,9 +73,12 @@ class ScrapeSource:
         self._client = client if client is not None else httpx.Client(transport=transport)
         self._last: dict[tuple[str, Version, str], ex.Reading] = {}
         self._history: dict[tuple[str, Version, str], deque[tuple[float, float]]] = {}
+        self._lock = threading.Lock()  # fetches of different modules may run concurrently
+        self.errors: dict[str, dict[tuple[Version, str], SourceError]] = {}
+        """Per module, the problems of its last fetch: ``(version, "*")`` for an endpoint
+        that failed, ``(version, metric)`` for a metric missing from an endpoint's answer."""
         self.last_errors: dict[tuple[Version, str], SourceError] = {}
-        """Problems of the last ``fetch``: ``(version, "*")`` for an endpoint that failed,
-        ``(version, metric)`` for a metric missing from an endpoint's answer."""
+        """The problems of the last fetch, whichever module it was for."""
 
     def __repr__(self) -> str:
         return f"ScrapeSource(modules={sorted(self.endpoints)})"
@@ -92,11 +97,12 @@ class ScrapeSource:
         """Scrape the module's endpoints once, then its history with ``start < t <= end``."""
         self.scrape(module)
         samples: list[Sample] = []
-        for version in self.endpoints.get(module.name, {}):
-            for metric in module.metrics:
-                for t, v in self._history.get((module.name, version, metric), ()):
-                    if start < t <= end:
-                        samples.append(Sample(t, module.name, version, metric, v))
+        with self._lock:
+            for version in self.endpoints.get(module.name, {}):
+                for metric in module.metrics:
+                    for t, v in self._history.get((module.name, version, metric), ()):
+                        if start < t <= end:
+                            samples.append(Sample(t, module.name, version, metric, v))
         return SeriesStore.of(samples)
 
     def scrape(self, module: Module) -> None:
@@ -125,8 +131,9 @@ class ScrapeSource:
                         f"scrape {version} {url}: no series {_shown(spec, module, version)}")
                     continue
                 found += 1
-                self._record(module.name, version, metric, spec, reading)
-        self.last_errors = errors
+                with self._lock:
+                    self._record(module.name, version, metric, spec, reading)
+        self.errors[module.name] = self.last_errors = errors
         if answered == 0:
             failures = [errors[(v, ENDPOINT)] for v in urls]
             raise _all_failed(module.name, failures) from failures[0]
