@@ -15,9 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from watchdog.config.loader import load_texts
 from watchdog.engine import Engine
 from watchdog.errors import JournalError
 from watchdog.journal.store import Journal
@@ -279,3 +281,78 @@ def test_engine_never_acts_on_an_advance_that_is_not_journaled(
         finally:
             reader.close()
             journal.close()
+
+
+# -- the engine when the journal is down: rolling back never waits on it ----------------
+
+FOR_RULES = """
+modules:
+  - name: svc
+    interval: 10s
+    metrics:
+      m: {direction: higher_is_worse}
+    rules:
+      - {name: m_critical, kind: absolute, metric: m, above: 150, window: 5s, for: 20s,
+         min_samples: 1, severity: critical, action: rollback}
+    plan:
+      stages: [10, 100]
+      hold: 60s
+      failure_limits: {consecutive: 1, cumulative: 3}
+"""
+
+
+def drive(kit: Any, tmp_path: Path, rules: Any, values: list[tuple[float, float]],
+          down: tuple[float, float]) -> tuple[FlakyJournal, list[Decision]]:
+    """Start at t=0, then feed ``(t, value)`` ticks with the journal down in ``down``."""
+    journal = FlakyJournal(tmp_path / "journal.db")
+    source = kit.ScriptedSource()
+    acted: list[Decision] = []
+    engine = Engine(rules, journal, source, actuate=acted.append)
+    engine.start("svc", 0.0)
+    for now, value in values:
+        journal.failing = down[0] <= now < down[1]
+        source.feed(now, value)
+        try:
+            engine.tick("svc", now)
+        except JournalError:
+            assert journal.failing
+    journal.failing = False
+    return journal, acted
+
+
+@pytest.mark.parametrize("rules_text", ["consecutive", "for"])
+def test_a_regression_rolls_back_while_the_journal_is_down(kit: Any, tmp_path: Path,
+                                                           rules_text: str) -> None:
+    # two failures in a row needed (the engine rules), or a rule with a 20s `for`: either
+    # way the state that leads to the rollback must build up while nothing can be written
+    rules = kit.engine_rules() if rules_text == "consecutive" else load_texts(
+        [("<for rules>", FOR_RULES)])
+    ticks = [(t, 200.0) for t in range(10, 100, 10)] + [(t, 50.0) for t in range(100, 130, 10)]
+    journal, acted = drive(kit, tmp_path, rules, [(float(t), v) for t, v in ticks],
+                           down=(0.0, 100.0))
+    try:
+        rollbacks = [d for d in acted if d.action is Action.ROLLBACK]
+        assert [d.at for d in rollbacks] == [20.0 if rules_text == "consecutive" else 30.0]
+        # once the journal is back, what happened is written down, in order, as applied
+        rows = journal.decisions(module="svc")
+        assert [r.decision.action for r in rows][-1] is Action.ROLLBACK
+        assert rows[-1].decision == rollbacks[0]
+        assert rows[-1].applied_at is not None
+        assert [r.decision.at for r in rows] == sorted(r.decision.at for r in rows)
+        cp = journal.checkpoint("svc")
+        assert cp is not None and cp.phase is Phase.ROLLED_BACK
+    finally:
+        journal.close()
+
+
+def test_an_advance_waits_for_the_journal(kit: Any, tmp_path: Path) -> None:
+    # healthy throughout; the stage's 60s hold is over at t=60 but the journal is down
+    ticks = [(float(t), 50.0) for t in range(10, 130, 10)]
+    journal, acted = drive(kit, tmp_path, kit.engine_rules(), ticks, down=(50.0, 100.0))
+    try:
+        advances = [d for d in acted if d.action is Action.ADVANCE]
+        assert [d.at for d in advances] == [0.0, 100.0]  # start, then only once written
+        rows = [r.decision for r in journal.decisions(module="svc")]
+        assert rows == advances
+    finally:
+        journal.close()

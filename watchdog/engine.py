@@ -6,7 +6,9 @@ source and the actuator differ. Safety asymmetry (see DESIGN.md):
 * a decision that adds traffic is journaled first; if the journal fails it is not acted
   on and the checkpoint does not move, so the next tick decides again;
 * a rollback is acted on even when the journal fails; the record is kept in memory and
-  written again on later ticks until it lands.
+  written again on later ticks until it lands. So is every state change that adds no
+  traffic (alert states, failure counts, holds), so a regression still reaches its
+  rollback while the journal is down.
 """
 
 from __future__ import annotations
@@ -115,15 +117,22 @@ class Engine:
             ids = self.journal.record(decisions, cp, now, summaries,
                                       before.alerts if before is not None else {})
         except JournalError as err:
+            if any(d.action in (Action.ADVANCE, Action.PROMOTE) for d in decisions):
+                log.error("module %s: journal write failed, decision not acted on: %s",
+                          name, err)
+                raise
+            # Nothing here adds traffic: keep the new state (alert states, failure counts)
+            # in memory, so that a regression still reaches its rollback while the journal
+            # is down, and keep the records to write once it is back.
+            self._checkpoints[name] = cp
+            self._unjournaled.extend((d, cp) for d in decisions)
             rollbacks = [d for d in decisions if d.action is Action.ROLLBACK]
             if not rollbacks:
-                log.error("module %s: journal write failed, decision not acted on: %s",
+                log.error("module %s: journal write failed; state kept in memory: %s",
                           name, err)
                 raise
             log.error("module %s: journal write failed; rolling back anyway and keeping the "
                       "record to write later: %s", name, err)
-            self._checkpoints[name] = cp
-            self._unjournaled.extend((d, cp) for d in decisions)
             for d in rollbacks:
                 self._act(d, None, now)
             return
