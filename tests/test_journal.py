@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from watchdog.baseline import capture
 from watchdog.errors import JournalError, SchemaError
 from watchdog.journal.schema import (
     APPLICATION_ID,
@@ -404,3 +405,18 @@ def test_settings_round_trip(opened: Journal) -> None:
 def test_checkpoint_from_dict_survives_json(plan: Any) -> None:
     cp, _ = machine.start(MODULE, plan, 0.0)
     assert Checkpoint.from_dict(json.loads(json.dumps(cp.to_dict()))) == cp
+
+
+def test_failed_setting_and_pin_writes_are_journal_errors(opened: Journal) -> None:
+    b = opened.save_baseline(capture(MODULE, "m", [(1.0, 2.0)], 0.0, 10.0, "test", 10.0))
+    assert b.id is not None
+    fail_on_insert(opened, "settings")
+    opened.db.execute("CREATE TRIGGER fail_pin BEFORE UPDATE ON baselines"
+                      " BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    with pytest.raises(JournalError, match="injected failure"):
+        opened.set_setting("kill_switch", True)
+    with pytest.raises(JournalError, match="injected failure"):
+        opened.pin_baseline(b.id)
+    assert opened.setting("kill_switch") is None
+    assert not any(x.pinned for x in opened.baselines())
+    opened.record([decision(1.0)], None, 1.0)  # no transaction left open

@@ -257,10 +257,13 @@ class Journal:
         found = self.baseline(baseline_id)
         if found is None:
             raise JournalError(f"no baseline with id {baseline_id}")
-        with self.transaction():
-            self._conn.execute("UPDATE baselines SET pinned=0 WHERE module=? AND metric=?",
-                               (found.module, found.metric))
-            self._conn.execute("UPDATE baselines SET pinned=1 WHERE id=?", (baseline_id,))
+        try:
+            with self.transaction():
+                self._conn.execute("UPDATE baselines SET pinned=0 WHERE module=? AND metric=?",
+                                   (found.module, found.metric))
+                self._conn.execute("UPDATE baselines SET pinned=1 WHERE id=?", (baseline_id,))
+        except sqlite3.Error as err:
+            raise JournalError(f"journal {self.path}: cannot pin baseline: {err}") from err
         pinned = self.baseline(baseline_id)
         assert pinned is not None
         return pinned
@@ -280,9 +283,13 @@ class Journal:
     # settings --------------------------------------------------------------------------
 
     def set_setting(self, key: str, value: Any) -> None:
-        with self.transaction():
-            self._conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key)"
-                               " DO UPDATE SET value=excluded.value", (key, json.dumps(value)))
+        try:
+            with self.transaction():
+                self._conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)"
+                                   " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                                   (key, json.dumps(value)))
+        except sqlite3.Error as err:
+            raise JournalError(f"journal {self.path}: cannot set {key}: {err}") from err
 
     def setting(self, key: str, default: Any = None) -> Any:
         rows = list(self.db.query("SELECT value FROM settings WHERE key=?", [key]))
