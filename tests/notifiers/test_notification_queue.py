@@ -275,3 +275,13 @@ def _wait(check: Any, timeout: float = 3.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.01)
+
+
+def test_alerts_are_told_apart_by_their_first_rule(journal: Journal, clock: FakeClock) -> None:
+    context = {"rule": "error-rate", "breached": False}
+    queue = NotificationQueue(journal, Recorder(), clock=clock)
+    latency = ({"rule": "latency", "breached": True}, context)
+    assert queue.enqueue(_firing("l1", clock.now(), evidence=latency))
+    assert queue.enqueue(_firing("e1", clock.now(), evidence=({"rule": "error-rate",
+                                                               "breached": True},)))
+    assert not queue.enqueue(_firing("l2", clock.now() + 5, evidence=latency[:1]))

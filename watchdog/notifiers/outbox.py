@@ -8,7 +8,8 @@ Noise control (Alertmanager-like) is decided at insert time, from the outbox its
 - resolved: sent only when its firing was notified, to the same channel (its severity
   is taken from the firing), with the time it fired for; its evidence carries the
   current value.
-An alert is identified by module plus the rule names in its evidence (or its title).
+An alert is identified by its module and its rule: the first evidence entry that names a
+rule (other entries may add context), or the title when none does.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ FIRING = ("alert_firing", "inconclusive")
 def identity(n: Notification) -> str:
     if n.kind == "decision":
         return f"{n.module}|decision|{n.key}"
-    rules = sorted({str(e["rule"]) for e in n.evidence if e.get("rule")})
+    rule = next((str(e["rule"]) for e in n.evidence if e.get("rule")), "")
     base = "inconclusive" if n.kind == "inconclusive" else "alert"
-    return f"{n.module}|{base}|{','.join(rules) or n.title}"
+    return f"{n.module}|{base}|{rule or n.title}"
 
 
 def encode(n: Notification) -> str:
