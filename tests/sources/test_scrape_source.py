@@ -231,3 +231,17 @@ def test_configuration_errors() -> None:
     source = ScrapeSource({"checkout": {"v1": "http://127.0.0.1:1/metrics"}})
     with pytest.raises(SourceError, match="no endpoints for module 'billing'"):
         source.fetch(module().model_copy(update={"name": "billing"}), 0, 1)
+
+
+def test_a_metric_whose_spec_changes_starts_over(pair: Pair) -> None:
+    as_gauge = module(m=ScrapeSpec(name="http_requests_total"))
+    as_counter = module(m=ScrapeSpec(name="http_requests_total", type="counter"))
+    as_ratio = module(m=ScrapeSpec(name="http_requests_failed_total", type="counter",
+                                   denominator="http_requests_total"))
+    pair.tick(as_gauge)
+    assert (V1, "m") not in pair.tick(as_counter)  # the gauge reading is no counter state
+    pair.v1.traffic(20, failed=5)
+    assert pair.tick(as_counter)[(V1, "m")] == [2.0]
+    assert (V1, "m") not in pair.tick(as_ratio)  # no denominator in the previous reading
+    pair.v1.traffic(20, failed=5)
+    assert pair.tick(as_ratio)[(V1, "m")] == [0.25]

@@ -202,14 +202,18 @@ def _value(spec: ScrapeSpec, prev: ex.Reading | None, cur: ex.Reading) -> float 
         return cur.value
     if prev is None or cur.mono <= prev.mono:
         return None
+    # a reading of another shape (the spec changed on reload) counts as no previous reading
     if spec.type == "histogram":
-        assert prev.buckets is not None and cur.buckets is not None and spec.quantile
+        if prev.buckets is None or cur.buckets is None or spec.quantile is None:
+            return None
         return ex.quantile(spec.quantile, ex.bucket_increase(prev.buckets, cur.buckets))
-    assert prev.numerator is not None and cur.numerator is not None
+    if prev.numerator is None or cur.numerator is None:
+        return None
     events = ex.increase(prev.numerator, cur.numerator)
     if spec.denominator is None:
         return events / (cur.mono - prev.mono)
-    assert prev.denominator is not None and cur.denominator is not None
+    if prev.denominator is None or cur.denominator is None:
+        return None
     total = ex.increase(prev.denominator, cur.denominator)
     return events / total if total > 0 else None
 
