@@ -77,3 +77,12 @@ def test_dashboard_template_and_override(note: Any) -> None:
 def test_formatting_helpers() -> None:
     assert [duration(s) for s in (5, 75, 3725, 90000)] == ["5s", "1m 15s", "1h 02m", "1d 1h"]
     assert [number(v) for v in (412.345, 3, float("inf"), "a<b")] == ["412.3", "3", "∞", "a&lt;b"]
+
+
+def test_inconclusive_rules_are_not_called_fired(note: Any) -> None:
+    n = note("k", kind="inconclusive", action=None, severity="warning",
+             evidence=({"rule": "latency", "breached": None, "n_v2": 3,
+                        "summary": "3 V2 samples in window, need 10"},))
+    text = _all_text(reply(n).blocks)
+    assert "Rules without a verdict" in text and "Rules that fired" not in text
+    assert "n = 3 V2" in text and "? ref" not in text and "need 10" in text

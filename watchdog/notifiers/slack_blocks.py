@@ -67,7 +67,9 @@ def reply(n: Notification, dashboard_url: str | None = None) -> SlackMessage:
     if n.reasons:
         blocks.append(_mrkdwn_section("*Why*\n" + "\n".join(f"• {_esc(r)}" for r in n.reasons)))
     detailed, others = _split_rules(n)
-    label = "Current value" if n.kind == "alert_resolved" else "Rules that fired"
+    label = "Current value" if n.kind == "alert_resolved" else (
+        "Rules that fired" if any(e.get("breached") for e in detailed)
+        else "Rules without a verdict")
     if detailed:
         blocks.append(_mrkdwn_section(f"*{label}*"))
     blocks.extend(_mrkdwn_section(_rule_text(e)) for e in detailed[:MAX_RULES])
@@ -220,8 +222,10 @@ def _rule_text(e: dict[str, Any]) -> str:
     stats = [f"{label} {number(e[key]) if key != 'p_value' else _p(e[key])}"
              for key, label in (("z", "z ="), ("p_value", "p ="), ("test", "test"))
              if e.get(key) is not None]
-    if "n_v2" in e or "n_ref" in e:
-        stats.append(f"n = {number(e.get('n_v2', '?'))} V2 / {number(e.get('n_ref', '?'))} ref")
+    counts = [f"{number(e[k])} {label}" for k, label in (("n_v2", "V2"), ("n_ref", "ref"))
+              if k in e]
+    if counts:
+        stats.append("n = " + " / ".join(counts))
     extras = [f"{_esc(k)} {_percent(v) if k == 'tolerance' else number(v)}"
               for k, v in e.items() if k not in KNOWN and k not in TIMES
               and isinstance(v, str | int | float) and not isinstance(v, bool)]
