@@ -56,6 +56,12 @@ class Series:
         hi = int(np.searchsorted(self.t, end, side="right"))
         return Series(self.t[:hi], self.v[:hi])
 
+    def between(self, start: float, end: float) -> Series:
+        """A view of the samples with ``start < t <= end``."""
+        lo = int(np.searchsorted(self.t, start, side="right"))
+        hi = int(np.searchsorted(self.t, end, side="right"))
+        return Series(self.t[lo:hi], self.v[lo:hi])
+
     def last_time(self, at_or_before: float) -> float | None:
         hi = int(np.searchsorted(self.t, at_or_before, side="right"))
         return float(self.t[hi - 1]) if hi else None
@@ -86,6 +92,10 @@ class SeriesStore:
     def until(self, end: float) -> SeriesStore:
         """A view holding only samples at or before ``end``."""
         return SeriesStore({key: s.until(end) for key, s in self._series.items()})
+
+    def between(self, start: float, end: float) -> SeriesStore:
+        """A view holding only samples with ``start < t <= end``."""
+        return SeriesStore({key: s.between(start, end) for key, s in self._series.items()})
 
     def keys(self) -> list[tuple[Version, str]]:
         return list(self._series)
