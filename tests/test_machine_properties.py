@@ -199,7 +199,8 @@ ops = st.lists(st.tuples(
 ), min_size=1, max_size=40)
 
 
-@settings(max_examples=60, deadline=None,
+@pytest.mark.slow
+@settings(max_examples=50, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(steps=ops)
 def test_engine_never_acts_on_an_advance_that_is_not_journaled(
