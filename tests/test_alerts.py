@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from watchdog.config.loader import load_texts
+from watchdog.engine import Engine
+from watchdog.journal.store import Journal
 from watchdog.judge.alerts import AlertPhase, AlertState, step
 
 INACTIVE, PENDING, FIRING = AlertPhase.INACTIVE, AlertPhase.PENDING, AlertPhase.FIRING
@@ -229,3 +235,51 @@ def test_matches_prometheus_semantics(steps: list[tuple[int, bool | None]], hold
             assert s.active_at <= s.fired_at <= now
         if s.phase is PENDING and breached is not None:
             assert s.active_at is not None and now - s.active_at < hold_for
+
+
+# -- through the judge and the engine ---------------------------------------------------
+
+KEEP_RULES = """
+modules:
+  - name: svc
+    interval: 10s
+    metrics:
+      m: {direction: higher_is_worse}
+    rules:
+      - {name: m_high, kind: absolute, metric: m, above: 100, window: 5s, for: 20s,
+         keep_firing_for: 30s, min_samples: 1, severity: warning, action: hold}
+    plan:
+      stages: [10, 100]
+      hold: 1h
+"""
+
+
+def test_for_and_keep_firing_for_shape_the_engines_verdicts(kit: Any, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.db")
+    source = kit.ScriptedSource()
+    engine = Engine(load_texts([("<keep rules>", KEEP_RULES)]), journal, source)
+    engine.start("svc", 0.0)
+    # breached 10..40, clear from 50; one tick of missing data at 60
+    feed = {10: 150.0, 20: 150.0, 30: 150.0, 40: 150.0, 50: 50.0, 60: None, 70: 50.0,
+            80: 50.0, 90: 50.0}
+    seen = {}
+    try:
+        for t, value in feed.items():
+            source.feed(float(t), value)
+            result = engine.tick("svc", float(t))
+            assert result.verdict is not None
+            seen[t] = (result.verdict.kind.value, result.checkpoint.alerts["m_high"].phase.value)
+        cp = journal.checkpoint("svc")
+        assert cp is not None and cp.alerts == result.checkpoint.alerts  # journaled each tick
+    finally:
+        journal.close()
+    assert seen == {
+        10: ("healthy", "pending"), 20: ("healthy", "pending"),
+        30: ("warning", "firing"),   # `for` 20s after the first breach at 10
+        40: ("warning", "firing"),
+        50: ("warning", "firing"),   # clear: keep firing for 30s from here
+        60: ("warning", "firing"),   # no data: changes nothing
+        70: ("warning", "firing"),
+        80: ("healthy", "inactive"),  # 30s after the first clear evaluation
+        90: ("healthy", "inactive"),
+    }
