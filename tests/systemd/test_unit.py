@@ -160,6 +160,9 @@ def test_unit_settings() -> None:
     assert one("Service.ProtectSystem") == "strict"
     assert one("Service.RestrictAddressFamilies") == "AF_UNIX AF_INET AF_INET6"
     assert s["Service.SystemCallFilter"][0] == "@system-service"
+    # the file actuator fchown()s flag files: @chown (inside @privileged) must stay allowed
+    denied = " ".join(v for v in s["Service.SystemCallFilter"] if v.startswith("~"))
+    assert "@privileged" not in denied and "@chown" not in denied and "chown" not in denied
     for flag in ("NoNewPrivileges", "ProtectHome", "PrivateTmp", "PrivateDevices",
                  "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
                  "ProtectControlGroups", "ProtectClock", "ProtectHostname", "RestrictNamespaces",
