@@ -119,14 +119,25 @@ def test_a_single_stage_plan_promotes_after_its_hold(kit: Any, feed: Any) -> Non
     assert cp.traffic_percent == 100.0
 
 
-@pytest.mark.parametrize("kind", [INC, W, C])
-def test_the_hold_counts_only_unbroken_healthy_time(plan: Any, feed: Any,
-                                                    kind: VerdictKind) -> None:
+@pytest.mark.parametrize("kind", [W, C])
+def test_a_warning_or_failure_restarts_the_hold(plan: Any, feed: Any,
+                                                kind: VerdictKind) -> None:
     # 50s healthy, one bad tick, then healthy again: the stage needs another full 60s
     events = [*every(10, 10, 50, H), (55.0, kind), *every(10, 60, 200, H)]
     _cp, decisions = feed(started(plan), events)
     advances = [d for d in decisions if d.action is Action.ADVANCE]
     assert advances[0].at == 120.0  # 60s after the first healthy tick at 60
+    assert "healthy for 60s" in advances[0].reasons[0]
+
+
+def test_missing_data_stops_the_hold_clock_without_restarting_it(plan: Any, feed: Any) -> None:
+    # 50s healthy (0..50), a spell of missing data (55..85), healthy again from 90: the
+    # 50s already seen count, the gap does not, so the hold of 60s is reached at 100
+    events = [*every(10, 10, 50, H), (55.0, INC), (65.0, INC), (85.0, INC),
+              *every(10, 90, 200, H)]
+    _cp, decisions = feed(started(plan), events)
+    advances = [d for d in decisions if d.action is Action.ADVANCE]
+    assert advances[0].at == 100.0
     assert "healthy for 60s" in advances[0].reasons[0]
 
 

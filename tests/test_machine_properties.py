@@ -98,15 +98,17 @@ def test_no_verdicts_advance_a_paused_or_rolled_back_module(
 @given(spec=plans, events=ticks)
 def test_machine_follows_the_plan_model(kit: Any, spec: dict[str, Any],
                                         events: list[tuple[int, VerdictKind, bool]]) -> None:
-    """A reference model: advance after ``hold`` seconds of unbroken healthy verdicts at a
-    stage; roll back when failures reach a limit; hold otherwise; traffic only ever grows
-    by an advance or a promotion."""
+    """A reference model: advance after ``hold`` seconds of healthy verdicts at a stage
+    (warnings, failures and the kill switch restart the count; missing data pauses it);
+    roll back when failures reach a limit; hold otherwise; traffic only ever grows by an
+    advance or a promotion."""
     plan = build_plan(kit, spec)
     consecutive_limit, cumulative_limit = spec["limits"]
     cp, first = machine.start(MODULE, plan, 0.0)
     assert first.action is Action.ADVANCE and first.traffic_percent == spec["stages"][0]
-    stage, healthy_since = 0, 0.0
+    stage, healthy_since, banked = 0, 0.0, 0.0
     consecutive = cumulative = 0
+    previous = 0.0
     done = False
     now = 0.0
     for dt, kind, kill in events:
@@ -117,24 +119,30 @@ def test_machine_follows_the_plan_model(kit: Any, spec: dict[str, Any],
         if done:
             assert decisions == []
             continue
+        last_tick, previous = previous, now
         if kill:
-            healthy_since = None
+            healthy_since, banked = None, 0.0
             assert actions in ([], [Action.HOLD])
         elif kind is VerdictKind.HEALTHY:
             consecutive = 0
             healthy_since = now if healthy_since is None else healthy_since
-            if now - healthy_since >= spec["hold"] - 1e-6:
+            if banked + now - healthy_since >= spec["hold"] - 1e-6:
                 last = stage + 1 >= len(spec["stages"])
                 assert actions == [Action.PROMOTE if last else Action.ADVANCE]
                 if last:
                     done = True
                 else:
                     stage += 1
-                    healthy_since = now
+                    healthy_since, banked = now, 0.0
                     assert decisions[0].traffic_percent == spec["stages"][stage]
             else:
                 assert actions == []
         else:
+            if kind is VerdictKind.INCONCLUSIVE:
+                if healthy_since is not None:
+                    banked += last_tick - healthy_since
+            else:
+                banked = 0.0
             healthy_since = None
             if kind is VerdictKind.CRITICAL:
                 consecutive += 1

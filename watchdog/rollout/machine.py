@@ -2,8 +2,8 @@
 
     progressing --critical (failure limits reached)--> rolled_back (paused until resumed)
     progressing --healthy for the stage's hold--> next stage ... --> promoted
-    (the hold counts unbroken healthy verdicts: any other verdict, or the kill switch,
-    starts it again)
+    (the hold counts healthy time at the stage: a warning, a failure or the kill switch
+    starts it again; missing data only stops the clock while it lasts)
     progressing <--pause / resume--> paused
     any non-terminal --abort--> aborted;  progressing/paused --promote--> promoted
 
@@ -38,11 +38,17 @@ def start(module: str, plan: Plan, now: float, actor: str = "watchdog",
 def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
                kill_switch: bool = False) -> tuple[Checkpoint, list[Decision]]:
     """One evaluation's effect on a progressing module; other phases ignore verdicts."""
+    previous_tick = cp.last_tick_at
     cp = replace(cp, last_tick_at=now)
     if cp.phase is not Phase.PROGRESSING:
         return cp, []
-    if verdict.kind is not VerdictKind.HEALTHY or kill_switch:
-        cp = replace(cp, healthy_since=None)
+    if kill_switch or verdict.kind in (VerdictKind.WARNING, VerdictKind.CRITICAL):
+        cp = replace(cp, healthy_since=None, healthy_banked=0.0)
+    elif verdict.kind is VerdictKind.INCONCLUSIVE and cp.healthy_since is not None:
+        # bank the healthy run up to the last healthy tick; the gap itself does not count
+        end = previous_tick if previous_tick is not None else cp.healthy_since
+        cp = replace(cp, healthy_since=None,
+                     healthy_banked=cp.healthy_banked + max(0.0, end - cp.healthy_since))
     if kill_switch:
         return _hold(cp, now, "kill", ("kill switch is on: V1 everywhere",), ())
     evidence = _evidence(verdict)
@@ -78,7 +84,7 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
     since = cp.healthy_since if cp.healthy_since is not None else now
     cp = replace(cp, consecutive_failures=0, inconclusive_since=None,
                  inconclusive_alerted=False, hold_key="", healthy_since=since)
-    held = now - since
+    held = cp.healthy_banked + now - since
     need = plan.hold_of(cp.stage)
     if held + EPS < need:
         return cp, []
@@ -91,7 +97,7 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
                         (f"{reason}: advance to stage {nxt + 1} of {len(plan.stages)} "
                          f"at {traffic:g}%",), evidence)
     cp = replace(cp, stage=nxt, traffic_percent=traffic, stage_started_at=now,
-                 healthy_since=now)
+                 healthy_since=now, healthy_banked=0.0)
     return _record(cp, decision), [decision]
 
 
@@ -113,7 +119,8 @@ def resume(cp: Checkpoint, plan: Plan, now: float, actor: str,
     decision = Decision(cp.module, now, Action.RESUME, traffic, cp.stage, stage, (reason,),
                         actor=actor)
     cp = replace(cp, phase=Phase.PROGRESSING, stage=stage, traffic_percent=traffic,
-                 stage_started_at=now, healthy_since=now, consecutive_failures=0,
+                 stage_started_at=now, healthy_since=now, healthy_banked=0.0,
+                 consecutive_failures=0,
                  inconclusive_since=None,
                  inconclusive_alerted=False, paused_by_kill_switch=False, alerts={})
     return _record(cp, decision), decision

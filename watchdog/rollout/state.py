@@ -43,6 +43,8 @@ class Checkpoint:
     # start of the current unbroken run of healthy verdicts at this stage (None: the last
     # verdict was not healthy); a stage's hold counts from here
     healthy_since: float | None = None
+    # healthy seconds at this stage before a spell of missing data interrupted the run
+    healthy_banked: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class Checkpoint:
             "last_tick_at": self.last_tick_at,
             "alerts": {name: s.to_dict() for name, s in sorted(self.alerts.items())},
             "healthy_since": self.healthy_since,
+            "healthy_banked": self.healthy_banked,
         }
 
     @classmethod
@@ -82,6 +85,7 @@ class Checkpoint:
             # a checkpoint written before this field existed: the stage start, as it was
             healthy_since=_opt(data["healthy_since"]) if "healthy_since" in data
             else float(data["stage_started_at"]),
+            healthy_banked=float(data.get("healthy_banked", 0.0)),
         )
 
 
