@@ -182,9 +182,9 @@ def test_sync_service_encodes_plan_001(shipped: RuleSet) -> None:
     assert (peers.below, peers.for_, peers.severity, peers.action) == (
         5, 60.0, Severity.WARNING, RuleAction.HOLD)
     assert peers.keep_firing_for > 0
-    speed = rule_named(sync, "sync_speed_vs_live_v1")
+    speed = rule_named(sync, "sync_speed_vs_v1")
     assert isinstance(speed, RelativeRule)
-    assert (speed.against, speed.max_decrease) == ("live", 0.20)
+    assert (speed.against, speed.max_decrease) == ("auto", 0.20)
     leak = rule_named(sync, "memory_leak")
     assert isinstance(leak, GrowthRule)
     assert leak.max_growth_per_hour == 0.05 and leak.window >= 3 * leak.envelope
@@ -233,14 +233,29 @@ def test_protocol_components_are_modules_with_the_plan_002_schedule(shipped: Rul
     assert isinstance(latency, RelativeRule) and latency.max_increase == 1.0
 
 
-def test_worker_pool_compares_with_live_v1_and_checks_results(shipped: RuleSet) -> None:
+def test_worker_pool_compares_with_v1_and_checks_results(shipped: RuleSet) -> None:
     pool = shipped.modules["dspex.python_pool"]
-    errors = rule_named(pool, "error_rate_vs_live_v1")
+    errors = rule_named(pool, "error_rate_vs_v1")
     assert isinstance(errors, RelativeRule)
-    assert (errors.against, errors.max_increase, errors.min_effect) == ("live", 0.0, 0.002)
-    assert errors.min_samples == 15
+    assert (errors.against, errors.max_increase, errors.min_effect) == ("auto", 0.0, 0.002)
+    assert errors.min_samples == 10
+    bursts = rule_named(pool, "error_bursts_vs_v1")
+    assert isinstance(bursts, RelativeRule)
+    assert (bursts.test, bursts.aggregate) == ("none", "mean")  # a burst is not trimmed away
+    latency = rule_named(pool, "latency_p99_vs_live_v1")
+    assert isinstance(latency, RelativeRule)
+    assert (latency.against, latency.action) == ("live", RuleAction.NOTIFY)
     mismatch = rule_named(pool, "result_mismatch")
     assert isinstance(mismatch, IncreaseRule) and mismatch.above == 0
+
+
+def test_no_example_rule_that_holds_needs_live_v1(shipped: RuleSet) -> None:
+    """At 100 % V1 serves nothing: a hold or rollback rule `against: live` would have no
+    evidence there and hold the last stage for ever."""
+    for name, module in shipped.modules.items():
+        for rule in module.rules:
+            if isinstance(rule, RelativeRule) and rule.against == "live":
+                assert rule.dry_run or rule.action is RuleAction.NOTIFY, f"{name}.{rule.name}"
 
 
 def test_examples_cover_every_rule_feature(shipped: RuleSet) -> None:
@@ -271,6 +286,28 @@ def test_every_example_metric_says_how_to_fetch_it_per_version(shipped: RuleSet)
             if spec.query:
                 assert "{module}" in spec.query and "{version}" in spec.query, (
                     f"{name}.{metric}")
+
+
+def test_every_example_rule_can_gather_its_evidence_at_its_interval(shipped: RuleSet) -> None:
+    """A window that holds fewer than min_samples samples is inconclusive forever, and an
+    inconclusive hold/rollback rule holds the rollout: a rule sized for the defaults' 10 s
+    interval in a module sampled once a minute would block it. Every rule, including the
+    defaults a module includes, must fit its module's interval."""
+    for name, module in shipped.modules.items():
+        for rule in module.rules:
+            where = f"{name}.{rule.name}"
+            assert rule.window >= rule.min_samples * module.interval, where
+            if isinstance(rule, GrowthRule):
+                assert rule.envelope >= 2 * module.interval, where  # 2 samples per block
+
+
+def test_transaction_pool_replaces_the_default_error_rule_sized_for_10s() -> None:
+    star = load_default_rules().modules["*"]
+    default = rule_named(star, "error_rate_regression")
+    assert default.window < default.min_samples * 60.0  # too short at one sample a minute
+    pool = load_paths([RULES / "transaction_pool.yaml"]).modules["transaction_pool"]
+    own = rule_named(pool, "error_rate_regression")
+    assert own != default and own.window >= own.min_samples * pool.interval
 
 
 def test_every_example_rule_can_act_only_through_critical_rollbacks(shipped: RuleSet) -> None:
