@@ -462,12 +462,20 @@ def test_bad_percentages_are_refused_at_their_line(written: str, message: str) -
     assert "max_increase" in issue.message and message in issue.message
 
 
-@pytest.mark.parametrize("written", ["100%", "150%", "1.5"])
-def test_a_decrease_of_100_percent_or_more_is_refused(written: str) -> None:
+@pytest.mark.parametrize(("written", "message"), [
+    ("100%", "max_decrease must be below 100%"), ("150%", "max_decrease must be below 100%"),
+    ("1.5", "a plain number is a fraction (0.25 = 25%)")])
+def test_a_decrease_of_100_percent_or_more_is_refused(written: str, message: str) -> None:
     (issue,) = issues_of(rule_yaml(f"kind: relative\nmax_decrease: {written}",
                                    metric="throughput_rps", direction="lower_is_worse"))
     assert issue.line == 9
-    assert "max_decrease must be below 100%" in issue.message
+    assert message in issue.message
+
+
+@pytest.mark.parametrize("written", ["25", "nan%", "inf%", "'nan'"])
+def test_ambiguous_or_non_finite_percentages_are_refused(written: str) -> None:
+    (issue,) = issues_of(rule_yaml(f"kind: relative\nmax_increase: {written}"))
+    assert issue.line == 9
 
 
 @pytest.mark.parametrize(("stages", "line", "message"), [

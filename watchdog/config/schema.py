@@ -6,6 +6,7 @@ Field reference lives in README.md ("Rule reference"); keep the two in step.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -30,8 +31,13 @@ def _fraction(value: object) -> float:
         result = number / 100.0
     elif isinstance(value, int | float):
         result = float(value)
+        if result > 1:
+            raise ValueError(f"a plain number is a fraction (0.25 = 25%); write {value}% "
+                             f"or {result / 100:g} to say what you mean, got {value!r}")
     else:
         raise ValueError(f"expected a percentage such as 25%, got {value!r}")
+    if not math.isfinite(result):
+        raise ValueError(f"must be a finite percentage, got {value!r}")
     if result < 0:
         raise ValueError(f"must not be negative, got {value!r}")
     return result
@@ -45,7 +51,8 @@ Aggregate = Literal["mean", "median", "p50", "p90", "p95", "p99", "min", "max", 
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              allow_inf_nan=False)
 
 
 class ScrapeSpec(Frozen):
