@@ -1,7 +1,7 @@
 """One evaluation of one module: fetch, judge, decide, journal, act. The daemon's tick.
 
 The backtest, the daemon and the tests all call :meth:`Engine.tick`; only the clock, the
-source and the actuator differ. Safety asymmetry (see DESIGN.md):
+source and the actuation differ. Safety asymmetry (see DESIGN.md):
 
 * a decision that adds traffic is journaled first; if the journal fails it is not acted
   on and the checkpoint does not move, so the next tick decides again;
@@ -9,25 +9,39 @@ source and the actuator differ. Safety asymmetry (see DESIGN.md):
   written again on later ticks until it lands. So is every state change that adds no
   traffic (alert states, failure counts, holds), so a regression still reaches its
   rollback while the journal is down.
+
+State is read from the journal at every tick: an operator's action taken from another
+process (the CLI) is seen by the next tick. A tick writes its result only if the
+checkpoint is still the one it started from (compare-and-swap under the state lock of
+:mod:`watchdog.daemon.statelock`); otherwise its decisions are dropped and the next tick
+decides again, except a rollback, which is re-derived from the new checkpoint when that
+one still allows it.
+
+Acting: with an ``outbox`` (the daemon) every journaled decision is applied by
+:meth:`Applier.deliver` right away, in the tick, in journal order, then read back and
+marked applied; with a bare ``actuate`` callable (tests) each decision is passed to it.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from watchdog.baseline import Baseline
 from watchdog.config.loader import RuleSet
 from watchdog.config.schema import Module, Plan
-from watchdog.errors import JournalError, SourceError
+from watchdog.daemon.statelock import state_lock
+from watchdog.errors import IllegalTransition, JournalError, SourceError
 from watchdog.journal.store import Journal
 from watchdog.judge.rules import EvalContext
 from watchdog.judge.series import SeriesStore
 from watchdog.judge.verdict import judge
 from watchdog.model import Action, Decision, Verdict
 from watchdog.rollout import machine
-from watchdog.rollout.state import Checkpoint
+from watchdog.rollout.state import Checkpoint, Phase
 from watchdog.sources import Source
 
 log = logging.getLogger(__name__)
@@ -35,6 +49,18 @@ log = logging.getLogger(__name__)
 Actuate = Callable[[Decision], None]
 NOISE_WINDOW = 300.0
 DRIFT_LOOKBACK = 1800.0
+
+
+class Applier(Protocol):
+    """Applies journaled decisions (the daemon's outbox)."""
+
+    def deliver(self) -> int:
+        """Apply every journaled, unapplied decision now, in journal order; never raises."""
+        ...
+
+    def apply_unjournaled(self, decision: Decision) -> bool:
+        """Apply a rollback the journal could not take; True when confirmed."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -45,6 +71,13 @@ class TickResult:
     checkpoint: Checkpoint
 
 
+class _Changed(Exception):
+    """The checkpoint in the journal is no longer the one the tick started from."""
+
+    def __init__(self, current: Checkpoint | None) -> None:
+        self.current = current
+
+
 @dataclass
 class Engine:
     rules: RuleSet
@@ -52,10 +85,13 @@ class Engine:
     source: Source
     actuate: Actuate | None = None
     plans: dict[str, Plan] = field(default_factory=dict)
-    _checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    outbox: Applier | None = None
+    # checkpoints of rollbacks the journal has not taken yet (it was failing)
+    _memory: dict[str, Checkpoint] = field(default_factory=dict)
     _baselines: dict[str, tuple[tuple[object, ...], dict[str, Baseline]]] = field(
         default_factory=dict)
-    _unjournaled: list[tuple[Decision, Checkpoint]] = field(default_factory=list)
+    # (decision, checkpoint, applied) per rollback acted on without a journal record
+    _unjournaled: list[tuple[Decision, Checkpoint, bool]] = field(default_factory=list)
 
     def module(self, name: str) -> Module:
         return self.rules.for_module(name)
@@ -64,17 +100,32 @@ class Engine:
         return self.plans.get(name) or self.module(name).plan
 
     def checkpoint(self, name: str) -> Checkpoint | None:
-        cp = self._checkpoints.get(name)
-        if cp is None:
-            cp = self.journal.checkpoint(name)
-            if cp is not None:
-                self._checkpoints[name] = cp
-        return cp
+        """The module's checkpoint as the journal has it now (or the one held in memory
+        while the journal cannot take a rollback)."""
+        if name in self._memory:
+            return self._memory[name]
+        return self._read(name)
+
+    def _read(self, name: str) -> Checkpoint | None:
+        try:
+            return self.journal.checkpoint(name)
+        except sqlite3.Error as err:
+            raise JournalError(f"journal {self.journal.path}: cannot read the checkpoint "
+                               f"of {name}: {err}") from err
+
+    def kill_switch(self) -> bool:
+        try:
+            return bool(self.journal.setting("kill_switch", False))
+        except sqlite3.Error as err:
+            raise JournalError(f"journal {self.journal.path}: cannot read the kill switch: "
+                               f"{err}") from err
 
     def start(self, name: str, now: float, actor: str = "watchdog") -> TickResult:
+        if self.kill_switch():
+            raise IllegalTransition(f"cannot start module {name!r}: the kill switch is on")
         cp, decision = machine.start(name, self.plan(name), now, actor)
-        self._commit(name, [decision], cp, now, None, {})
-        return TickResult(name, None, (decision,), self._checkpoints[name])
+        done, cp = self._commit(name, [decision], cp, now, None, {})
+        return TickResult(name, None, tuple(done), cp)
 
     def lookback(self, module: Module) -> float:
         longest = max((r.window for r in module.rules), default=60.0)
@@ -104,18 +155,25 @@ class Engine:
                           baselines=self.baselines(name, now), noise_window=NOISE_WINDOW,
                           drift_lookback=DRIFT_LOOKBACK)
         verdict, states = judge(ctx, cp.alerts)
-        kill = bool(self.journal.setting("kill_switch", False))
         new_cp, decisions = machine.on_verdict(replace(cp, alerts=states), verdict,
-                                               self.plan(name), now, kill_switch=kill)
+                                               self.plan(name), now,
+                                               kill_switch=self.kill_switch())
         summaries = {r.rule: r.summary for r in verdict.results}
-        self._commit(name, decisions, new_cp, now, cp, summaries)
-        return TickResult(name, verdict, tuple(decisions), self._checkpoints[name])
+        done, new_cp = self._commit(name, decisions, new_cp, now, cp, summaries)
+        return TickResult(name, verdict, tuple(done), new_cp)
+
+    # journal, then act ------------------------------------------------------------------
 
     def _commit(self, name: str, decisions: list[Decision], cp: Checkpoint, now: float,
-                before: Checkpoint | None, summaries: dict[str, str]) -> None:
+                before: Checkpoint | None, summaries: dict[str, str]
+                ) -> tuple[list[Decision], Checkpoint]:
+        """Journal (compare-and-swap) and act: the decisions made and the checkpoint now."""
         try:
-            ids = self.journal.record(decisions, cp, now, summaries,
-                                      before.alerts if before is not None else {})
+            ids = self._record(name, decisions, cp, now, before, summaries)
+        except _Changed as changed:
+            decisions, cp, ids = self._after_change(name, decisions, cp, changed.current, now)
+            if not ids:
+                return [], cp
         except JournalError as err:
             if any(d.action in (Action.ADVANCE, Action.PROMOTE) for d in decisions):
                 log.error("module %s: journal write failed, decision not acted on: %s",
@@ -124,38 +182,87 @@ class Engine:
             # Nothing here adds traffic: keep the new state (alert states, failure counts)
             # in memory, so that a regression still reaches its rollback while the journal
             # is down, and keep the records to write once it is back.
-            self._checkpoints[name] = cp
-            self._unjournaled.extend((d, cp) for d in decisions)
+            self._memory[name] = cp
             rollbacks = [d for d in decisions if d.action is Action.ROLLBACK]
+            for d in decisions:
+                # a rollback is applied now; with an outbox, the rest once journaled
+                applied = self._act_unjournaled(d) if d.action is Action.ROLLBACK \
+                    else self.outbox is None
+                self._unjournaled.append((d, cp, applied))
             if not rollbacks:
                 log.error("module %s: journal write failed; state kept in memory: %s",
                           name, err)
                 raise
-            log.error("module %s: journal write failed; rolling back anyway and keeping the "
+            log.error("module %s: journal write failed; rolled back anyway, keeping the "
                       "record to write later: %s", name, err)
-            for d in rollbacks:
-                self._act(d, None, now)
-            return
-        self._checkpoints[name] = cp
-        for decision, decision_id in zip(decisions, ids, strict=True):
-            self._act(decision, decision_id, now)
+            return decisions, cp
+        if not any(d.module == name for d, _, _ in self._unjournaled):
+            self._memory.pop(name, None)  # the journal has all of it again
+        self._act(decisions, ids, now)
+        return decisions, cp
 
-    def _act(self, decision: Decision, decision_id: int | None, now: float) -> None:
-        if self.actuate is None or decision.action is Action.HOLD:
-            if decision_id is not None:
-                self.journal.mark_applied(decision_id, now)
+    def _record(self, name: str, decisions: list[Decision], cp: Checkpoint, now: float,
+                before: Checkpoint | None, summaries: dict[str, str]) -> list[int]:
+        with state_lock(self.journal.path):
+            if name not in self._memory:
+                current = self._read(name)
+                if current != before:
+                    raise _Changed(current)
+            return self.journal.record(decisions, cp, now, summaries,
+                                       before.alerts if before is not None else {})
+
+    def _after_change(self, name: str, decisions: list[Decision], computed: Checkpoint,
+                      current: Checkpoint | None, now: float
+                      ) -> tuple[list[Decision], Checkpoint, list[int]]:
+        """Someone else (an operator) wrote the checkpoint during the tick. Drop the tick's
+        decisions, except a rollback the new state still allows (the safe direction)."""
+        rollback = next((d for d in decisions if d.action is Action.ROLLBACK), None)
+        allowed = current is not None and current.phase in (Phase.PROGRESSING, Phase.PAUSED)
+        if rollback is None or current is None or not allowed:
+            log.info("module %s: its checkpoint changed during the tick (an operator "
+                     "action); the tick's decisions are dropped and the next tick decides "
+                     "again", name)
+            return [], current or computed, []
+        cp, decision = machine.rollback(current, now, rollback.actor,
+                                        "; ".join(rollback.reasons), rollback.evidence)
+        try:
+            ids = self._record(name, [decision], cp, now, current, {})
+        except _Changed:
+            log.warning("module %s: its checkpoint keeps changing; the next tick decides "
+                        "again", name)
+            return [], current, []
+        return [decision], cp, ids
+
+    def _act(self, decisions: list[Decision], ids: list[int], now: float) -> None:
+        if self.outbox is not None:
+            if decisions:
+                self.outbox.deliver()
             return
-        self.actuate(decision)
-        if decision_id is not None:
+        for decision, decision_id in zip(decisions, ids, strict=True):
+            if self.actuate is not None and decision.action is not Action.HOLD:
+                self.actuate(decision)
             self.journal.mark_applied(decision_id, now)
+
+    def _act_unjournaled(self, decision: Decision) -> bool:
+        if self.outbox is not None:
+            return self.outbox.apply_unjournaled(decision)
+        if self.actuate is not None:
+            self.actuate(decision)
+        return True
 
     def _retry_journal(self, now: float) -> None:
         while self._unjournaled:
-            decision, cp = self._unjournaled[0]
+            decision, cp, applied = self._unjournaled[0]
             try:
-                (decision_id,) = self.journal.record([decision], cp, now)
-                self.journal.mark_applied(decision_id, now)
+                with state_lock(self.journal.path):
+                    (decision_id,) = self.journal.record([decision], cp, now)
             except JournalError:
                 return
             self._unjournaled.pop(0)
-
+            if applied:
+                try:
+                    self.journal.mark_applied(decision_id, now)
+                except JournalError as err:  # the outbox applies it again: idempotent
+                    log.warning("decision #%d: cannot mark applied: %s", decision_id, err)
+            elif self.outbox is not None:
+                self.outbox.deliver()

@@ -1,0 +1,1 @@
+"""The long-running daemon: configuration, scheduler, service, actuation outbox."""
