@@ -80,7 +80,18 @@ def _v3(db: sqlite_utils.Database) -> None:
         at REAL NOT NULL, PRIMARY KEY (key, step))""")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """Control requests the HTTP API received, refused ones included (watchdog.api.audit)."""
+    db.execute("""CREATE TABLE api_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, client TEXT NOT NULL,
+        method TEXT NOT NULL, path TEXT NOT NULL, action TEXT NOT NULL, module TEXT,
+        status INTEGER NOT NULL, outcome TEXT NOT NULL)""")
+    db.execute("CREATE INDEX api_audit_at ON api_audit(at)")
+    db.execute("""CREATE TRIGGER api_audit_append_only BEFORE DELETE ON api_audit
+        BEGIN SELECT RAISE(ABORT, 'the API audit is append-only'); END""")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
