@@ -1,0 +1,272 @@
+"""Manual control: ``status``, ``history``, ``start|pause|resume|promote|rollback|abort``,
+``kill-switch on|off``, ``checkpoint create|list|restore``.
+
+They work whether or not the daemon runs: the transition is written to the journal named
+by the daemon's config (``--config``/``WATCHDOG_CONFIG``, ``--db`` to override) and the
+running daemon applies the flags within a quarter of a second; ``--apply`` applies them
+from here too. Every action needs ``--reason``; ``--actor`` defaults to $SUDO_USER/$USER.
+An action the module's state does not allow exits 1 with the reason; bad input exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+from watchdog.clock import SystemClock
+from watchdog.control import Control, apply_pending, default_actor, status
+from watchdog.daemon.config import Loaded, load_config
+from watchdog.durations import parse_duration
+from watchdog.errors import ConfigError, IllegalTransition, UnknownModule, WatchdogError
+from watchdog.journal.store import Journal, JournaledDecision
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Ctx:
+    loaded: Loaded
+    journal: Journal
+    control: Control
+
+
+def common(f: F) -> F:
+    f = click.option("--db", help="Journal file (default: the config's db).")(f)
+    f = click.option("--config", "config", envvar="WATCHDOG_CONFIG",
+                     type=click.Path(dir_okay=False),
+                     help="Daemon config file (WATCHDOG_CONFIG); default: embedded.")(f)
+    return f
+
+
+def acting(f: F) -> F:
+    f = click.option("--apply", "apply_now", is_flag=True,
+                     help="Also apply the flags from here (not only via the daemon).")(f)
+    f = click.option("--actor", default=None, help="Who does this (default $SUDO_USER/$USER).")(f)
+    f = click.option("--reason", required=True, help="Why (required; kept in the journal).")(f)
+    return common(f)
+
+
+@contextmanager
+def opened(config: str | None, db: str | None) -> Iterator[Ctx]:
+    try:
+        loaded = load_config(config)
+        journal = Journal(db or loaded.db)
+    except ConfigError as err:
+        for issue in err.issues:
+            click.echo(f"error: {issue}", err=True)
+        sys.exit(2)
+    except WatchdogError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    try:
+        yield Ctx(loaded, journal, Control(journal, loaded.rules))
+    except IllegalTransition as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    except (UnknownModule, WatchdogError) as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    finally:
+        journal.close()
+
+
+def when(t: float | None) -> str:
+    if t is None:
+        return "-"
+    if abs(t) < 1e9:  # a replay's simulated seconds
+        return f"t={t:g}"
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "none"
+    s = round(seconds)
+    return f"{s // 86400}d{s % 86400 // 3600}h" if s >= 86400 else \
+        f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def show(jd: JournaledDecision) -> str:
+    d = jd.decision
+    state = "applied" if jd.applied_at is not None else (
+        f"PENDING ({jd.apply_error})" if jd.apply_error else "pending")
+    return (f"#{jd.id} {when(d.at)} {d.module} {d.action.value} {d.traffic_percent:g}% "
+            f"by {d.actor} [{state}]: {'; '.join(d.reasons)}")
+
+
+def _apply(ctx: Ctx, apply_now: bool) -> None:
+    if not apply_now:
+        return
+    from watchdog.daemon.build import PluginSet
+
+    plugins = PluginSet.build(ctx.loaded)
+    applied, pending = apply_pending(ctx.journal.path, plugins.actuators)
+    click.echo(f"applied {applied} decision(s) here; {pending} still pending")
+    if pending:
+        sys.exit(1)
+
+
+def _action(name: str, doc: str) -> click.Command:
+    @click.command(name=name, help=doc)
+    @click.argument("module")
+    @acting
+    def command(module: str, reason: str, actor: str | None, apply_now: bool,
+                config: str | None, db: str | None) -> None:
+        with opened(config, db) as ctx:
+            jd = ctx.control.act(name, module, SystemClock().now(), actor or default_actor(),
+                                 reason)
+            click.echo(show(jd))
+            _apply(ctx, apply_now)
+    return command
+
+
+start = _action("start", "Start MODULE's rollout at its plan's first stage.")
+pause = _action("pause", "Pause MODULE's rollout: its traffic stays, verdicts are ignored.")
+resume = _action("resume", "Resume MODULE (same stage; from stage 1 after a rollback).")
+promote = _action("promote", "Promote MODULE to 100% now.")
+rollback = _action("rollback", "Roll MODULE back to V1 (0%).")
+abort = _action("abort", "Abort MODULE's rollout (V1, terminal).")
+
+
+@click.command(name="kill-switch")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@acting
+def kill_switch(state: str, reason: str, actor: str | None, apply_now: bool,
+                config: str | None, db: str | None) -> None:
+    """Force V1 everywhere (on), or give modules their traffic back (off)."""
+    with opened(config, db) as ctx:
+        done = ctx.control.set_kill_switch(state == "on", SystemClock().now(),
+                                           actor or default_actor(), reason,
+                                           ctx.loaded.module_names)
+        click.echo(f"kill switch {state}; {len(done)} decision(s) journaled")
+        for jd in done:
+            click.echo("  " + show(jd))
+        _apply(ctx, apply_now)
+
+
+@click.command(name="status")
+@common
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def status_cmd(config: str | None, db: str | None, as_json: bool) -> None:
+    """Per module: phase, stage, traffic, last verdict, last decision and why, baselines."""
+    with opened(config, db) as ctx:
+        rows = status(ctx.journal, ctx.loaded.rules, ctx.loaded.module_names,
+                      SystemClock().now())
+        if as_json:
+            click.echo(json.dumps({"kill_switch": ctx.control.kill_switch(), "modules": rows}))
+            return
+        click.echo(f"kill switch: {'ON (V1 everywhere)' if ctx.control.kill_switch() else 'off'}")
+        for r in rows:
+            stage = f"stage {r['stage']}/{r['stages']}" if r["stage"] else "-"
+            v = r["last_verdict"]
+            verdict = "none" if v is None else f"{v['kind']} since {when(v['since'])}" + (
+                f" ({', '.join(v['firing'])})" if v["firing"] else "")
+            click.echo(f"{r['module']}: {r['phase']} {stage} {r['traffic_percent']:g}% | "
+                       f"verdict {verdict} | baselines {r['baselines']}, age "
+                       f"{age(r['baseline_age_s'])} | pending {r['pending_decisions']}")
+            last = r["last_decision"]
+            if last is not None:
+                click.echo(f"  last decision #{last['id']} {last['action']} "
+                           f"{last['traffic_percent']:g}% {when(last['at'])} by "
+                           f"{last['actor']}: {'; '.join(last['reasons'])}")
+
+
+def parse_time(text: str | None, now: float) -> float | None:
+    """Unix seconds, an ISO 8601 time, or a duration ago (``2h``)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give unix seconds, an ISO time or a duration "
+                                 "ago such as 2h") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+@click.command()
+@common
+@click.option("--module", help="Only this module.")
+@click.option("--since", help="From (unix seconds, ISO time, or a duration ago: 2h).")
+@click.option("--until", help="Until (same forms).")
+@click.option("--limit", type=int, help="Only the last N.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+def history(config: str | None, db: str | None, module: str | None, since: str | None,
+            until: str | None, limit: int | None, as_json: bool) -> None:
+    """The journaled decisions, oldest first."""
+    now = SystemClock().now()
+    start_at, end_at = parse_time(since, now), parse_time(until, now)
+    with opened(config, db) as ctx:
+        found = ctx.journal.decisions(module=module, since=start_at, until=end_at,
+                                      limit=limit)
+        if as_json:
+            click.echo(json.dumps([jd.to_dict() for jd in found]))
+            return
+        for jd in found:
+            click.echo(show(jd))
+
+
+@click.group()
+def checkpoint() -> None:
+    """Named snapshots of every module's rollout state."""
+
+
+@checkpoint.command(name="create")
+@click.argument("name")
+@acting
+def snapshot_create(name: str, reason: str, actor: str | None, apply_now: bool,
+                    config: str | None, db: str | None) -> None:
+    """Save the rollout state of every module as NAME."""
+    with opened(config, db) as ctx:
+        n = ctx.control.snapshot_create(name, SystemClock().now(), actor or default_actor(),
+                                        reason)
+        click.echo(f"checkpoint {name!r}: {n} module(s)")
+
+
+@checkpoint.command(name="list")
+@common
+@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+def snapshot_list(config: str | None, db: str | None, as_json: bool) -> None:
+    """The saved checkpoints."""
+    with opened(config, db) as ctx:
+        rows = ctx.control.snapshots()
+        if as_json:
+            click.echo(json.dumps(rows))
+            return
+        for r in rows:
+            mods = ", ".join(f"{m} {s}" for m, s in r["modules"].items()) or "no modules"
+            click.echo(f"{r['name']}: {when(r['created_at'])} by {r['actor']} "
+                       f"({r['reason']}): {mods}")
+
+
+@checkpoint.command(name="restore")
+@click.argument("name")
+@acting
+def snapshot_restore(name: str, reason: str, actor: str | None, apply_now: bool,
+                     config: str | None, db: str | None) -> None:
+    """Bring every module back to checkpoint NAME (a decision per module that changes)."""
+    with opened(config, db) as ctx:
+        done = ctx.control.snapshot_restore(name, SystemClock().now(),
+                                            actor or default_actor(), reason)
+        click.echo(f"restored {name!r}: {len(done)} module(s) changed")
+        for jd in done:
+            click.echo("  " + show(jd))
+        _apply(ctx, apply_now)
+
+
+COMMANDS = [status_cmd, history, start, pause, resume, promote, rollback, abort, kill_switch,
+            checkpoint]

@@ -1,0 +1,246 @@
+"""Manual control: operator actions written to the journal, whether or not a daemon runs.
+
+Each action reads the module's current checkpoint and records the transition (decision and
+new checkpoint) while holding the journal's state lock (:mod:`watchdog.daemon.statelock`),
+the same lock a daemon's tick holds for its compare-and-swap: the two never overwrite
+each other. The decision names the operator (``actor``) and carries their ``reason``. A
+running daemon sees the new checkpoint at its next tick and its outbox applies the flags
+within a poll interval (0.25 s); without a daemon they are applied at its next start, or
+at once with ``--apply`` (:func:`apply_pending`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from watchdog.actuators import Actuator
+from watchdog.config.loader import RuleSet
+from watchdog.daemon.outbox import Outbox
+from watchdog.daemon.statelock import state_lock
+from watchdog.errors import IllegalTransition, JournalError
+from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.model import Action, Decision
+from watchdog.rollout import machine
+from watchdog.rollout.state import Checkpoint, Phase
+
+ACTIONS = ("start", "pause", "resume", "promote", "rollback", "abort")
+RESTORE_ACTION = {Phase.ROLLED_BACK: Action.ROLLBACK, Phase.PROMOTED: Action.PROMOTE,
+                  Phase.ABORTED: Action.ABORT, Phase.PAUSED: Action.PAUSE,
+                  Phase.PROGRESSING: Action.RESUME}
+
+
+def default_actor() -> str:
+    for name in ("SUDO_USER", "USER", "LOGNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return "unknown"
+
+
+@dataclass(frozen=True)
+class Control:
+    """Operator actions on one journal; ``rules`` give each module's plan."""
+
+    journal: Journal
+    rules: RuleSet
+
+    def _cp(self, module: str) -> Checkpoint | None:
+        try:
+            return self.journal.checkpoint(module)
+        except sqlite3.Error as err:
+            raise JournalError(f"journal {self.journal.path}: {err}") from err
+
+    def kill_switch(self) -> bool:
+        return bool(self.journal.setting("kill_switch", False))
+
+    def act(self, action: str, module: str, now: float, actor: str, reason: str
+            ) -> JournaledDecision:
+        """Apply one of :data:`ACTIONS` to ``module``; IllegalTransition when not allowed."""
+        if not reason.strip():
+            raise IllegalTransition("a reason is required for every manual action")
+        plan = self.rules.for_module(module).plan
+        with state_lock(self.journal.path):
+            cp = self._cp(module)
+            if action == "start":
+                if cp is not None:
+                    raise IllegalTransition(f"cannot start module {module!r}: it already has "
+                                            f"a rollout ({cp.phase.value})")
+                if self.kill_switch():
+                    raise IllegalTransition(f"cannot start module {module!r}: the kill "
+                                            "switch is on")
+                new_cp, d = machine.start(module, plan, now, actor, reason)
+                return self._record(d, new_cp, None, now)
+            if cp is None:
+                raise IllegalTransition(f"module {module!r} has no rollout yet; start one "
+                                        "with `rollout-watchdog start`")
+            if action in ("resume", "promote") and self.kill_switch():
+                raise IllegalTransition(f"cannot {action} module {module!r}: the kill switch "
+                                        "is on (V1 everywhere); turn it off first")
+            steps: dict[str, Callable[[], tuple[Checkpoint, Decision]]] = {
+                "pause": lambda: machine.pause(cp, now, actor, reason),
+                "resume": lambda: machine.resume(cp, plan, now, actor, reason),
+                "promote": lambda: machine.promote(cp, plan, now, actor, reason),
+                "rollback": lambda: machine.rollback(cp, now, actor, reason),
+                "abort": lambda: machine.abort(cp, now, actor, reason)}
+            if action not in steps:
+                raise IllegalTransition(f"unknown action {action!r}")
+            new_cp, d = steps[action]()
+            return self._record(d, new_cp, cp, now)
+
+    def _record(self, d: Decision, cp: Checkpoint | None, before: Checkpoint | None,
+                now: float) -> JournaledDecision:
+        (decision_id,) = self.journal.record([d], cp, now, None,
+                                             before.alerts if before is not None else None)
+        return JournaledDecision(decision_id, d, now, None, None)
+
+    def set_kill_switch(self, on: bool, now: float, actor: str, reason: str,
+                        modules: Sequence[str] = ()) -> list[JournaledDecision]:
+        """Turn the global kill switch on (every module to V1: progressing ones are paused)
+        or off (modules it paused resume; the others get their own traffic back)."""
+        if not reason.strip():
+            raise IllegalTransition("a reason is required for every manual action")
+        done: list[JournaledDecision] = []
+        with state_lock(self.journal.path):
+            self.journal.set_setting("kill_switch", on)  # first: no tick advances meanwhile
+            names = sorted({*modules, *(c.module for c in self.journal.checkpoints())})
+            for name in names:
+                cp = self._cp(name)
+                if cp is None:
+                    continue
+                if on and cp.phase is Phase.PROGRESSING:
+                    new_cp, d = machine.pause(cp, now, actor, reason, kill_switch=True)
+                    done.append(self._record(d, new_cp, cp, now))
+                elif not on and cp.paused_by_kill_switch:
+                    plan = self.rules.for_module(name).plan
+                    new_cp, d = machine.resume(cp, plan, now, actor, reason)
+                    done.append(self._record(d, new_cp, cp, now))
+                else:  # the flags change, the rollout state does not
+                    traffic = 0.0 if on else cp.traffic_percent
+                    d = Decision(name, now, Action.HOLD, traffic, cp.stage, cp.stage,
+                                 (f"kill switch {'on' if on else 'off'}: {reason}",),
+                                 actor=actor, kill_switch=on)
+                    done.append(self._record(d, None, None, now))
+        return done
+
+    # named snapshots of all rollout state ------------------------------------------------
+
+    def snapshot_create(self, name: str, now: float, actor: str, reason: str) -> int:
+        if not reason.strip():
+            raise IllegalTransition("a reason is required for every manual action")
+        with state_lock(self.journal.path):
+            saved = [c.to_dict() for c in self.journal.checkpoints()]
+            data = {"kill_switch": self.kill_switch(), "checkpoints": saved}
+            try:
+                with self.journal.transaction():
+                    self.journal.db.conn.execute(
+                        "INSERT INTO snapshots (name, created_at, actor, reason, data)"
+                        " VALUES (?,?,?,?,?)", (name, now, actor, reason, json.dumps(data)))
+            except sqlite3.IntegrityError:
+                raise IllegalTransition(f"a checkpoint named {name!r} exists already; "
+                                        "choose another name") from None
+        return len(saved)
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        rows = self.journal.db.query("SELECT name, created_at, actor, reason, data FROM "
+                                     "snapshots ORDER BY created_at, name")
+        out = []
+        for row in rows:
+            data = json.loads(row.pop("data"))
+            out.append({**row, "kill_switch": data.get("kill_switch", False),
+                        "modules": {c["module"]: f"{c['phase']} {c['traffic_percent']:g}%"
+                                    for c in data.get("checkpoints", [])}})
+        return out
+
+    def snapshot_restore(self, name: str, now: float, actor: str, reason: str
+                         ) -> list[JournaledDecision]:
+        """Bring every module of the snapshot back to its state then: a decision per
+        module that changes (timers restart; alert states start afresh)."""
+        if not reason.strip():
+            raise IllegalTransition("a reason is required for every manual action")
+        rows = list(self.journal.db.query("SELECT data FROM snapshots WHERE name=?", [name]))
+        if not rows:
+            known = ", ".join(s["name"] for s in self.snapshots()) or "none"
+            raise IllegalTransition(f"no checkpoint named {name!r} (known: {known})")
+        saved = [Checkpoint.from_dict(c) for c in json.loads(rows[0]["data"])["checkpoints"]]
+        done: list[JournaledDecision] = []
+        with state_lock(self.journal.path):
+            if self.kill_switch():
+                raise IllegalTransition("cannot restore while the kill switch is on; turn "
+                                        "it off first")
+            for target in saved:
+                current = self._cp(target.module)
+                if current is not None and _shape(current) == _shape(target):
+                    continue
+                action = RESTORE_ACTION[target.phase]
+                was = "no rollout" if current is None else _describe(current)
+                d = Decision(target.module, now, action, target.traffic_percent,
+                             None if current is None else current.stage,
+                             None if target.phase in (Phase.ROLLED_BACK, Phase.ABORTED,
+                                                      Phase.PROMOTED) else target.stage,
+                             (f"{reason} (restore checkpoint {name!r}: {was} -> "
+                              f"{_describe(target)})",), actor=actor)
+                restored = replace(
+                    target, stage_started_at=now, healthy_banked=0.0,
+                    healthy_since=now if target.phase is Phase.PROGRESSING else None,
+                    inconclusive_since=None, inconclusive_alerted=False, hold_key="",
+                    alerts={}, last_action=action, last_decision_at=now,
+                    last_tick_at=None if current is None else current.last_tick_at)
+                done.append(self._record(d, restored, current, now))
+        return done
+
+
+def _shape(cp: Checkpoint) -> tuple[Any, ...]:
+    return cp.phase, cp.stage, cp.traffic_percent, cp.paused_by_kill_switch
+
+
+def _describe(cp: Checkpoint) -> str:
+    return f"{cp.phase.value} at stage {cp.stage + 1}, {cp.traffic_percent:g}%"
+
+
+def apply_pending(journal_path: str, actuators: Sequence[Actuator]) -> tuple[int, int]:
+    """Apply every pending decision now (``--apply``): (applied, still pending)."""
+    outbox = Outbox(journal_path, actuators)
+    try:
+        applied = outbox.deliver(force=True)
+        return applied, len(outbox.journal.decisions(unapplied_only=True))
+    finally:
+        outbox.close()
+
+
+def status(journal: Journal, rules: RuleSet, modules: Sequence[str], now: float
+           ) -> list[dict[str, Any]]:
+    """Per module: phase, stage, traffic, last verdict, last decision and why, baselines."""
+    kill = bool(journal.setting("kill_switch", False))
+    names = sorted({*modules, *(c.module for c in journal.checkpoints())})
+    pending = {jd.id for jd in journal.decisions(unapplied_only=True)}
+    out = []
+    for name in names:
+        cp = journal.checkpoint(name)
+        last = journal.last_decision(name)
+        plan = rules.for_module(name).plan if _known(rules, name) else None
+        active = journal.active_baselines(name, now)
+        oldest = min((b.captured_at for b in active.values()), default=None)
+        out.append({
+            "module": name, "phase": cp.phase.value if cp else "not started",
+            "stage": cp.stage + 1 if cp else None,
+            "stages": len(plan.stages) if plan is not None else None,
+            "traffic_percent": cp.traffic_percent if cp else 0.0, "kill_switch": kill,
+            "last_verdict": journal.setting(f"verdict:{name}"),
+            "firing": sorted(r for r, s in (cp.alerts if cp else {}).items()
+                             if s.phase.value == "firing"),
+            "last_decision": None if last is None else {
+                **last.to_dict(), "pending": last.id in pending},
+            "pending_decisions": sum(1 for jd in journal.decisions(module=name,
+                                                                   unapplied_only=True)),
+            "baselines": len(active),
+            "baseline_age_s": None if oldest is None else max(0.0, now - oldest),
+            "updated_at": journal.checkpoint_updated_at(name)})
+    return out
+
+
+def _known(rules: RuleSet, name: str) -> bool:
+    return name in rules.modules or "*" in rules.modules

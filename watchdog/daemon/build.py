@@ -1,0 +1,174 @@
+"""Building the plugins a configuration names: options resolved, secrets read, errors located.
+
+A plugin that fails to build (bad options, missing secret) is a :class:`ConfigError` at
+the line of its entry in the config file; messages name options, never their values.
+:class:`PluginSet` keeps the instances; on reload, an entry whose plugin and resolved
+options did not change keeps its instance (the scrape source's counter history, the
+command actuator's confirmed state survive a reload).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from watchdog import plugins
+from watchdog.actuators import Actuator
+from watchdog.daemon.config import Loaded, PluginRef
+from watchdog.errors import ConfigError, Issue, PluginError
+from watchdog.notifiers import Notifier
+from watchdog.sources import Source
+
+SECRET_KEYS = frozenset({"secret", "token", "password", "webhook_url"})
+SECRET_FORMS = ("from_env", "from_file", "from_credential")
+
+Where = tuple[str | int, ...]
+
+
+class _Missing(Exception):
+    def __init__(self, where: Where, message: str) -> None:
+        self.where = where
+        self.message = message
+
+
+def resolve(value: Any, where: Where, state_dir: str, env: Mapping[str, str]) -> Any:
+    """Option values with secrets read and ``{state_dir}`` filled in."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in SECRET_FORMS:
+            return _secret(next(iter(value)), next(iter(value.values())), where, env)
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            resolved = resolve(item, (*where, key), state_dir, env)
+            if key in SECRET_KEYS and isinstance(resolved, str):
+                resolved = SecretStr(resolved)
+            out[key] = resolved
+        return out
+    if isinstance(value, list):
+        return [resolve(v, (*where, i), state_dir, env) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return value.replace("{state_dir}", state_dir)
+    return value
+
+
+def _secret(form: str, name: Any, where: Where, env: Mapping[str, str]) -> SecretStr:
+    if not isinstance(name, str) or not name:
+        raise _Missing(where, f"{form} needs a name or path")
+    if form == "from_env":
+        if name not in env:
+            raise _Missing(where, f"environment variable {name} is not set")
+        return SecretStr(env[name])
+    if form == "from_credential":
+        folder = env.get("CREDENTIALS_DIRECTORY")
+        if not folder:
+            raise _Missing(where, f"credential {name}: $CREDENTIALS_DIRECTORY is not set "
+                                  "(systemd LoadCredential=)")
+        path = Path(folder) / name
+    else:
+        path = Path(name)
+    try:
+        return SecretStr(path.read_text("utf-8").rstrip("\r\n"))
+    except (OSError, UnicodeDecodeError) as err:
+        detail = err.strerror if isinstance(err, OSError) and err.strerror else "unreadable"
+        raise _Missing(where, f"cannot read secret file {path}: {detail}") from None
+
+
+@dataclass
+class _Built:
+    group: str
+    plugin: str
+    options: dict[str, Any]
+    instance: Any
+
+
+def _group(where: Where) -> str:
+    return {"source": "watchdog.sources", "actuators": "watchdog.actuators",
+            "notifiers": "watchdog.notifiers"}[str(where[0])]
+
+
+class PluginSet:
+    """The source, actuators and notifiers of one configuration."""
+
+    def __init__(self, source: Source, actuators: list[Actuator], notifiers: list[Notifier],
+                 built: list[_Built]) -> None:
+        self.source = source
+        self.actuators = actuators
+        self.notifiers = notifiers
+        self._built = built
+
+    @classmethod
+    def build(cls, loaded: Loaded, previous: PluginSet | None = None,
+              env: Mapping[str, str] | None = None) -> PluginSet:
+        env = os.environ if env is None else env
+        refs: list[tuple[Where, PluginRef]] = [(("source",), loaded.config.source)]
+        refs += [(("actuators", i), r) for i, r in enumerate(loaded.config.actuators)]
+        refs += [(("notifiers", i), r) for i, r in enumerate(loaded.config.notifiers)]
+        issues: list[Issue] = []
+        built: list[_Built] = []
+        reusable = list(previous._built) if previous is not None else []
+        for where, ref in refs:
+            try:
+                options = resolve(ref.options, (*where, "options"), loaded.state_dir, env)
+            except _Missing as err:
+                issues.append(Issue(loaded.file, loaded.line_of(*err.where),
+                                    f"{_dotted(err.where)}: {err.message}"))
+                continue
+            group = _group(where)
+            same = next((b for b in reusable if (b.group, b.plugin, b.options)
+                         == (group, ref.plugin, options)), None)
+            if same is not None:
+                reusable.remove(same)
+                built.append(same)
+                continue
+            try:
+                instance = _construct(group, ref.plugin, options, loaded.db)
+            except ConfigError as err:
+                issues += [Issue(loaded.file, loaded.line_of(*where),
+                                 f"{_dotted(where)} ({ref.plugin}): {i.message}")
+                           for i in err.issues]
+                continue
+            except (PluginError, TypeError, ValueError) as err:
+                issues.append(Issue(loaded.file, loaded.line_of(*where),
+                                    f"{_dotted(where)} ({ref.plugin}): {err}"))
+                continue
+            built.append(_Built(group, ref.plugin, options, instance))
+        if issues:
+            raise ConfigError(issues)
+        n = len(loaded.config.actuators)
+        return cls(built[0].instance, [b.instance for b in built[1:1 + n]],
+                   [b.instance for b in built[1 + n:]], built)
+
+    def instances(self) -> list[Any]:
+        return [b.instance for b in self._built]
+
+    def unused_by(self, other: PluginSet) -> list[Any]:
+        """Instances of this set that ``other`` does not keep (to close after a reload)."""
+        kept = {id(b.instance) for b in other._built}
+        return [b.instance for b in self._built if id(b.instance) not in kept]
+
+
+def _construct(group: str, name: str, options: dict[str, Any], db: str) -> Any:
+    factory = plugins.load(group, name)
+    if group == "watchdog.notifiers" and hasattr(factory, "from_config"):
+        return factory.from_config(options, journal_path=db)
+    return factory(**options)
+
+
+def close_plugin(instance: Any) -> None:
+    """Close what a plugin holds open (HTTP clients), if it says how."""
+    close = getattr(instance, "close", None)
+    if callable(close):  # closing an old plugin after a reload must not stop the daemon
+        with contextlib.suppress(Exception):
+            close()
+
+
+def _dotted(loc: Where) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

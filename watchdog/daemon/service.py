@@ -1,0 +1,286 @@
+"""The daemon: what runs where, start-up recovery, signals, reload, shutdown.
+
+Threads:
+
+* main: signals (SIGTERM/SIGINT stop, SIGHUP reload), reloads, systemd notifications
+  (READY, RELOADING, STOPPING, the WATCHDOG ping while ticks are not hung);
+* APScheduler's loop, and its pool (one worker per module) running :meth:`Daemon.tick`;
+  each module has its own journal connection and a lock (no two ticks of one module, and
+  a reload swaps the configuration while no tick runs);
+* the outbox worker (:mod:`watchdog.daemon.outbox`): applies journaled decisions;
+* one sender per notifier (:class:`~watchdog.notifiers.queue.NotificationQueue`).
+
+Start-up: config and rules validated, plugins built (unknown names fail here), journal
+opened (migrated), every journaled-but-unapplied decision applied again, then the first
+ticks. SIGTERM: no new tick starts, the running ones finish (and apply their decisions),
+the outbox flushes what they journaled, exit status 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from watchdog.clock import Clock, SystemClock
+from watchdog.daemon import ticks
+from watchdog.daemon.build import PluginSet, close_plugin
+from watchdog.daemon.config import Loaded, load_config
+from watchdog.daemon.outbox import Outbox
+from watchdog.daemon.scheduler import JobSpec, Scheduler
+from watchdog.engine import Engine, TickResult
+from watchdog.errors import ConfigError, Issue, JournalError
+from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.notifiers.queue import NotificationQueue
+from watchdog.sdnotify import Notifier as SystemdNotifier
+from watchdog.sdnotify import WatchdogPinger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DaemonStats:
+    ticks: int = 0
+    tick_errors: int = 0
+    reloads: int = 0
+    rejected_reloads: int = 0
+
+
+class Daemon:
+    def __init__(self, config_path: str | None, *, clock: Clock | None = None,
+                 env: Mapping[str, str] | None = None,
+                 systemd: SystemdNotifier | None = None) -> None:
+        self.config_path = config_path
+        self.clock: Clock = clock or SystemClock()
+        self.env = os.environ if env is None else env
+        self.loaded: Loaded = load_config(config_path)
+        self.plugins = PluginSet.build(self.loaded, env=self.env)
+        Path(self.loaded.state_dir).mkdir(parents=True, exist_ok=True)
+        self.systemd = systemd or SystemdNotifier(self.env)
+        self.pinger = WatchdogPinger.from_env(self.systemd, self.env)
+        self.stats = DaemonStats()
+        self._notify_journal = Journal(self.loaded.db)
+        self.queues: list[NotificationQueue] = []
+        self.outbox = Outbox(self.loaded.db, self.plugins.actuators, poll_interval=self.loaded
+                             .config.outbox.poll_interval, backoff=self.loaded.config.outbox
+                             .backoff, max_backoff=self.loaded.config.outbox.max_backoff,
+                             on_applied=self._notify)
+        self.engines: dict[str, Engine] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._results: dict[str, TickResult] = {}
+        self._said: set[tuple[str, str]] = set()
+        self._busy: dict[str, float] = {}
+        self._adopt(self.loaded, self.plugins)
+        self.scheduler = Scheduler(self._job, max_workers=len(self.loaded.module_names) + 1)
+        self._wake = threading.Event()
+        self._stop_asked = False
+        self._reload_asked = False
+        self._stopping = False
+
+    # the tick ----------------------------------------------------------------------------
+
+    def tick(self, module: str) -> TickResult | None:
+        """One evaluation of ``module`` now (None: nothing to do); what the scheduler runs."""
+        with self._locks[module]:
+            engine = self.engines[module]
+            cp = engine.checkpoint(module)
+            now = ticks.tick_time(self.loaded.config.clock, self.clock, cp)
+            if now is None:
+                self._once(module, "replay-end", "module %s: the replay is over", module)
+                return None
+            if cp is None:
+                if not self._auto_start(module):
+                    self._once(module, "no-rollout", "module %s: no rollout yet (auto_start "
+                               "is off); start one with `rollout-watchdog start`", module)
+                    return None
+                if engine.kill_switch():
+                    self._once(module, "kill", "module %s: not starting its rollout while "
+                               "the kill switch is on", module)
+                    return None
+            result = engine.tick(module, now)
+            self.stats.ticks += 1
+            ticks.record_verdict(engine.journal, result)
+            self._results[module] = result
+            return result
+
+    def _job(self, module: str) -> None:
+        if self._stopping:
+            return
+        self._busy[module] = self.clock.monotonic()
+        try:
+            self.tick(module)
+        except Exception as err:  # the job boundary: log, count, keep state, go on
+            self.stats.tick_errors += 1
+            log.error("module %s: tick failed: %s: %s", module, type(err).__name__, err,
+                      exc_info=not isinstance(err, JournalError | sqlite3.Error))
+        finally:
+            self._busy.pop(module, None)
+        self.systemd.status(ticks.status_line(dict(self._results)))
+
+    def _auto_start(self, module: str) -> bool:
+        return any(m.name == module and m.auto_start for m in self.loaded.config.modules)
+
+    def _once(self, module: str, what: str, message: str, *args: object) -> None:
+        if (module, what) not in self._said:
+            self._said.add((module, what))
+            log.info(message, *args)
+
+    def _notify(self, jd: JournaledDecision) -> None:
+        """Called by the outbox (under its lock) once a decision is applied."""
+        for queue in self.queues:
+            queue.enqueue(ticks.notification(jd))
+
+    # configuration -----------------------------------------------------------------------
+
+    def _spec(self, module: str) -> JobSpec:
+        config = self.loaded.config
+        if config.clock.kind == "replay":
+            return JobSpec(config.clock.pace, align=False)
+        return JobSpec(self.loaded.interval_of(module), config.schedule.align,
+                       config.schedule.offset, config.schedule.misfire_grace)
+
+    def _adopt(self, loaded: Loaded, plugins: PluginSet) -> None:
+        """Use ``loaded``/``plugins`` (callers hold every module lock)."""
+        rules = ticks.rules_with_intervals(loaded)
+        for name in loaded.module_names:
+            engine = self.engines.get(name)
+            if engine is None:
+                self.engines[name] = Engine(rules, Journal(loaded.db), plugins.source,
+                                            outbox=self.outbox)
+                self._locks.setdefault(name, threading.Lock())
+            else:
+                engine.rules, engine.source = rules, plugins.source
+        for name in set(self.engines) - set(loaded.module_names):
+            self.engines.pop(name).journal.close()
+            self._results.pop(name, None)
+        self.outbox.set_actuators(plugins.actuators)
+        kept = {id(q.notifier): q for q in self.queues}
+        self.queues = [kept.pop(id(n)) if id(n) in kept
+                       else NotificationQueue(self._notify_journal, n)
+                       for n in plugins.notifiers]
+        for queue in kept.values():
+            queue.close()
+        self.loaded, self.plugins = loaded, plugins
+        logging.getLogger("watchdog").setLevel(loaded.config.log_level.upper())
+        # a replay's ticks overrun its pace on purpose: APScheduler's skip warnings are noise
+        logging.getLogger("apscheduler.scheduler").setLevel(
+            logging.ERROR if loaded.config.clock.kind == "replay" else logging.WARNING)
+
+    def reload(self) -> bool:
+        """Re-read config and rules; an invalid set is rejected and the old one runs on."""
+        self.systemd.reloading()
+        try:
+            loaded = load_config(self.config_path)
+            if loaded.db != self.loaded.db:
+                raise ConfigError([Issue(loaded.file, loaded.line_of("db"), "db: the "
+                                         "journal cannot change on reload; restart instead")])
+            plugins = PluginSet.build(loaded, previous=self.plugins, env=self.env)
+        except ConfigError as err:
+            self.stats.rejected_reloads += 1
+            for issue in err.issues:
+                log.error("reload rejected: %s", issue)
+            log.error("reload rejected (%d problem(s)); the previous configuration keeps "
+                      "running", len(err.issues))
+            self.systemd.ready(status=f"reload rejected: {err.issues[0]}")
+            return False
+        old = self.plugins
+        names = sorted(set(self._locks) | set(loaded.module_names))
+        for name in names:
+            self._locks.setdefault(name, threading.Lock()).acquire()
+        try:
+            self._adopt(loaded, plugins)
+        finally:
+            for name in names:
+                self._locks[name].release()
+        for name in self.scheduler.modules:
+            if name not in loaded.module_names:
+                self.scheduler.remove(name)
+        for name in loaded.module_names:
+            self.scheduler.plan(name, self._spec(name))
+        for instance in old.unused_by(plugins):
+            close_plugin(instance)
+        for queue in self.queues:
+            queue.start()
+        self.stats.reloads += 1
+        log.info("reloaded %s: modules %s; rules %s", loaded.file,
+                 ", ".join(loaded.module_names), ", ".join(loaded.rules.files))
+        self.systemd.ready(status=f"reloaded: {len(loaded.module_names)} modules")
+        return True
+
+    # lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        pending = len(self.outbox.journal.decisions(unapplied_only=True))
+        if pending:
+            log.info("start-up: applying %d journaled decision(s) not confirmed as applied",
+                     pending)
+        self.outbox.deliver(force=True)  # before the first tick
+        for name in self.loaded.module_names:
+            self.scheduler.plan(name, self._spec(name))
+        self.scheduler.start()
+        self.outbox.start()
+        for queue in self.queues:
+            queue.start()
+        log.info("daemon ready: config %s, journal %s, modules %s", self.loaded.file,
+                 self.loaded.db, ", ".join(self.loaded.module_names))
+        self.systemd.ready(status=f"{len(self.loaded.module_names)} modules loaded")
+
+    def stop(self) -> None:
+        """Finish the running ticks, flush the outbox, close everything."""
+        self._stopping = True
+        self.systemd.stopping()
+        self.scheduler.shutdown(wait=True)
+        self.outbox.stop()
+        self.outbox.deliver()  # what the last ticks journaled
+        for queue in self.queues:
+            queue.close()
+        for engine in self.engines.values():
+            engine.journal.close()
+        self.outbox.close()
+        self._notify_journal.close()
+        for instance in self.plugins.instances():
+            close_plugin(instance)
+        log.info("daemon stopped")
+
+    def request_stop(self) -> None:
+        self._stop_asked = True
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_asked = True
+        self._wake.set()
+
+    def _signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.request_reload()
+        else:
+            self.request_stop()
+
+    def healthy(self) -> bool:
+        """Ticks are not hung (what the systemd watchdog ping vouches for)."""
+        limit = 2 * (self.pinger.interval or 15.0)
+        started = min(self._busy.values(), default=None)
+        hung = started is not None and self.clock.monotonic() - started > limit
+        return self.scheduler.running and self.outbox.alive() and not hung
+
+    def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, stop; the exit status."""
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._signal)
+        self.start()
+        while not self._stop_asked:
+            self._wake.wait(self.pinger.max_wait(1.0))
+            self._wake.clear()
+            if self._reload_asked and not self._stop_asked:
+                self._reload_asked = False
+                self.reload()
+            if self.healthy():
+                self.pinger.tick()
+        self.stop()
+        return 0

@@ -1,0 +1,112 @@
+"""What the daemon adds around :meth:`Engine.tick`: the time of a tick, the last verdict
+(for ``status``), notifications of decisions, and the one-line status for systemd."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from watchdog.clock import Clock
+from watchdog.config.loader import RuleSet
+from watchdog.daemon.config import ClockConfig, Loaded
+from watchdog.engine import TickResult
+from watchdog.errors import JournalError
+from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.model import Action
+from watchdog.notifiers import Notification
+from watchdog.rollout.state import Checkpoint
+
+VERDICT_KEY = "verdict:{module}"
+EPS = 1e-9
+SEVERITY = {Action.ROLLBACK: "critical", Action.ABORT: "critical", Action.HOLD: "warning",
+            Action.PAUSE: "warning"}
+
+
+def tick_time(config: ClockConfig, clock: Clock, cp: Checkpoint | None) -> float | None:
+    """When this tick happens, or None when a replay is over.
+
+    A replay's time is not the wall clock: each tick is one ``step`` after the module's
+    last tick as its checkpoint records it (the rollout's start for the first one), so a
+    replay killed at any point resumes at exactly the tick it had not committed. The
+    last tick is one step before ``end``, as in ``backtest``.
+    """
+    if config.kind == "system":
+        return clock.now()
+    step = config.step or 0.0
+    if cp is None:
+        now = config.start
+    else:
+        now = (cp.last_tick_at if cp.last_tick_at is not None else cp.started_at) + step
+    if config.end is not None and now > config.end - step + EPS:
+        return None
+    return now
+
+
+def rules_with_intervals(loaded: Loaded) -> RuleSet:
+    """The rules, with each configured module's evaluation interval as the config says."""
+    rules = loaded.rules
+    if loaded.config.clock.kind != "system":
+        return rules
+    modules = dict(rules.modules)
+    for name in loaded.module_names:
+        module = rules.for_module(name)
+        interval = loaded.interval_of(name)
+        if interval != module.interval or name not in modules:
+            modules[name] = module.model_copy(update={"interval": interval})
+    return RuleSet(modules=modules, files=rules.files)
+
+
+def record_verdict(journal: Journal, result: TickResult) -> None:
+    """Keep the module's last verdict (kind, firing rules, since when) in the settings."""
+    verdict = result.verdict
+    if verdict is None:
+        return
+    key = VERDICT_KEY.format(module=result.module)
+    try:
+        old: dict[str, Any] | None = journal.setting(key)
+        if old is not None and old.get("kind") == verdict.kind.value \
+                and old.get("firing") == list(verdict.firing):
+            return
+        journal.set_setting(key, {"kind": verdict.kind.value, "firing": list(verdict.firing),
+                                  "since": verdict.at, "reasons": list(verdict.reasons)[:10]})
+    except (sqlite3.Error, JournalError):
+        return  # only for display; the next change writes it
+
+
+def notification(jd: JournaledDecision) -> Notification:
+    d = jd.decision
+    verb = {Action.ADVANCE: f"advanced to {d.traffic_percent:g} %",
+            Action.HOLD: f"held at {d.traffic_percent:g} %",
+            Action.ROLLBACK: "rolled back to 0 %",
+            Action.PROMOTE: "promoted to 100 %",
+            Action.PAUSE: f"paused at {d.traffic_percent:g} %",
+            Action.RESUME: f"resumed at {d.traffic_percent:g} %",
+            Action.ABORT: "aborted (0 %)"}[d.action]
+    by = "" if d.actor == "watchdog" else f" by {d.actor}"
+    return Notification(
+        key=f"decision:{jd.id}", module=d.module, kind="decision", action=d.action.value,
+        severity=SEVERITY.get(d.action, "info"), title=f"{d.module} {verb}{by}",
+        stage=d.to_stage if d.to_stage is not None else d.from_stage,
+        traffic_percent=d.traffic_percent, reasons=d.reasons, evidence=d.evidence, at=d.at)
+
+
+@dataclass(frozen=True)
+class ModuleLine:
+    module: str
+    traffic: float
+    word: str
+
+    def __str__(self) -> str:
+        return f"{self.module} {self.traffic:g}% {self.word}"
+
+
+def status_line(results: dict[str, TickResult]) -> str:
+    parts = []
+    for name in sorted(results):
+        r = results[name]
+        cp = r.checkpoint
+        word = cp.phase.value if cp.phase.value != "progressing" else (
+            r.verdict.kind.value if r.verdict is not None else "started")
+        parts.append(str(ModuleLine(name, cp.traffic_percent, word)))
+    return f"{len(results)} modules: " + ", ".join(parts)
