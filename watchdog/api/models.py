@@ -1,0 +1,128 @@
+"""Request and response bodies (they are the published OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from watchdog.model import Action, VerdictKind, Version
+from watchdog.rollout.state import Phase
+
+ModulePath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$",
+                                              max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                          max_length=500)]
+Actor = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:+-]+$", max_length=100)]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = Field(description="The API is serving and the journal is readable")
+    version: str = Field(description="rollout-watchdog version")
+    time: float = Field(description="Server time, unix seconds")
+    kill_switch: bool
+    module_versions: dict[str, Version] = Field(
+        description="Per module, the version that has the traffic: v2 while V2 gets any share")
+    traffic: dict[str, float] = Field(description="Per module, percent of traffic on V2")
+    phases: dict[str, Phase | Literal["not_started"]]
+
+
+class VerdictView(BaseModel):
+    kind: VerdictKind
+    since: float | None = Field(description="When this verdict (kind and firing rules) began")
+    firing: list[str]
+    reasons: list[str]
+
+
+class DecisionView(BaseModel):
+    id: int
+    time: float
+    action: Action
+    actor: str
+    traffic_percent: float
+    reasons: list[str]
+    applied: bool
+
+
+class BaselineView(BaseModel):
+    age_seconds: float
+    captured_at: float
+    count: int
+    pinned: bool
+    source: str
+
+
+class ModuleStatus(BaseModel):
+    module: str
+    phase: Phase | Literal["not_started"]
+    stage: int | None = Field(description="Current stage, 1-based (as in decision reasons)")
+    traffic_percent: float = Field(description="Percent of traffic on V2 (0 under kill switch)")
+    version: Version
+    paused_by_kill_switch: bool
+    started_at: float | None
+    stage_started_at: float | None
+    last_tick_at: float | None
+    checkpoint_age_seconds: float | None
+    consecutive_failures: int
+    cumulative_failures: int
+    alerts: dict[str, str] = Field(description="Rules whose alert is pending or firing")
+    last_verdict: VerdictView | None
+    last_decision: DecisionView | None
+    baselines: dict[str, BaselineView]
+    baseline_age_seconds: float | None = Field(description="Age of the oldest active baseline")
+
+
+class Status(BaseModel):
+    time: float
+    kill_switch: bool
+    modules: list[ModuleStatus]
+
+
+class DecisionRow(BaseModel):
+    """One journaled decision, shaped for Grafana (Infinity data source, annotations)."""
+
+    id: int
+    time: float = Field(description="Unix seconds")
+    timeEnd: float = Field(description="Unix seconds (decisions are instants: = time)")
+    title: str
+    text: str
+    tags: list[str]
+    module: str
+    action: Action
+    actor: str
+    traffic_percent: float
+    from_stage: int | None = Field(description="1-based")
+    to_stage: int | None = Field(description="1-based")
+    kill_switch: bool
+    applied: bool
+    applied_at: float | None
+    apply_error: str | None
+    reasons: list[str]
+    evidence: list[dict[str, Any]] | None = Field(
+        default=None, description="Rule evidence (only with evidence=true)")
+
+
+class ActionBody(BaseModel):
+    """Why, and who: journaled with the decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+    actor: Actor | None = Field(default=None, description="Who asks (default: api)")
+
+
+class KillSwitchBody(ActionBody):
+    state: Literal["on", "off"] = Field(description="on: V1 everywhere; off: rollouts resume")
+
+
+class ActionResult(BaseModel):
+    module: str
+    action: Action
+    decision: DecisionView = Field(description="The decision journaled (actor, reason)")
+    phase: Phase = Field(description="The module's phase after the action")
+    traffic_percent: float = Field(description="Percent of traffic on V2 after the action")
+
+
+class KillSwitchResult(BaseModel):
+    kill_switch: bool
+    decisions: list[DecisionView] = Field(description="One per module whose flags change")

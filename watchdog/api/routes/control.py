@@ -1,0 +1,79 @@
+"""Manual control, as the CLI has it: ``POST /api/modules/{module}/{action}`` for pause,
+resume, promote, rollback and abort, and ``POST /api/kill-switch``.
+
+Every route needs the bearer token (:mod:`watchdog.api.auth`) and a JSON body with a
+``reason`` (and optionally the ``actor``); the action goes through
+:class:`watchdog.control.Control`, which journals the decision with both.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from watchdog.api.auth import ProtectedRoute, bearer
+from watchdog.api.context import context, journal, known_module
+from watchdog.api.errors import ERROR_RESPONSES, ErrorBody
+from watchdog.api.models import (
+    ActionBody,
+    ActionResult,
+    KillSwitchBody,
+    KillSwitchResult,
+    ModulePath,
+)
+from watchdog.api.views import decision_view, traffic
+from watchdog.control import Control
+from watchdog.journal.store import Journal
+
+DEFAULT_ACTOR = "api"
+MODULE_ACTIONS = {
+    "pause": "Pause the rollout at its stage (traffic stays; no advance)",
+    "resume": "Resume a paused rollout at its stage, or a rolled-back one from stage 1",
+    "promote": "Promote V2 to 100% now",
+    "rollback": "Roll back to V1 now",
+    "abort": "Abort the rollout (V1, terminal)",
+}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or invalid token (journaled)"},
+    409: {"model": ErrorBody, "description": "Not allowed in the module's current phase"},
+    **ERROR_RESPONSES}
+
+router = APIRouter(prefix="/api", tags=["control"], route_class=ProtectedRoute,
+                   dependencies=[Depends(bearer)], responses=RESPONSES)
+
+
+def _module_route(action: str, summary: str) -> None:
+    def endpoint(request: Request, module: Annotated[ModulePath, Path()], body: ActionBody,
+                 j: Annotated[Journal, Depends(journal)]) -> ActionResult:
+        ctx = context(request)
+        known_module(ctx, j, module)
+        done = Control(j, ctx.rules).act(action, module, ctx.clock.now(),
+                                         body.actor or DEFAULT_ACTOR, body.reason)
+        cp = j.checkpoint(module)
+        assert cp is not None
+        kill = bool(j.setting("kill_switch", False))
+        return ActionResult(module=module, action=done.decision.action,
+                            decision=decision_view(done), phase=cp.phase,
+                            traffic_percent=traffic(cp, kill))
+
+    endpoint.__doc__ = f"{summary}. Needs the token; journaled with actor and reason."
+    router.add_api_route(f"/modules/{{module}}/{action}", endpoint, methods=["POST"],
+                         name=action, summary=summary, response_model=ActionResult)
+
+
+for _action, _summary in MODULE_ACTIONS.items():
+    _module_route(_action, _summary)
+
+
+@router.post("/kill-switch", name="kill_switch", response_model=KillSwitchResult)
+def kill_switch(request: Request, body: KillSwitchBody,
+                j: Annotated[Journal, Depends(journal)]) -> KillSwitchResult:
+    """Turn the global kill switch on (V1 everywhere; progressing rollouts pause) or off
+    (rollouts it paused resume). Needs the token; journaled with actor and reason."""
+    ctx = context(request)
+    done = Control(j, ctx.rules).set_kill_switch(body.state == "on", ctx.clock.now(),
+                                                 body.actor or DEFAULT_ACTOR, body.reason,
+                                                 ctx.modules)
+    return KillSwitchResult(kill_switch=bool(j.setting("kill_switch", False)),
+                            decisions=[decision_view(d) for d in done])
