@@ -251,18 +251,24 @@ class Engine:
         return True
 
     def _retry_journal(self, now: float) -> None:
+        """Write what the journal could not take, in order, once it takes writes again."""
+        written: list[tuple[int, Decision, bool]] = []
         while self._unjournaled:
             decision, cp, applied = self._unjournaled[0]
             try:
                 with state_lock(self.journal.path):
                     (decision_id,) = self.journal.record([decision], cp, now)
             except JournalError:
-                return
+                break
             self._unjournaled.pop(0)
-            if applied:
+            written.append((decision_id, decision, applied))
+        later = [(d, a) for _, d, a in written] + [(d, a) for d, _, a in self._unjournaled]
+        for k, (decision_id, decision, applied) in enumerate(written):
+            # a rollback applied directly stands for the records of its module before it
+            if applied or any(a and d.module == decision.module for d, a in later[k + 1:]):
                 try:
                     self.journal.mark_applied(decision_id, now)
                 except JournalError as err:  # the outbox applies it again: idempotent
                     log.warning("decision #%d: cannot mark applied: %s", decision_id, err)
-            elif self.outbox is not None:
-                self.outbox.deliver()
+        if written and self.outbox is not None:
+            self.outbox.deliver()

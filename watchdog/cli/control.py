@@ -77,6 +77,17 @@ def opened(config: str | None, db: str | None) -> Iterator[Ctx]:
         journal.close()
 
 
+def now_of(ctx: Ctx, module: str | None = None) -> float:
+    """The time of a manual action: the wall clock, or in a replay (``clock: replay``) the
+    simulated time the module (or the furthest module) has reached."""
+    clock = ctx.loaded.config.clock
+    if clock.kind != "replay":
+        return SystemClock().now()
+    cps = [c for c in ctx.journal.checkpoints() if module is None or c.module == module]
+    times = [c.last_tick_at if c.last_tick_at is not None else c.started_at for c in cps]
+    return max(times, default=clock.start)
+
+
 def when(t: float | None) -> str:
     if t is None:
         return "-"
@@ -104,10 +115,9 @@ def show(jd: JournaledDecision) -> str:
 def _apply(ctx: Ctx, apply_now: bool) -> None:
     if not apply_now:
         return
-    from watchdog.daemon.build import PluginSet
+    from watchdog.daemon.build import build_actuators
 
-    plugins = PluginSet.build(ctx.loaded)
-    applied, pending = apply_pending(ctx.journal.path, plugins.actuators)
+    applied, pending = apply_pending(ctx.journal.path, build_actuators(ctx.loaded))
     click.echo(f"applied {applied} decision(s) here; {pending} still pending")
     if pending:
         sys.exit(1)
@@ -120,7 +130,7 @@ def _action(name: str, doc: str) -> click.Command:
     def command(module: str, reason: str, actor: str | None, apply_now: bool,
                 config: str | None, db: str | None) -> None:
         with opened(config, db) as ctx:
-            jd = ctx.control.act(name, module, SystemClock().now(), actor or default_actor(),
+            jd = ctx.control.act(name, module, now_of(ctx, module), actor or default_actor(),
                                  reason)
             click.echo(show(jd))
             _apply(ctx, apply_now)
@@ -142,7 +152,7 @@ def kill_switch(state: str, reason: str, actor: str | None, apply_now: bool,
                 config: str | None, db: str | None) -> None:
     """Force V1 everywhere (on), or give modules their traffic back (off)."""
     with opened(config, db) as ctx:
-        done = ctx.control.set_kill_switch(state == "on", SystemClock().now(),
+        done = ctx.control.set_kill_switch(state == "on", now_of(ctx),
                                            actor or default_actor(), reason,
                                            ctx.loaded.module_names)
         click.echo(f"kill switch {state}; {len(done)} decision(s) journaled")
@@ -157,8 +167,7 @@ def kill_switch(state: str, reason: str, actor: str | None, apply_now: bool,
 def status_cmd(config: str | None, db: str | None, as_json: bool) -> None:
     """Per module: phase, stage, traffic, last verdict, last decision and why, baselines."""
     with opened(config, db) as ctx:
-        rows = status(ctx.journal, ctx.loaded.rules, ctx.loaded.module_names,
-                      SystemClock().now())
+        rows = status(ctx.journal, ctx.loaded.rules, ctx.loaded.module_names, now_of(ctx))
         if as_json:
             click.echo(json.dumps({"kill_switch": ctx.control.kill_switch(), "modules": rows}))
             return
@@ -260,7 +269,7 @@ def snapshot_restore(name: str, reason: str, actor: str | None, apply_now: bool,
                      config: str | None, db: str | None) -> None:
     """Bring every module back to checkpoint NAME (a decision per module that changes)."""
     with opened(config, db) as ctx:
-        done = ctx.control.snapshot_restore(name, SystemClock().now(),
+        done = ctx.control.snapshot_restore(name, now_of(ctx),
                                             actor or default_actor(), reason)
         click.echo(f"restored {name!r}: {len(done)} module(s) changed")
         for jd in done:

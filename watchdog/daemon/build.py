@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from watchdog import plugins
 from watchdog.actuators import Actuator
 from watchdog.daemon.config import Loaded, PluginRef
-from watchdog.errors import ConfigError, Issue, PluginError
+from watchdog.errors import ConfigError, Issue, PluginError, WatchdogError
 from watchdog.notifiers import Notifier
 from watchdog.sources import Source
 
@@ -104,41 +104,11 @@ class PluginSet:
     @classmethod
     def build(cls, loaded: Loaded, previous: PluginSet | None = None,
               env: Mapping[str, str] | None = None) -> PluginSet:
-        env = os.environ if env is None else env
         refs: list[tuple[Where, PluginRef]] = [(("source",), loaded.config.source)]
         refs += [(("actuators", i), r) for i, r in enumerate(loaded.config.actuators)]
         refs += [(("notifiers", i), r) for i, r in enumerate(loaded.config.notifiers)]
-        issues: list[Issue] = []
-        built: list[_Built] = []
-        reusable = list(previous._built) if previous is not None else []
-        for where, ref in refs:
-            try:
-                options = resolve(ref.options, (*where, "options"), loaded.state_dir, env)
-            except _Missing as err:
-                issues.append(Issue(loaded.file, loaded.line_of(*err.where),
-                                    f"{_dotted(err.where)}: {err.message}"))
-                continue
-            group = _group(where)
-            same = next((b for b in reusable if (b.group, b.plugin, b.options)
-                         == (group, ref.plugin, options)), None)
-            if same is not None:
-                reusable.remove(same)
-                built.append(same)
-                continue
-            try:
-                instance = _construct(group, ref.plugin, options, loaded.db)
-            except ConfigError as err:
-                issues += [Issue(loaded.file, loaded.line_of(*where),
-                                 f"{_dotted(where)} ({ref.plugin}): {i.message}")
-                           for i in err.issues]
-                continue
-            except (PluginError, TypeError, ValueError) as err:
-                issues.append(Issue(loaded.file, loaded.line_of(*where),
-                                    f"{_dotted(where)} ({ref.plugin}): {err}"))
-                continue
-            built.append(_Built(group, ref.plugin, options, instance))
-        if issues:
-            raise ConfigError(issues)
+        built = _build(loaded, refs, previous._built if previous is not None else [],
+                       os.environ if env is None else env)
         n = len(loaded.config.actuators)
         return cls(built[0].instance, [b.instance for b in built[1:1 + n]],
                    [b.instance for b in built[1 + n:]], built)
@@ -150,6 +120,52 @@ class PluginSet:
         """Instances of this set that ``other`` does not keep (to close after a reload)."""
         kept = {id(b.instance) for b in other._built}
         return [b.instance for b in self._built if id(b.instance) not in kept]
+
+
+def build_actuators(loaded: Loaded, env: Mapping[str, str] | None = None) -> list[Actuator]:
+    """Only the actuators (the CLI's ``--apply``)."""
+    refs: list[tuple[Where, PluginRef]] = [(("actuators", i), r) for i, r
+                                           in enumerate(loaded.config.actuators)]
+    return [b.instance for b in _build(loaded, refs, [], os.environ if env is None else env)]
+
+
+def _build(loaded: Loaded, refs: list[tuple[Where, PluginRef]], previous: list[_Built],
+           env: Mapping[str, str]) -> list[_Built]:
+    issues: list[Issue] = []
+    built: list[_Built] = []
+    reusable = list(previous)
+    for where, ref in refs:
+        try:
+            options = resolve(ref.options, (*where, "options"), loaded.state_dir, env)
+        except _Missing as err:
+            issues.append(Issue(loaded.file, loaded.line_of(*err.where),
+                                f"{_dotted(err.where)}: {err.message}"))
+            continue
+        group = _group(where)
+        same = next((b for b in reusable if (b.group, b.plugin, b.options)
+                     == (group, ref.plugin, options)), None)
+        if same is not None:
+            reusable.remove(same)
+            built.append(same)
+            continue
+        try:
+            instance = _construct(group, ref.plugin, options, loaded.db)
+        except ConfigError as err:
+            issues += [Issue(loaded.file, loaded.line_of(*where),
+                             f"{_dotted(where)} ({ref.plugin}): {i.message}")
+                       for i in err.issues]
+            continue
+        except Exception as err:  # ScenarioError, TypeError, a plugin's own errors
+            if not isinstance(err, PluginError | WatchdogError | TypeError | ValueError
+                              | OSError):
+                err = RuntimeError(f"{type(err).__name__}: {err}")
+            issues.append(Issue(loaded.file, loaded.line_of(*where),
+                                f"{_dotted(where)} ({ref.plugin}): {err}"))
+            continue
+        built.append(_Built(group, ref.plugin, options, instance))
+    if issues:
+        raise ConfigError(issues)
+    return built
 
 
 def _construct(group: str, name: str, options: dict[str, Any], db: str) -> Any:
