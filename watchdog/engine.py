@@ -86,6 +86,7 @@ class Engine:
     actuate: Actuate | None = None
     plans: dict[str, Plan] = field(default_factory=dict)
     outbox: Applier | None = None
+    on_source_error: Callable[[SourceError], None] | None = None
     # checkpoints of rollbacks the journal has not taken yet (it was failing)
     _memory: dict[str, Checkpoint] = field(default_factory=dict)
     _baselines: dict[str, tuple[tuple[object, ...], dict[str, Baseline]]] = field(
@@ -150,6 +151,8 @@ class Engine:
                 store = self.source.fetch(module, now - self.lookback(module), now)
             except SourceError as err:
                 log.warning("module %s: source failed: %s", name, err)
+                if self.on_source_error is not None:
+                    self.on_source_error(err)
                 store = SeriesStore()
         ctx = EvalContext(module=module, now=now, started_at=cp.started_at, series=store,
                           baselines=self.baselines(name, now), noise_window=NOISE_WINDOW,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from watchdog.journal.store import Journal
 
@@ -47,11 +50,17 @@ def test_sigterm_finishes_the_running_tick_then_exits_0(dkit: Any, spawn: Any,
 
 def test_sighup_rejects_a_broken_rule_set_and_swaps_in_a_good_one(
         dkit: Any, spawn: Any, tmp_path: Path) -> None:
-    setup = dkit.make_setup(tmp_path)
+    setup = dkit.make_setup(tmp_path, extra="api: {enabled: true, port: 0}\n")
     proc = spawn(setup)
     proc.wait_for("daemon ready")
     dkit.until(lambda: (checkpoint_of(setup.db, "checkout") or _none).last_tick_at, 15,
                "ticks")
+    # the daemon serves /metrics with its tick instruments and the journal's figures
+    url = re.search(r"HTTP API listening on (\S+)", proc.log())
+    assert url is not None
+    metrics = httpx.get(url[1] + "/metrics", timeout=10).text
+    assert re.search(r'watchdog_evaluation_duration_seconds_count\{module="checkout"\} '
+                     r'[1-9]', metrics), metrics[:2000]
     # broken: an unknown field at line 7 of the rules; the config adds a module
     setup.write_rules(extra_modules="  - name: search\n    include_defaults: true\n"
                                     "    plann: {stages: [50, 100]}\n")
@@ -96,20 +105,23 @@ def test_an_unknown_plugin_fails_at_start_with_the_installed_ones(dkit: Any,
 
 def test_a_failing_actuator_keeps_the_decision_pending_until_it_succeeds(
         dkit: Any, spawn: Any, tmp_path: Path) -> None:
-    setup = dkit.make_setup(tmp_path)
-    setup.fail_next(3)
+    setup = dkit.make_setup(tmp_path, pace="20s")  # one tick (the start) in this test
+    setup.fail_next(1_000_000)  # the flag service is down until the test says otherwise
     proc = spawn(setup)
-    proc.wait_for("ALERT actuation failed (attempt 1)")
+    proc.wait_for("ALERT actuation failed (attempt 3, actuator command)")
     journal = Journal(setup.db)
     try:
-        first = journal.decisions()[0]
+        (first,) = journal.decisions()  # the start...
         assert first.applied_at is None and "injected failure" in (first.apply_error or "")
+        assert setup.actuations() == []
+        setup.fail_next(0)  # ...and it is applied as soon as the service is back
         dkit.until(lambda: journal.decisions()[0].applied_at is not None, 15, "applied")
         assert journal.decisions()[0].apply_error is None
     finally:
         journal.close()
-    log = proc.log()
-    assert log.count("ALERT actuation failed") == 3
+    failures = proc.log().count("ALERT actuation failed")
+    assert failures >= 3
+    assert "decision #1 module=checkout action=advance traffic=5%" in proc.log()
     assert setup.actuations()[0] == (1, "checkout", "v2", 5.0, False)
     proc.signal(signal.SIGTERM)
     assert proc.wait() == 0

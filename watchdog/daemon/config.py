@@ -23,6 +23,7 @@ demo set-up: scrape source, file actuator into a state folder). Example::
     schedule: {align: true, offset: 2s, misfire_grace: null}
     clock: {kind: system}   # or {kind: replay, start: 0, step: 10s, end: 3600, pace: 50ms}
     outbox: {poll_interval: 250ms, backoff: 500ms, max_backoff: 1m}
+    api: {enabled: true, host: 127.0.0.1, port: 8787}   # /metrics, /status, control
     log_level: info
 
 Relative ``db``, ``state_dir`` and ``rules`` paths are taken from the config file's folder.
@@ -125,6 +126,12 @@ class OutboxConfig(Frozen):
     max_backoff: Duration = Field(default=60.0, gt=0)
 
 
+class ApiConfig(Frozen):
+    enabled: bool = False
+    host: str | None = None  # default: WATCHDOG_API_HOST, else 127.0.0.1
+    port: int | None = Field(default=None, ge=0, le=65535)  # default: WATCHDOG_API_PORT
+
+
 class DaemonConfig(Frozen):
     db: Path | None = None
     state_dir: Path | None = None
@@ -138,6 +145,7 @@ class DaemonConfig(Frozen):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     clock: ClockConfig = Field(default_factory=ClockConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

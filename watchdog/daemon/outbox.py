@@ -79,13 +79,15 @@ class Outbox:
     def __init__(self, journal_path: str, actuators: Sequence[Actuator], *,
                  clock: Clock | None = None, poll_interval: float = 0.25,
                  backoff: float = 0.5, max_backoff: float = 60.0,
-                 on_applied: OnApplied | None = None) -> None:
+                 on_applied: OnApplied | None = None,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self.journal = Journal(journal_path)  # its own connection, used under the lock
         self.actuators: tuple[Actuator, ...] = tuple(actuators)
         self.clock: Clock = clock or SystemClock()
         self.poll_interval = min(poll_interval, 0.25)
         self.backoff, self.max_backoff = backoff, max_backoff
         self.on_applied = on_applied
+        self.on_failure = on_failure  # called with the failing actuator's name
         self.stats = OutboxStats()
         self._retry: dict[int, tuple[int, float]] = {}  # id -> (attempts, next try, monotonic)
         self._lock = threading.RLock()
@@ -143,19 +145,21 @@ class Outbox:
 
     def _apply(self, jd: JournaledDecision, kill: bool) -> bool:
         state = effect(jd.decision, jd.id, kill)
+        name = "-"
         try:
             for actuator in self.actuators:
+                name = getattr(actuator, "name", type(actuator).__name__)
                 actuator.apply(state)
         except Exception as err:  # ActuatorError, or a plugin's bug: retried the same way
+            if self.on_failure is not None:
+                self.on_failure(name)
             attempts = self._retry.get(jd.id, (0, 0.0))[0] + 1
             delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
             self._retry[jd.id] = (attempts, self.clock.monotonic() + delay)
             self.stats.failures += 1
             text = f"{type(err).__name__}: {err}"[:500]
-            log.error("ALERT actuation failed (attempt %d), retrying in %.3gs; decision #%d "
-                      "(%s %s %g%%) stays pending: %s", attempts, delay, jd.id,
-                      jd.decision.module, jd.decision.action.value,
-                      jd.decision.traffic_percent, text)
+            log.error("ALERT actuation failed (attempt %d, actuator %s), retrying in %.3gs; "
+                      "%s stays pending: %s", attempts, name, delay, describe(jd), text)
             self._mark(jd.id, text)
             return False
         self._mark(jd.id, None)

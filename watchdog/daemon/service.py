@@ -32,6 +32,7 @@ from watchdog.clock import Clock, SystemClock
 from watchdog.daemon import ticks
 from watchdog.daemon.build import PluginSet, close_plugin
 from watchdog.daemon.config import Loaded, load_config
+from watchdog.daemon.observe import Observability
 from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.scheduler import JobSpec, Scheduler
 from watchdog.engine import Engine, TickResult
@@ -70,13 +71,14 @@ class Daemon:
         self.outbox = Outbox(self.loaded.db, self.plugins.actuators, poll_interval=self.loaded
                              .config.outbox.poll_interval, backoff=self.loaded.config.outbox
                              .backoff, max_backoff=self.loaded.config.outbox.max_backoff,
-                             on_applied=self._notify)
+                             on_applied=self._notify, on_failure=self._actuator_failed)
         self.engines: dict[str, Engine] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._results: dict[str, TickResult] = {}
         self._said: set[tuple[str, str]] = set()
         self._busy: dict[str, float] = {}
         self._adopt(self.loaded, self.plugins)
+        self.observe = Observability(self.loaded, self.clock, self.queues, self.env)
         self.scheduler = Scheduler(self._job, max_workers=len(self.loaded.module_names) + 1)
         self._wake = threading.Event()
         self._stop_asked = False
@@ -103,7 +105,9 @@ class Daemon:
                     self._once(module, "kill", "module %s: not starting its rollout while "
                                "the kill switch is on", module)
                     return None
+            began = self.clock.monotonic()
             result = engine.tick(module, now)
+            self.observe.tick(result, self.clock.monotonic() - began)
             self.stats.ticks += 1
             ticks.record_verdict(engine.journal, result)
             self._results[module] = result
@@ -131,6 +135,12 @@ class Daemon:
             self._said.add((module, what))
             log.info(message, *args)
 
+    def _actuator_failed(self, actuator: str) -> None:
+        self.observe.telemetry.actuator_failure(actuator)
+
+    def _source_failed(self, error: Exception) -> None:
+        self.observe.telemetry.source_error(self.loaded.config.source.plugin, error)
+
     def _notify(self, jd: JournaledDecision) -> None:
         """Called by the outbox (under its lock) once a decision is applied."""
         for queue in self.queues:
@@ -152,7 +162,8 @@ class Daemon:
             engine = self.engines.get(name)
             if engine is None:
                 self.engines[name] = Engine(rules, Journal(loaded.db), plugins.source,
-                                            outbox=self.outbox)
+                                            outbox=self.outbox,
+                                            on_source_error=self._source_failed)
                 self._locks.setdefault(name, threading.Lock())
             else:
                 engine.rules, engine.source = rules, plugins.source
@@ -216,6 +227,7 @@ class Daemon:
     # lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.observe.start()  # a port in use fails the start, before anything else runs
         pending = len(self.outbox.journal.decisions(unapplied_only=True))
         if pending:
             log.info("start-up: applying %d journaled decision(s) not confirmed as applied",
@@ -243,6 +255,7 @@ class Daemon:
         for engine in self.engines.values():
             engine.journal.close()
         self.outbox.close()
+        self.observe.stop()
         self._notify_journal.close()
         for instance in self.plugins.instances():
             close_plugin(instance)

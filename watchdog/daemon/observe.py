@@ -1,0 +1,59 @@
+"""Telemetry and the HTTP API inside the daemon: ``/metrics``, ``/status``, control.
+
+The daemon's instruments (:class:`~watchdog.telemetry.Telemetry`: each tick's verdict and
+duration, source and actuator failures) and the journal collector share one Prometheus
+registry, which the HTTP API (:mod:`watchdog.api`) serves when ``api.enabled`` is set in
+watchdog.yaml. Host and port come from there, else ``WATCHDOG_API_HOST``/``_PORT``; the
+control token from ``WATCHDOG_API_TOKEN``, ``WATCHDOG_API_TOKEN_FILE`` or the systemd
+credential ``api_token`` (never logged). The API keeps the rules and modules it started
+with; a reload does not change what it shows for them (restart for that).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from prometheus_client import CollectorRegistry
+
+from watchdog.clock import Clock
+from watchdog.daemon.config import Loaded
+from watchdog.engine import TickResult
+from watchdog.notifiers.queue import NotificationQueue
+from watchdog.telemetry import JournalCollector, Telemetry
+
+log = logging.getLogger(__name__)
+
+
+class Observability:
+    def __init__(self, loaded: Loaded, clock: Clock, queues: Sequence[NotificationQueue],
+                 env: Mapping[str, str]) -> None:
+        self.registry = CollectorRegistry()
+        self.telemetry = Telemetry(self.registry)
+        self.registry.register(JournalCollector(loaded.db, clock.now,
+                                                [(q.notifier.name, q) for q in queues]))
+        self.server = None
+        api = loaded.config.api
+        if api.enabled:
+            from watchdog.api import ApiServer, ApiSettings, create_app, load_api_token
+
+            settings = ApiSettings()
+            token = load_api_token(settings, env)
+            app = create_app(loaded.db, rules=loaded.rules, token=token, clock=clock,
+                             modules=loaded.module_names, registry=self.registry,
+                             telemetry=self.telemetry,
+                             max_body_bytes=settings.max_body_bytes)
+            self.server = ApiServer(app, api.host or settings.host,
+                                    settings.port if api.port is None else api.port, token)
+
+    def start(self) -> None:
+        if self.server is not None:
+            self.server.start()
+            log.info("HTTP API listening on %s", self.server.url)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def tick(self, result: TickResult, seconds: float) -> None:
+        self.telemetry.observe_tick(result, seconds)
