@@ -4,7 +4,7 @@ over a real journal that the real engine wrote by replaying shipped scenarios.
 The template journal holds three modules:
 
 - ``checkout``: reg-errors-3pct replayed to its rollback (rolled_back, V1);
-- ``search``: aa-clean (renamed) replayed to t=1300 s (progressing at 50 %, V2);
+- ``search``: aa-clean (renamed) replayed to t=1300 s (progressing past stage 1, V2);
 - ``billing``: configured but never started.
 
 Tests that change state serve a copy of it (``fresh_db``).
@@ -31,6 +31,8 @@ from watchdog.backtest.scenario import load_scenario
 from watchdog.clock import Clock, FakeClock
 from watchdog.config.loader import load_default_rules
 from watchdog.engine import TickResult
+from watchdog.journal.store import Journal
+from watchdog.model import Action
 from watchdog.telemetry import JournalCollector, Telemetry
 
 SCENARIOS = Path(__file__).parent.parent / "data" / "scenarios"
@@ -79,14 +81,19 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     return Template(db, telemetry, registry)
 
 
+def restore(template: Template, target: Path) -> Path:
+    """Make ``target`` a copy of the template journal (SQLite's online backup: every page
+    is overwritten, so a file the API serves can be reset between tests)."""
+    with contextlib.closing(sqlite3.connect(template.db)) as src, \
+            contextlib.closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return target
+
+
 @pytest.fixture
 def fresh_db(template: Template, tmp_path: Path) -> Path:
-    """A private copy of the template journal (SQLite's online backup)."""
-    copy = tmp_path / "journal.db"
-    with contextlib.closing(sqlite3.connect(template.db)) as src, \
-            contextlib.closing(sqlite3.connect(copy)) as dst:
-        src.backup(dst)
-    return copy
+    """A private copy of the template journal."""
+    return restore(template, tmp_path / "journal.db")
 
 
 ServeFn = Callable[..., Served]
@@ -136,13 +143,44 @@ def reader(template: Template, _servers: list[Served]) -> Served:
                   telemetry=template.telemetry)
 
 
+@pytest.fixture(scope="session")
+def _writable_server(template: Template, _servers: list[Served],
+                     tmp_path_factory: pytest.TempPathFactory) -> Served:
+    db = restore(template, tmp_path_factory.mktemp("api-writable") / "journal.db")
+    return _start(_servers, db)
+
+
 @pytest.fixture
-def writable(serve: ServeFn, fresh_db: Path) -> Served:
-    """A server over a private copy, for tests that change state."""
-    return serve(fresh_db)
+def writable(template: Template, _writable_server: Served) -> Served:
+    """A server over its own journal, reset to the template for each test that changes
+    state (between requests the API holds no connection to it)."""
+    restore(template, _writable_server.db)
+    return _writable_server
 
 
 @pytest.fixture(scope="session")
 def api() -> SimpleNamespace:
     """The constants above, for test modules (which cannot import this file by name)."""
     return SimpleNamespace(NOW=NOW, TOKEN=TOKEN, MODULES=MODULES, SEARCH_STOP=SEARCH_STOP)
+
+
+@pytest.fixture(scope="session")
+def facts(template: Template) -> SimpleNamespace:
+    """What the replays journaled (judge tuning may move them: tests read them here)."""
+    journal = Journal(template.db)
+    try:
+        rollback = [jd for jd in journal.decisions(module="checkout")
+                    if jd.decision.action is Action.ROLLBACK]
+        search = journal.checkpoint("search")
+        checkout_updated = journal.checkpoint_updated_at("checkout")
+        search_updated = journal.checkpoint_updated_at("search")
+        advances = [jd.decision.traffic_percent for jd in journal.decisions(module="search")]
+    finally:
+        journal.close()
+    assert len(rollback) == 1 and search is not None
+    assert checkout_updated is not None and search_updated is not None
+    assert search.stage >= 1 and search.traffic_percent > 5.0, "search should have advanced"
+    return SimpleNamespace(
+        rollback_at=rollback[0].decision.at, checkout_updated=checkout_updated,
+        search=search, search_updated=search_updated, search_traffic=advances,
+        first_stage=load_default_rules().for_module("search").plan.stages[0].traffic)

@@ -110,10 +110,11 @@ def last(journal: Journal, module: str) -> tuple[str, str, tuple[str, ...], str,
     return d.action.value, d.actor, d.reasons, cp.phase.value, cp.traffic_percent
 
 
-def test_actions_are_journaled_with_actor_and_reason(writable: Served,
-                                                     journal_of: Journal) -> None:
-    steps = [("pause", "paused", 50.0), ("resume", "progressing", 50.0),
-             ("rollback", "rolled_back", 0.0), ("resume", "progressing", 5.0),
+def test_actions_are_journaled_with_actor_and_reason(writable: Served, journal_of: Journal,
+                                                     facts: Any) -> None:
+    now = facts.search.traffic_percent
+    steps = [("pause", "paused", now), ("resume", "progressing", now),
+             ("rollback", "rolled_back", 0.0), ("resume", "progressing", facts.first_stage),
              ("promote", "promoted", 100.0)]
     for i, (action, phase, traffic) in enumerate(steps):
         body = {"reason": f"step {i}: {action}", "actor": f"alice.{i}"}

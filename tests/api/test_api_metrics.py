@@ -68,20 +68,21 @@ def test_names_types_and_labels(reader: Served) -> None:
             assert set(s.labels) - {"le"} == labels, (name, s.labels)
 
 
-def test_values_follow_the_journal(reader: Served) -> None:
+def test_values_follow_the_journal(reader: Served, facts: Any) -> None:
     found = families(reader.client.get("/metrics").text)
     assert sample(found, "watchdog_traffic_ratio", "watchdog_traffic_ratio",
-                  module="search") == 0.5
+                  module="search") == facts.search.traffic_percent / 100
     assert sample(found, "watchdog_traffic_ratio", "watchdog_traffic_ratio",
                   module="checkout") == 0.0
     assert sample(found, "watchdog_rollbacks", "watchdog_rollbacks_total",
                   module="checkout") == 1
     assert sample(found, "watchdog_decisions", "watchdog_decisions_total",
-                  module="search", action="advance") == 3
+                  module="search", action="advance") == len(facts.search_traffic)
     assert sample(found, "watchdog_rollout_phase", "watchdog_rollout_phase",
                   module="checkout", phase="rolled_back") == 1
     assert sample(found, "watchdog_checkpoint_age_seconds",
-                  "watchdog_checkpoint_age_seconds", module="search") == 4000.0 - 1300.0
+                  "watchdog_checkpoint_age_seconds", module="search") == \
+        4000.0 - facts.search_updated
     assert sample(found, "watchdog_verdict", "watchdog_verdict", module="checkout",
                   verdict="critical") == 1
     assert sample(found, "watchdog_rule_state", "watchdog_rule_state", module="checkout",

@@ -61,6 +61,7 @@ def error_response(status: int, message: str, details: list[dict[str, Any]] | No
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": description} for code, description in (
+        (400, "Request body is not UTF-8 JSON text"),
         (404, "Unknown module or route"), (413, "Request body too large"),
         (422, "Invalid parameters or body"), (503, "The journal cannot be read"))}
 

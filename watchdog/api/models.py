@@ -86,7 +86,7 @@ class DecisionRow(BaseModel):
     timeEnd: float = Field(description="Unix seconds (decisions are instants: = time)")
     title: str
     text: str
-    tags: list[str]
+    tags: str = Field(description="Comma-separated, as Grafana annotations take them")
     module: str
     action: Action
     actor: str

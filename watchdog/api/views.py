@@ -50,7 +50,7 @@ def decision_row(jd: JournaledDecision, with_evidence: bool = False) -> Decision
     by = "" if d.actor == "watchdog" else f" by {d.actor}"
     return DecisionRow(
         id=jd.id, time=d.at, timeEnd=d.at, title=f"{d.module} {verb}{by}",
-        text="; ".join(d.reasons), tags=["rollout-watchdog", d.module, d.action.value],
+        text="; ".join(d.reasons), tags=f"rollout-watchdog,{d.module},{d.action.value}",
         module=d.module, action=d.action, actor=d.actor, traffic_percent=d.traffic_percent,
         from_stage=None if d.from_stage is None else d.from_stage + 1,
         to_stage=None if d.to_stage is None else d.to_stage + 1,
