@@ -4,21 +4,22 @@ by the next tick, the kill switch reaches the flags within a second."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner, Result
+
+from watchdog.cli.main import cli as main
 from watchdog.journal.store import Journal
 from watchdog.model import Action
 from watchdog.rollout.state import Phase
 
 
-def cli(dkit: Any, setup: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([str(dkit.EXE), *args, "--config", str(setup.config)],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env={"PATH": "/usr/bin:/bin", "USER": "oncall"})
-    return done
+def cli(dkit: Any, setup: Any, *args: str) -> Result:
+    """The CLI, in this process (the daemon is the other process on the journal)."""
+    return CliRunner().invoke(main, [*args, "--config", str(setup.config)],
+                              env={"SUDO_USER": "", "USER": "oncall"})
 
 
 def test_the_cli_steers_a_running_daemon(dkit: Any, spawn: Any, tmp_path: Path) -> None:
@@ -35,7 +36,7 @@ def test_the_cli_steers_a_running_daemon(dkit: Any, spawn: Any, tmp_path: Path) 
 
         dkit.until(lambda: cp() is not None and cp().stage >= 2, 20, "two advances")
         done = cli(dkit, setup, "pause", "checkout", "--reason", "let me look")
-        assert done.returncode == 0, done.stderr
+        assert done.exit_code == 0, done.output
         paused_id = journal.decisions()[-1].id
         assert journal.decisions()[-1].decision.actor == "oncall"
         tick = cp().last_tick_at
@@ -45,23 +46,23 @@ def test_the_cli_steers_a_running_daemon(dkit: Any, spawn: Any, tmp_path: Path) 
         dkit.until(lambda: journal.decisions()[-1].applied_at is not None, 5, "applied")
         assert paused_id in [a[0] for a in setup.actuations()]
 
-        assert cli(dkit, setup, "resume", "checkout", "--reason", "fine").returncode == 0
+        assert cli(dkit, setup, "resume", "checkout", "--reason", "fine").exit_code == 0
         stage = cp().stage
         dkit.until(lambda: cp().stage > stage, 20, "an advance after the resume")
 
         done = cli(dkit, setup, "kill-switch", "on", "--reason", "incident")
         returned = time.monotonic()
-        assert done.returncode == 0, done.stderr
+        assert done.exit_code == 0, done.output
         dkit.until(lambda: (setup.flags() or {}).get("kill_switch") is True, 5, "V1")
         assert time.monotonic() - returned < 1.0
         assert setup.flags()["traffic_percent"] == 0 and setup.flags()["version"] == "v1"
         assert cp().phase is Phase.PAUSED and cp().paused_by_kill_switch
 
-        assert cli(dkit, setup, "kill-switch", "off", "--reason", "over").returncode == 0
+        assert cli(dkit, setup, "kill-switch", "off", "--reason", "over").exit_code == 0
         dkit.until(lambda: (setup.flags() or {}).get("version") == "v2", 5, "V2 again")
         assert cp().phase is Phase.PROGRESSING
         status = cli(dkit, setup, "status")
-        assert "kill switch: off\ncheckout: progressing stage " in status.stdout
+        assert "kill switch: off\ncheckout: progressing stage " in status.output
         mine = [(r.decision.action, r.decision.kill_switch, r.decision.reasons[0])
                 for r in journal.decisions() if r.decision.actor == "oncall"]
         assert mine == [(Action.PAUSE, False, "let me look"), (Action.RESUME, False, "fine"),

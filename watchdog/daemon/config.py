@@ -244,8 +244,9 @@ def _check_names(file: str, located: Located, config: DaemonConfig,
         ("watchdog.sources", ("source",), config.source)]
     refs += [("watchdog.actuators", ("actuators", i), r) for i, r in enumerate(config.actuators)]
     refs += [("watchdog.notifiers", ("notifiers", i), r) for i, r in enumerate(config.notifiers)]
+    installed = {group: plugins.available(group) for group in plugins.GROUPS}
     for group, where, ref in refs:
-        if ref.plugin not in plugins.available(group):
+        if ref.plugin not in installed[group]:
             try:
                 plugins.load(group, ref.plugin)
             except PluginError as err:

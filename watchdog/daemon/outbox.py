@@ -72,7 +72,7 @@ def describe(jd: JournaledDecision) -> str:
 
 
 def _stage(index: int | None) -> str:
-    return "-" if index is None else str(index + 1)
+    return "none" if index is None else str(index + 1)
 
 
 class Outbox:
