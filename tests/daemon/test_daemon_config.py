@@ -173,3 +173,22 @@ def test_intervals_and_alignment(tmp_path: Path) -> None:
     assert spec.first_boundary(1000.0) == 1007.0  # 66 * 15 + 2 (Prometheus' phase)
     assert spec.first_boundary(1007.0) == 1022.0
     assert JobSpec(0.2).grace() == 1 and JobSpec(10.0, misfire_grace=2.5).grace() == 3
+
+
+def test_run_check_validates_without_starting(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from watchdog.cli.main import cli
+
+    scenario = Path(__file__).parents[1] / "data" / "scenarios" / "aa-clean-1000.jsonl"
+    path = write(tmp_path, SECRET_CONFIG.format(scenario=scenario, secret="s3cr3t-value"))
+    done = CliRunner().invoke(cli, ["run", "--check", "--config", path])
+    assert done.exit_code == 0, done.output
+    assert f"{path}: OK (1 modules: checkout" in done.output
+    assert not (tmp_path / "rollout-watchdog.db").exists()  # no journal opened
+    write(tmp_path, SECRET_CONFIG.format(scenario=scenario, secret="s3cr3t-value")
+          .replace("plugin: webhook", "plugin: webhok"))
+    done = CliRunner().invoke(cli, ["run", "--check", "--config", path])
+    assert done.exit_code == 2
+    assert f"error: {path}:5: actuators[1].plugin: unknown actuator 'webhok'" in done.output
+    assert "s3cr3t-value" not in done.output

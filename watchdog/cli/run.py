@@ -15,13 +15,18 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 @click.command()
 @click.option("--config", "config", envvar="WATCHDOG_CONFIG", type=click.Path(dir_okay=False),
               help="Daemon config file (WATCHDOG_CONFIG). Default: the embedded demo config.")
-def run(config: str | None) -> None:
+@click.option("--check", is_flag=True,
+              help="Only validate the config, its rules and plugins; exit 0 or 2.")
+def run(config: str | None, check: bool) -> None:
     """Run the daemon in the foreground until SIGTERM (SIGHUP reloads config and rules)."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from watchdog.daemon.service import Daemon
 
     try:
+        if check:
+            _check(config)
+            return
         daemon = Daemon(config)
     except ConfigError as err:
         for issue in err.issues:
@@ -31,3 +36,16 @@ def run(config: str | None) -> None:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
     sys.exit(daemon.run())
+
+
+def _check(config: str | None) -> None:
+    """What a start (or a reload) would validate, without opening the journal."""
+    from watchdog.daemon.build import PluginSet, close_plugin
+    from watchdog.daemon.config import load_config
+
+    loaded = load_config(config)
+    for instance in PluginSet.build(loaded).instances():
+        close_plugin(instance)
+    click.echo(f"{loaded.file}: OK ({len(loaded.module_names)} modules: "
+               f"{', '.join(loaded.module_names)}; rules: "
+               f"{', '.join(loaded.rules.files) or 'shipped defaults'})")

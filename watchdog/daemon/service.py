@@ -292,7 +292,11 @@ class Daemon:
             self._wake.clear()
             if self._reload_asked and not self._stop_asked:
                 self._reload_asked = False
-                self.reload()
+                try:
+                    self.reload()
+                except Exception:  # a bug or an unreadable journal: keep what runs
+                    log.exception("reload failed; the previous configuration keeps running")
+                    self.systemd.ready(status="reload failed; see the log")
             if self.healthy():
                 self.pinger.tick()
         self.stop()
