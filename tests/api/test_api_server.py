@@ -135,3 +135,20 @@ def test_settings_from_the_environment() -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=60, check=True)
     assert json.loads(done.stdout) == ["::1", 9999, 2048, SECRET]
+
+
+def test_an_unreadable_journal_is_503_json_and_metrics_say_so(serve: ServeFn,
+                                                              tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a SQLite database " * 200)
+    served = serve(garbage)
+    for path in ("/health", "/status", "/api/decisions"):
+        r = served.client.get(path)
+        assert r.status_code == 503, path
+        assert r.json() == {"status": 503, "error": "unavailable",
+                            "message": "the journal cannot be read or written; see the log"}
+    r = served.client.post("/api/modules/search/pause", json={"reason": "r"},
+                           headers=served.auth())
+    assert r.status_code == 503
+    metrics = served.client.get("/metrics")
+    assert metrics.status_code == 200 and "watchdog_journal_up 0.0" in metrics.text

@@ -9,6 +9,7 @@ anything unexpected (500, with no traceback: that goes to the log; :class:`Catch
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -110,6 +111,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(UnknownModule, unknown_module)
     app.add_exception_handler(IllegalTransition, illegal)
     app.add_exception_handler(JournalError, journal_down)
+    app.add_exception_handler(sqlite3.Error, journal_down)
 
 
 class CatchAll:
