@@ -90,7 +90,9 @@ class Daemon:
     def tick(self, module: str) -> TickResult | None:
         """One evaluation of ``module`` now (None: nothing to do); what the scheduler runs."""
         with self._locks[module]:
-            engine = self.engines[module]
+            engine = self.engines.get(module)
+            if engine is None:  # removed by a reload; its job goes next
+                return None
             cp = engine.checkpoint(module)
             now = ticks.tick_time(self.loaded.config.clock, self.clock, cp)
             if now is None:
