@@ -44,8 +44,8 @@ EXPECTED = {
                         "tags that build objects are refused"],
     "python_tag_mapping.yaml": ["unsupported YAML tag "
                                 "'!!python/object:collections.OrderedDict'"],
-    "missing_kind.yaml": ["every rule needs a kind (relative, absolute, growth, increase)"],
-    "unknown_kind.yaml": ["kind must be one of relative, absolute, growth, increase "
+    "missing_kind.yaml": ["every rule needs a kind (relative, absolute, growth, increase, bursts)"],
+    "unknown_kind.yaml": ["kind must be one of relative, absolute, growth, increase, bursts "
                           "(got 'threshold')"],
     "rollback_not_critical.yaml": ["action: rollback needs severity: critical"],
     "wrong_direction.yaml": ["metric throughput_rps is lower_is_worse: use max_decrease"],
@@ -104,7 +104,7 @@ def test_check_without_arguments_checks_the_rules_folder() -> None:
 def test_shipped_default_rules_pass_on_their_own() -> None:
     result = check(str(ROOT / "watchdog" / "defaults" / "default.yaml"))
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1] == "SUCCESS: 1 module(s), 5 rule(s) in 1 file(s)"
+    assert result.stdout.splitlines()[-1] == "SUCCESS: 1 module(s), 6 rule(s) in 1 file(s)"
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (DATA / "good").glob("*.yaml")))

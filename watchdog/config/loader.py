@@ -161,10 +161,10 @@ def _describe(loc: tuple[Any, ...], error: Any) -> str:
         return f"{where}: required field is missing"
     if kind == "union_tag_invalid":
         got = (error.get("ctx") or {}).get("tag")
-        return (f"{where}: kind must be one of relative, absolute, growth, increase"
+        return (f"{where}: kind must be one of relative, absolute, growth, increase, bursts"
                 + ("" if got is None else f" (got {got!r})"))
     if kind == "union_tag_not_found":
-        return f"{where}: every rule needs a kind (relative, absolute, growth, increase)"
+        return f"{where}: every rule needs a kind (relative, absolute, growth, increase, bursts)"
     message = message.removeprefix("Value error, ")
     got = error.get("input")
     shown = isinstance(got, dict | list) or got is None or repr(got) in message
@@ -193,5 +193,5 @@ def _pinpoint(loc: tuple[Any, ...], error: Any, located: Located) -> tuple[Any, 
     return loc
 
 
-_UNION_TAGS = {"relative", "absolute", "growth", "increase", "function-before[_stage(), Stage]",
-               "function-after[_check(), ScrapeSpec]"}
+_UNION_TAGS = {"relative", "absolute", "growth", "increase", "bursts",
+               "function-before[_stage(), Stage]", "function-after[_check(), ScrapeSpec]"}

@@ -116,9 +116,11 @@ class RelativeRule(RuleBase):
     max_increase: Fraction | None = None
     max_decrease: Fraction | None = None
     test: Literal["none", "sequential"] = "none"
+    estimator: Literal["robust", "winsorised"] = "robust"
     alpha: float = Field(default=0.001, gt=0, lt=0.5)
     long_window: Duration | None = Field(default=None, gt=0)
     min_effect: float = Field(default=0.0, ge=0)
+    baseline_tolerance: Fraction | None = None
     drift_guard: Fraction | None = None
 
     @model_validator(mode="after")
@@ -181,7 +183,25 @@ class IncreaseRule(RuleBase):
     min_samples: int = Field(default=2, ge=2)
 
 
-Rule = Annotated[RelativeRule | AbsoluteRule | GrowthRule | IncreaseRule,
+class BurstsRule(RuleBase):
+    """Runs of consecutive V2 samples far above (or below) the reference.
+
+    A sample is "out" when it is worse than the reference (live V1 or the baseline) by
+    more than ``min_effect`` and by more than ``sigmas`` of V2's own noise; a run of at
+    least ``min_run`` consecutive out samples is an episode. Breached with ``episodes``
+    or more within ``window``. One spike is never an episode; a burst is.
+    """
+
+    kind: Literal["bursts"]
+    window: Duration = Field(default=600.0, gt=0)
+    min_run: int = Field(default=3, ge=2)
+    episodes: int = Field(default=1, ge=1)
+    sigmas: float = Field(default=3.0, gt=0)
+    min_effect: float = Field(default=0.0, ge=0)
+    against: Literal["baseline", "live", "auto"] = "auto"
+
+
+Rule = Annotated[RelativeRule | AbsoluteRule | GrowthRule | IncreaseRule | BurstsRule,
                  Field(discriminator="kind")]
 
 

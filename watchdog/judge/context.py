@@ -23,6 +23,7 @@ class EvalContext:
     baselines: Mapping[str, Baseline]
     noise_window: float = 300.0
     drift_lookback: float = 1800.0
+    traffic_percent: float | None = None  # V2's share now, when the caller knows it
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -41,7 +42,7 @@ def young(rule: Rule, ctx: EvalContext, why: str, **evidence: Any) -> RuleResult
     That is not missing data: it does not hold the rollout (the stage hold still has to
     pass). Missing data, once there has been time for it, does.
     """
-    needed = 3 * rule.envelope if isinstance(rule, GrowthRule) else (
+    needed = 4 * rule.envelope if isinstance(rule, GrowthRule) else (
         (rule.min_samples + 1) * ctx.module.interval)
     needed = min(needed, rule.window)
     if ctx.now - warm_from(rule, ctx) >= needed:

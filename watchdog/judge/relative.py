@@ -28,10 +28,11 @@ import numpy as np
 from watchdog.config.schema import RelativeRule
 from watchdog.judge import stats
 from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from
+from watchdog.judge.series import Series
 from watchdog.model import Direction, RuleResult, Version
 
 SETTLE_BLOCK = 60.0  # seconds in each block of the "is it still falling" comparison
-SETTLE_SPAN = 180.0  # how far back the older block starts
+SETTLE_SPAN = 300.0  # how far back the older block starts (at most)
 SETTLE_Z = 2.0
 
 
@@ -76,13 +77,18 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
             return ref
         if ref.paired is not None:
             v2 = ref.paired
-        comp = _compare(rule, ctx, v2, ref, tolerance, higher)
+        allowed = tolerance
+        if ref.kind != "live_v1" and rule.baseline_tolerance is not None:
+            allowed = rule.baseline_tolerance
+        comp = _compare(rule, ctx, v2, ref, allowed, higher)
         if best is None or comp.z > best[1].z:
             best = (width, comp, ref, z_crit)
     assert best is not None
     width, comp, ref, _ = best
     breached = comp.z > z_crit
-    evidence: dict[str, Any] = {"against": ref.kind, "tolerance": tolerance, "test": rule.test,
+    used = tolerance if ref.kind == "live_v1" or rule.baseline_tolerance is None \
+        else rule.baseline_tolerance
+    evidence: dict[str, Any] = {"against": ref.kind, "tolerance": used, "test": rule.test,
                                 "window": width, **comp.as_dict()}
     if rule.test == "sequential":
         evidence.update(alpha=rule.alpha, z_critical=round(z_crit, 3))
@@ -111,7 +117,15 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     noise_from = max(ctx.now - max(ctx.noise_window, len(v2) * ctx.module.interval),
                      warm_from(rule, ctx) - EPS)
     sd2 = _noise(ctx, Version.V2, rule.metric, noise_from, v2, floor)
-    return stats.compare(stats.trimmed_mean(v2), stats.standard_error(sd2, len(v2)), len(v2),
+    expected = (ctx.now - noise_from) / ctx.module.interval
+    if ctx.memo.get(("count", Version.V2, rule.metric, noise_from), len(v2)) < expected / 2 \
+            and len(v2) > 1:
+        # sparse data (thin traffic leaves windows empty): successive differences of a few
+        # scattered samples understate the noise, so the window's own scatter is a floor
+        sd2 = max(sd2, float(np.std(v2, ddof=1)))
+    est = rule.estimator
+    return stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
+                         len(v2),
                          ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
 
 
@@ -129,9 +143,15 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
                              paired=v2)
         sd1 = _noise(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width), v1,
                      floor)
-        return Reference("live_v1", stats.trimmed_mean(v1), stats.standard_error(sd1, len(v1)),
-                         len(v1), paired=v2)
+        est = rule.estimator
+        return Reference("live_v1", stats.location(v1, sd1, est),
+                         stats.standard_error(sd1, len(v1), est), len(v1), paired=v2)
     if rule.against == "live":
+        if _v1_retired(ctx, v1s, start):
+            # V2 serves everything: there is no control group left for this rule. That is
+            # not missing data, so it does not hold the rollout.
+            return inconclusive(rule, "V1 no longer serves (V2 has all traffic); a rule "
+                                      "against live V1 does not apply", inapplicable=True)
         return inconclusive(rule, f"{len(v1)} live V1 samples in window, need "
                                   f"{rule.min_samples}", n_v1=len(v1))
     baseline = ctx.baselines.get(rule.metric)
@@ -144,7 +164,8 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
         se = 0.0
     else:
         values = baseline.values()
-        value = stats.trimmed_mean(values) if len(values) else baseline.mean
+        sd_b = stats.noise_sd(values) if len(values) >= 3 else baseline.stddev
+        value = stats.location(values, sd_b) if len(values) else baseline.mean
         se = baseline.stddev / math.sqrt(max(baseline.count, 1))
     last = v1s.last_time(ctx.now)
     if last is None or ctx.now - last > ctx.drift_lookback:
@@ -152,7 +173,8 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
     recent = v1s.since(last - ctx.noise_window, last)
     if len(recent) < rule.min_samples or value == 0:
         return Reference("baseline", value, se, baseline.count)
-    level = stats.trimmed_mean(recent)
+    sd1 = _sd(recent, recent, floor)
+    level = stats.location(recent, sd1)
     drift = level / value - 1
     if rule.drift_guard is not None and abs(drift) > rule.drift_guard:
         return inconclusive(rule, f"V1 drifted {drift:+.1%} from its stored baseline "
@@ -163,41 +185,50 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
         # V1 was doing better than its baseline: keep the baseline (never a stricter limit)
         return Reference("baseline", value, se, baseline.count,
                          f"V1's last live level {level:.4g} ({drift:+.1%}) kept the baseline")
-    sd1 = _sd(recent, recent, floor)
     note = (f"baseline {value:.4g} rebased on V1's last live level {level:.4g} "
             f"({drift:+.1%}, {ctx.now - last:g}s ago)")
     return Reference("baseline_rebased", level, stats.standard_error(sd1, len(recent)),
                      len(recent), note)
 
 
+def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:
+    if ctx.traffic_percent is not None:
+        return ctx.traffic_percent >= 100.0
+    last = v1s.last_time(ctx.now)
+    return last is None or last <= start
+
+
 def _still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | None:
     """A description when V2's excess over V1 is still shrinking (or it is too early to say).
 
-    Compares V2's latest block with its block up to SETTLE_SPAN seconds earlier (both
-    corrected by V1's move over the same span): a decaying warm-up differs clearly over
-    minutes even when its last few samples look flat.
+    Compares V2's latest SETTLE_BLOCK with its first block after start (at most
+    SETTLE_SPAN back), both corrected by V1's move over the same span: a decaying warm-up
+    differs clearly over minutes even when its last few samples look flat. Until two
+    such blocks exist, nothing can be told apart, so nothing counts.
     """
     v2s = ctx.series.get(Version.V2, rule.metric)
     v1s = ctx.series.get(Version.V1, rule.metric)
     now = ctx.now
-    elapsed = now - ctx.started_at
-    length = min(SETTLE_BLOCK, elapsed / 2)
     old_start = max(ctx.started_at - EPS, now - SETTLE_SPAN)
-    cur = v2s.window(now - length, now)[1]
-    prev = v2s.window(old_start, old_start + length)[1]
+    old_end = old_start + SETTLE_BLOCK
+    if now - SETTLE_BLOCK < old_end - EPS:
+        return "too little V2 history to tell a warm-up from a regression"
+    cur = v2s.window(now - SETTLE_BLOCK, now)[1]
+    prev = v2s.window(old_start, old_end)[1]
     if len(prev) < rule.min_samples or len(cur) < rule.min_samples:
         return "too little V2 history to tell a warm-up from a regression"
-    v1_cur = v1s.window(now - length, now)[1]
-    v1_prev = v1s.window(old_start, old_start + length)[1]
+    v1_cur = v1s.window(now - SETTLE_BLOCK, now)[1]
+    v1_prev = v1s.window(old_start, old_end)[1]
+    sd = _sd(v2s.window(now - ctx.noise_window, now)[1], np.concatenate([prev, cur]), 0.0)
     shift = 0.0
     if len(v1_cur) >= rule.min_samples and len(v1_prev) >= rule.min_samples:
-        shift = stats.trimmed_mean(v1_cur) - stats.trimmed_mean(v1_prev)
-    sd = _sd(v2s.window(now - ctx.noise_window, now)[1], np.concatenate([prev, cur]), 0.0)
+        sd1 = _sd(v1_cur, v1_cur, 0.0)
+        shift = stats.location(v1_cur, sd1) - stats.location(v1_prev, sd1)
     se = math.hypot(stats.standard_error(sd, len(cur)), stats.standard_error(sd, len(prev)))
-    change = stats.trimmed_mean(cur) - stats.trimmed_mean(prev) - shift
+    change = stats.location(cur, sd) - stats.location(prev, sd) - shift
     improving = -change if higher else change
     if se > 0 and improving / se > SETTLE_Z:
-        return f"moved {change:+.4g} since {now - old_start - length:g}s earlier"
+        return f"moved {change:+.4g} since {now - old_end:g}s earlier"
     return None
 
 
@@ -208,6 +239,7 @@ def _noise(ctx: EvalContext, version: Version, metric: str, start: float,
     found = ctx.memo.get(key)
     if found is None:
         recent = ctx.series.get(version, metric).window(start, ctx.now)[1]
+        ctx.memo[("count", version, metric, start)] = len(recent)
         found = ctx.memo[key] = _sd(recent, window, floor)
     return float(found)
 

@@ -6,8 +6,16 @@ import itertools
 
 import numpy as np
 
-from watchdog.config.schema import AbsoluteRule, GrowthRule, IncreaseRule, RelativeRule, Rule
+from watchdog.config.schema import (
+    AbsoluteRule,
+    BurstsRule,
+    GrowthRule,
+    IncreaseRule,
+    RelativeRule,
+    Rule,
+)
 from watchdog.judge import stats
+from watchdog.judge.bursts import evaluate_bursts
 from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from, young
 from watchdog.judge.relative import evaluate_relative
 from watchdog.model import RuleResult, Version
@@ -22,6 +30,8 @@ def evaluate(rule: Rule, ctx: EvalContext) -> RuleResult:
         return _absolute(rule, ctx)
     if isinstance(rule, GrowthRule):
         return _growth(rule, ctx)
+    if isinstance(rule, BurstsRule):
+        return evaluate_bursts(rule, ctx)
     return _increase(rule, ctx)
 
 
@@ -56,16 +66,13 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
         return too_few(rule, ctx, len(v2))
     found = stats.growth_per_hour(times, v2, rule.envelope, start, ctx.now,
                                   rule.max_growth_per_hour)
-    if found is None:
-        why = f"fewer than 3 {rule.envelope:g}s blocks of V2 data after warm-up"
+    if found is None or (rule.test == "sequential" and found.z is None):
+        why = f"fewer than 4 {rule.envelope:g}s blocks of V2 data after warm-up"
         return young(rule, ctx, why, n_v2=len(v2)) or inconclusive(rule, why, n_v2=len(v2))
     rising = all(b > a for a, b in itertools.pairwise(found.minima))
     over = found.per_hour > rule.max_growth_per_hour
-    if rule.test == "none":
+    if rule.test == "none" or found.z is None:
         breached, how = over, ""
-    elif found.z is None:
-        # three blocks: no noise estimate yet, so ask for a steady rise as well
-        breached, how = over and rising, "" if rising else ", not rising steadily"
     else:
         z_crit = stats.z_critical(rule.alpha)
         breached, how = found.z > z_crit, f", z={found.z:.2f} vs {z_crit:.2f}"

@@ -3,7 +3,9 @@
 The canary's samples are far noisier than V1's at a small traffic share, and both carry
 single-window spikes. So:
 
-* location is a trimmed mean (20 % off each end), which one spike in a window cannot move;
+* location is robust: the median of a short window (two spikes in six samples cannot move
+  it), and for longer windows a mean winsorised at 3 noise units around the median (spikes
+  are clipped, yet a skewed, sparse error count is not biased the way a trimmed mean is);
 * noise is measured from successive differences (winsorised), which a level shift or a
   slow trend does not inflate and which grows by itself when traffic is thin;
 * a comparison is a one-sided z statistic of "worse by more than the tolerance", with
@@ -69,9 +71,31 @@ def noise_sd(values: np.ndarray) -> float:
     return math.sqrt(float(np.dot(diffs, diffs)) / (2.0 * len(diffs)))
 
 
-def standard_error(sd: float, n: int) -> float:
-    """Standard error of a 20 %-trimmed mean of ``n`` samples with noise ``sd``."""
-    efficiency = 0.94 if n >= 5 else 0.64
+SMALL = 10  # below this many samples the location is the median
+CLIP = 3.0  # winsorising distance, in noise units
+
+
+def location(values: np.ndarray, sd: float, estimator: str = "robust") -> float:
+    """Level of a window.
+
+    ``robust``: the median for fewer than SMALL samples, else a winsorised mean.
+    ``winsorised``: a mean winsorised at CLIP noise units around the median at any size
+    (for rates such as errors, whose spikes a minimum effect already absorbs and whose
+    bursts a median would hide).
+    """
+    n = len(values)
+    if not n:
+        return math.nan
+    if not sd > 0 or n < 5 or (n < SMALL and estimator == "robust"):
+        return _median(values) if n >= 3 else float(values.sum()) / n
+    centre = _median(values)
+    clipped = np.clip(values, centre - CLIP * sd, centre + CLIP * sd)
+    return float(clipped.sum()) / n
+
+
+def standard_error(sd: float, n: int, estimator: str = "robust") -> float:
+    """Standard error of :func:`location` over ``n`` samples with noise ``sd``."""
+    efficiency = 0.95 if n >= SMALL or (estimator != "robust" and n >= 5) else 0.64
     return sd / math.sqrt(max(n, 1) * efficiency)
 
 

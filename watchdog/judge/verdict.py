@@ -43,7 +43,8 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         if state.phase is AlertPhase.FIRING:
             target = critical if rule.action is RuleAction.ROLLBACK else warning
             target.append(f"{rule.name}: {result.summary}")
-        elif result.breached is None and not result.evidence.get("warming"):
+        elif result.breached is None and not (result.evidence.get("warming")
+                                              or result.evidence.get("inapplicable")):
             unsure.append(f"{rule.name}: {result.summary}")
     if critical:
         kind, reasons = VerdictKind.CRITICAL, critical

@@ -1,0 +1,107 @@
+"""Bursts rules: runs of consecutive V2 samples far worse than the reference.
+
+The windowed tests in relative.py are deliberately blind to single-sample spikes; this
+rule covers what they must not miss: short bursts that repeat (errors for 30 s every few
+minutes) and sharp shifts, which show as a run of samples well outside V2's own noise.
+A sample is out when it is worse than the reference by more than ``min_effect`` and by
+more than ``sigmas`` noise units; a run of ``min_run`` out samples, each within 1.5
+intervals of the previous one, is an episode.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from watchdog.config.schema import BurstsRule
+from watchdog.judge import stats
+from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from
+from watchdog.model import Direction, RuleResult, Version
+
+
+def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
+    spec = ctx.module.metrics[rule.metric]
+    higher = spec.direction is not Direction.LOWER_IS_WORSE
+    start = max(ctx.now - rule.window, warm_from(rule, ctx) - EPS)
+    times, v2 = ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)
+    if len(v2) < max(rule.min_samples, rule.min_run):
+        return too_few(rule, ctx, len(v2))
+    reference = _reference(rule, ctx, start)
+    if reference is None:
+        return inconclusive(rule, "no reference: neither live V1 nor a stored baseline")
+    recent = ctx.series.get(Version.V2, rule.metric).window(ctx.now - ctx.noise_window,
+                                                            ctx.now)[1]
+    sd = stats.noise_sd(recent) if len(recent) >= 3 else math.nan
+    if not sd > 0:
+        sd = float(np.std(v2)) if len(v2) > 1 else 0.0
+    margin = max(rule.min_effect, rule.sigmas * max(sd, spec.noise_floor))
+    excess = (v2 - reference) if higher else (reference - v2)
+    out = excess > margin
+    episodes, longest, last_end = _runs(times, out, rule.min_run, ctx.module.interval * 1.5)
+    limit = reference + margin if higher else reference - margin
+    breached = episodes >= rule.episodes
+    if breached and ctx.now - ctx.started_at < spec.settle and last_end is not None:
+        first_time = times[0]
+        if first_time - ctx.started_at < spec.settle and _only_at_start(times, out, ctx):
+            return inconclusive(rule, "V2 still settling after start: its only out-of-line "
+                                      "run began with it", warming=True)
+    evidence: dict[str, Any] = {"reference": _round(reference), "limit": _round(limit),
+                                "noise_sd": _round(sd), "episodes": episodes,
+                                "longest_run": longest, "min_run": rule.min_run,
+                                "n_v2": len(v2), "out": int(out.sum()), "window": rule.window}
+    summary = (f"{rule.metric}: {episodes} burst(s) of >= {rule.min_run} samples beyond "
+               f"{limit:.4g} (reference {reference:.4g} {'+' if higher else '-'} "
+               f"max({rule.min_effect:g}, {rule.sigmas:g} x noise {sd:.3g})) in "
+               f"{rule.window:g}s; longest run {longest}, {int(out.sum())}/{len(v2)} "
+               f"samples out")
+    return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
+
+
+def _reference(rule: BurstsRule, ctx: EvalContext, start: float) -> float | None:
+    if rule.against != "baseline":
+        _, v1 = ctx.series.get(Version.V1, rule.metric).window(start, ctx.now)
+        if len(v1) >= rule.min_samples:
+            return stats._median(v1)
+    if rule.against == "live":
+        return None
+    baseline = ctx.baselines.get(rule.metric)
+    if baseline is None or baseline.expired(ctx.now):
+        return None
+    return baseline.p50
+
+
+def _runs(times: list[float], out: np.ndarray, min_run: int,
+          max_gap: float) -> tuple[int, int, float | None]:
+    """(episodes, longest run, end time of the last episode)."""
+    episodes = longest = run = 0
+    last_end: float | None = None
+    previous: float | None = None
+    for t, flag in zip(times, out.tolist(), strict=True):
+        if flag and previous is not None and run and t - previous <= max_gap:
+            run += 1
+        elif flag:
+            run = 1
+        else:
+            run = 0
+        previous = t
+        longest = max(longest, run)
+        if run == min_run:
+            episodes += 1
+        if run >= min_run:
+            last_end = t
+    return episodes, longest, last_end
+
+
+def _only_at_start(times: list[float], out: np.ndarray, ctx: EvalContext) -> bool:
+    """True when every out sample so far is in one run that began at V2's start."""
+    flags = out.tolist()
+    if not flags or not flags[0]:
+        return False
+    first_in = next((i for i, f in enumerate(flags) if not f), len(flags))
+    return not any(flags[first_in:])
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.6g}") if math.isfinite(x) and x != 0 else x
