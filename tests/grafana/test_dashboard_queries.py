@@ -247,7 +247,8 @@ class Replay:
         return list(answer["data"]["result"])
 
     def instant(self, expr: str) -> list[Any]:
-        answer = get_json(self.prometheus + "/api/v1/query", {"query": expr})
+        """At the end of the test period."""
+        answer = get_json(self.prometheus + "/api/v1/query", {"query": expr, "time": self.end})
         return list(answer["data"]["result"])
 
 
