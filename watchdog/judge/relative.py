@@ -192,8 +192,9 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
 
 
 def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:
-    if ctx.traffic_percent is not None:
-        return ctx.traffic_percent >= 100.0
+    """V2 has all the traffic, or V1 has stopped reporting altogether (not just a gap)."""
+    if ctx.traffic_percent is not None and ctx.traffic_percent >= 100.0:
+        return True
     last = v1s.last_time(ctx.now)
     return last is None or last <= start
 
