@@ -1,0 +1,7 @@
+"""``python -m watchdog.demo``: see :mod:`watchdog.demo.run`."""
+
+import sys
+
+from watchdog.demo.run import main
+
+sys.exit(main())
