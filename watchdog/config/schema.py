@@ -119,6 +119,7 @@ class RelativeRule(RuleBase):
     estimator: Literal["robust", "winsorised"] = "robust"
     alpha: float = Field(default=0.001, gt=0, lt=0.5)
     long_window: Duration | None = Field(default=None, gt=0)
+    scan_threshold: float | None = Field(default=None, gt=0)
     min_effect: float = Field(default=0.0, ge=0)
     baseline_tolerance: Fraction | None = None
     drift_guard: Fraction | None = None
@@ -130,6 +131,8 @@ class RelativeRule(RuleBase):
                              "or max_decrease (worse when lower)")
         if self.max_decrease is not None and self.max_decrease >= 1:
             raise ValueError(f"max_decrease must be below 100%, got {self.max_decrease:.0%}")
+        if self.scan_threshold is not None and self.test != "sequential":
+            raise ValueError("scan_threshold applies only to test: sequential")
         if self.long_window is not None:
             if self.test != "sequential":
                 raise ValueError("long_window applies only to test: sequential")

@@ -86,6 +86,10 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     assert best is not None
     width, comp, ref, _ = best
     breached = comp.z > z_crit
+    scanned = _scan(rule, ctx, windows[-1], earliest, tolerance, higher) \
+        if rule.scan_threshold is not None else None
+    if scanned is not None and scanned > (rule.scan_threshold or 0.0):
+        breached = True
     used = tolerance if ref.kind == "live_v1" or rule.baseline_tolerance is None \
         else rule.baseline_tolerance
     evidence: dict[str, Any] = {"against": ref.kind, "tolerance": used, "test": rule.test,
@@ -94,11 +98,16 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         evidence.update(alpha=rule.alpha, z_critical=round(z_crit, 3))
     if ref.note:
         evidence["reference_note"] = ref.note
+    if scanned is not None:
+        evidence.update(scan=round(scanned, 3), scan_threshold=rule.scan_threshold)
     baseline = ctx.baselines.get(rule.metric)
     if baseline is not None:
         evidence["baseline_id"] = baseline.id
         evidence["baseline"] = _round(baseline.mean)
     summary = _summary(rule, comp, ref, width)
+    if scanned is not None and rule.scan_threshold is not None \
+            and scanned > rule.scan_threshold >= 0 and comp.z <= z_crit:
+        summary += f"; sustained excess: scan {scanned:.1f} > {rule.scan_threshold:g}"
     if breached and settling:
         falling = _still_falling(rule, ctx, higher)
         if falling is not None:
@@ -189,6 +198,42 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
             f"({drift:+.1%}, {ctx.now - last:g}s ago)")
     return Reference("baseline_rebased", level, stats.standard_error(sd1, len(recent)),
                      len(recent), note)
+
+
+def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
+          tolerance: float, higher: bool) -> float | None:
+    """The sequential scan over paired V2/V1 samples (or V2 against the baseline)."""
+    start = max(ctx.now - width, earliest)
+    v2s = ctx.series.get(Version.V2, rule.metric)
+    v1s = ctx.series.get(Version.V1, rule.metric)
+    floor = ctx.module.metrics[rule.metric].noise_floor
+    v2, v1 = v2s.paired(v1s, start, ctx.now, ctx.module.interval / 2)
+    noise_from = max(ctx.now - max(ctx.noise_window, width), earliest)
+    sd2 = _noise(ctx, Version.V2, rule.metric, noise_from, v2, floor)
+    if rule.against != "baseline" and len(v1) >= rule.min_samples:
+        sd1 = _noise(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width),
+                     v1, floor)
+        reference: np.ndarray | float = v1
+        sd = math.hypot(sd2, sd1)
+    else:
+        ref = _reference(rule, ctx, start, width)
+        if isinstance(ref, RuleResult) or ref.kind == "live_v1":
+            return None
+        v2 = v2s.window(start, ctx.now)[1]
+        reference, sd = ref.value, sd2
+    if len(v2) < rule.min_samples:
+        return None
+    allowed = tolerance if isinstance(reference, np.ndarray) or rule.baseline_tolerance is None \
+        else rule.baseline_tolerance
+    if higher:
+        limit = np.maximum(np.multiply(reference, 1 + allowed),
+                           np.add(reference, rule.min_effect))
+        excess = v2 - limit
+    else:
+        limit = np.minimum(np.multiply(reference, 1 - allowed),
+                           np.subtract(reference, rule.min_effect))
+        excess = limit - v2
+    return stats.scan(np.asarray(excess, dtype=float), sd)
 
 
 def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:

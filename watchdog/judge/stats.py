@@ -235,3 +235,23 @@ def _round(x: float) -> float:
     if not math.isfinite(x) or x == 0:
         return x
     return float(f"{x:.6g}")
+
+
+SCAN_DRIFT = 0.5  # k: what one sample at exactly the limit costs the scan, in noise units
+SCAN_CLIP = 2.5  # one sample adds at most this much (a spike is bounded)
+
+
+def scan(excess: np.ndarray, sd: float) -> float:
+    """One-sided CUSUM of excess over a limit, as the best trailing run.
+
+    ``excess`` is how far each sample is beyond the rule's limit (positive = worse);
+    standardised by ``sd``, clipped to +-SCAN_CLIP, less SCAN_DRIFT, then the largest sum
+    over any run ending at the latest sample. Evidence accumulates from the onset of a
+    shift at a rate set by its size, so a small lasting shift is found as soon as the
+    evidence suffices, while spikes (clipped) and noise (drift) do not add up.
+    """
+    if not len(excess) or not sd > 0:
+        return 0.0
+    steps = np.clip(excess / sd, -SCAN_CLIP, SCAN_CLIP) - SCAN_DRIFT
+    prefix = np.concatenate(([0.0], np.cumsum(steps)))
+    return float(prefix[-1] - prefix[:-1].min())
