@@ -273,6 +273,10 @@ def test_credentials_and_headers_are_sent_but_never_shown(stub: Any,
                                                           caplog: pytest.LogCaptureFixture
                                                           ) -> None:
     caplog.set_level(logging.DEBUG)
+    # loggers below may carry their own level (a daemon started in-process sets the
+    # "watchdog" logger's): capture at DEBUG on each one the secret could pass through
+    for name in ("watchdog", "httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
     stub.reply({"status": 503}, {"body": matrix((1, "1"))})
     with PrometheusSource(stub.url, token="s3cret-token", headers={"X-Scope-OrgID": "team"},
                           sleep=lambda _: None) as source:
