@@ -104,7 +104,7 @@ def test_check_without_arguments_checks_the_rules_folder() -> None:
 def test_shipped_default_rules_pass_on_their_own() -> None:
     result = check(str(ROOT / "watchdog" / "defaults" / "default.yaml"))
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1] == "SUCCESS: 1 module(s), 6 rule(s) in 1 file(s)"
+    assert result.stdout.splitlines()[-1] == "SUCCESS: 1 module(s), 7 rule(s) in 1 file(s)"
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (DATA / "good").glob("*.yaml")))

@@ -38,6 +38,7 @@ RULES = ROOT / "rules"
 DATA = ROOT / "tests" / "data" / "rules"
 EXAMPLES = sorted(p for p in RULES.glob("*.yaml") if p.name != "default.yaml")
 DEFAULT_RULE_NAMES = {"latency_p95_regression", "error_rate_regression", "error_bursts",
+                      "error_bursts_repeated",
                       "throughput_regression", "parse_rate_regression", "memory_growth"}
 DEFAULT_METRICS = {"latency_p95_ms", "error_rate", "throughput_rps", "parse_rate",
                    "memory_rss_bytes"}

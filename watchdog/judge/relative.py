@@ -146,7 +146,12 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
     v2, v1 = ctx.series.get(Version.V2, rule.metric).paired(
         v1s, start, ctx.now, ctx.module.interval / 2)
     floor = ctx.module.metrics[rule.metric].noise_floor
-    if rule.against != "baseline" and len(v1) >= rule.min_samples:
+    all_v2 = ctx.traffic_percent is not None and ctx.traffic_percent >= 100.0
+    n_v2 = len(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1])
+    # live V1 is the reference only while it serves, and only where it covers at least
+    # half of V2's window (not V1's last few samples before it stopped)
+    if rule.against != "baseline" and not all_v2 and len(v1) >= rule.min_samples \
+            and 2 * len(v1) >= n_v2:
         if rule.test == "none":
             return Reference("live_v1", stats.aggregate(v1, rule.aggregate), 0.0, len(v1),
                              paired=v2)
