@@ -164,6 +164,7 @@ def _services(opts: Options, children: Children, flags: Path
 
 
 def _demo(opts: Options, children: Children, out: display.Output) -> int:
+    began = time.monotonic()
     t = opts.timing
     _prepare(opts.out)
     out_dir = opts.out.resolve()
@@ -209,7 +210,8 @@ def _demo(opts: Options, children: Children, out: display.Output) -> int:
     journal = Journal(out_dir / "journal.db")
     try:
         saved = capture_live(journal, module, urls["v1"], seconds, step=t.interval / 2,
-                             progress=lambda f: out.status(f"  scraping V1 ... {f:4.0%}"))
+                             progress=lambda f: out.status(f"  scraping V1 ... {f:4.0%}",
+                                                           key="capture"))
     except SourceError as err:
         raise DemoError(str(err)) from err
     out.clear()
@@ -248,7 +250,7 @@ def _demo(opts: Options, children: Children, out: display.Output) -> int:
         out.line("  " + display.shorten(row, 220))
     journal.close()
     return display.summary(out, opts.out, run, t, opts.expect_rollback, regress_pct,
-                           time.monotonic() - run.began)
+                           time.monotonic() - began)
 
 
 def _follow(opts: Options, run: Run, journal: Journal, daemon: Child, v2: Child,
