@@ -146,12 +146,10 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
     v2, v1 = ctx.series.get(Version.V2, rule.metric).paired(
         v1s, start, ctx.now, ctx.module.interval / 2)
     floor = ctx.module.metrics[rule.metric].noise_floor
-    all_v2 = ctx.traffic_percent is not None and ctx.traffic_percent >= 100.0
     n_v2 = len(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1])
-    # live V1 is the reference only while it serves, and only where it covers at least
-    # half of V2's window (not V1's last few samples before it stopped)
-    if rule.against != "baseline" and not all_v2 and len(v1) >= rule.min_samples \
-            and 2 * len(v1) >= n_v2:
+    # live V1 is the reference only where it covers at least half of V2's window (not
+    # V1's last few samples before it stopped serving)
+    if rule.against != "baseline" and len(v1) >= rule.min_samples and 2 * len(v1) >= n_v2:
         if rule.test == "none":
             return Reference("live_v1", stats.aggregate(v1, rule.aggregate), 0.0, len(v1),
                              paired=v2)
@@ -242,7 +240,7 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
 
 
 def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:
-    """V2 has all the traffic, or V1 has stopped reporting altogether (not just a gap)."""
+    """V1 no longer serves: V2 has all the traffic, or V1 stopped reporting (not a gap)."""
     if ctx.traffic_percent is not None and ctx.traffic_percent >= 100.0:
         return True
     last = v1s.last_time(ctx.now)

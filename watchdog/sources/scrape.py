@@ -48,6 +48,9 @@ ENDPOINT = "*"
 """The metric name under which ``last_errors`` keeps a whole endpoint's failure."""
 
 
+TICK_SLACK = 1.0  # seconds between a tick's time and its scrape that still count as "now"
+
+
 class ScrapeSource:
     name = "scrape"
 
@@ -94,8 +97,14 @@ class ScrapeSource:
         self.close()
 
     def fetch(self, module: Module, start: float, end: float) -> SeriesStore:
-        """Scrape the module's endpoints once, then its history with ``start < t <= end``."""
-        self.scrape(module)
+        """Scrape the module's endpoints once, then its history with ``start < t <= end``.
+
+        When ``end`` is the tick's time (the scrape happens within TICK_SLACK after it),
+        the fresh scrape is stamped ``end``, so the tick that scraped it also judges it:
+        no extra interval of latency. A window ending in the past is left as it was.
+        """
+        now = self._clock.now()
+        self.scrape(module, at=end if 0.0 <= now - end <= TICK_SLACK else now)
         samples: list[Sample] = []
         with self._lock:
             for version in self.endpoints.get(module.name, {}):
@@ -105,8 +114,12 @@ class ScrapeSource:
                             samples.append(Sample(t, module.name, version, metric, v))
         return SeriesStore.of(samples)
 
-    def scrape(self, module: Module) -> None:
-        """One scrape of each of the module's endpoints, added to the history."""
+    def scrape(self, module: Module, at: float | None = None) -> None:
+        """One scrape of each of the module's endpoints, added to the history.
+
+        ``at`` stamps the samples (default: the clock's time); rates always use the
+        monotonic clock between scrapes.
+        """
         urls = self.endpoints.get(module.name)
         if not urls:
             known = ", ".join(sorted(self.endpoints)) or "none"
@@ -116,7 +129,8 @@ class ScrapeSource:
         errors: dict[tuple[Version, str], SourceError] = {}
         found = answered = 0
         for version, url in urls.items():
-            t, mono = self._clock.now(), self._clock.monotonic()
+            t = self._clock.now() if at is None else at
+            mono = self._clock.monotonic()
             try:
                 exposition = ex.parse(self._get(url), where=f"scrape {version} {url}")
             except SourceError as err:
