@@ -143,8 +143,7 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
     v1s = ctx.series.get(Version.V1, rule.metric)
     # live V1 counts only at the same instants as V2's samples: V1 that stopped serving
     # (the 100 % stage) or has gaps is never compared with V2 from another time
-    v2, v1 = ctx.series.get(Version.V2, rule.metric).paired(
-        v1s, start, ctx.now, ctx.module.interval / 2)
+    v2, v1 = _paired(ctx, rule.metric, start)
     floor = ctx.module.metrics[rule.metric].noise_floor
     n_v2 = len(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1])
     # live V1 is the reference only where it covers at least half of V2's window (not
@@ -208,9 +207,8 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
     """The sequential scan over paired V2/V1 samples (or V2 against the baseline)."""
     start = max(ctx.now - width, earliest)
     v2s = ctx.series.get(Version.V2, rule.metric)
-    v1s = ctx.series.get(Version.V1, rule.metric)
     floor = ctx.module.metrics[rule.metric].noise_floor
-    v2, v1 = v2s.paired(v1s, start, ctx.now, ctx.module.interval / 2)
+    v2, v1 = _paired(ctx, rule.metric, start)
     noise_from = max(ctx.now - max(ctx.noise_window, width), earliest)
     sd2 = _noise(ctx, Version.V2, rule.metric, noise_from, v2, floor)
     if rule.against != "baseline" and len(v1) >= rule.min_samples:
@@ -279,6 +277,16 @@ def _still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | 
     if se > 0 and improving / se > SETTLE_Z:
         return f"moved {change:+.4g} since {now - old_end:g}s earlier"
     return None
+
+
+def _paired(ctx: EvalContext, metric: str, start: float) -> tuple[np.ndarray, np.ndarray]:
+    """V2's and V1's samples at the same instants since ``start``, once per tick."""
+    key = ("paired", metric, start)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = ctx.series.get(Version.V2, metric).paired(
+            ctx.series.get(Version.V1, metric), start, ctx.now, ctx.module.interval / 2)
+    return found  # type: ignore[no-any-return]
 
 
 def _noise(ctx: EvalContext, version: Version, metric: str, start: float,

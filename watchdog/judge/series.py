@@ -27,25 +27,25 @@ class Series:
 
     def window(self, start: float, end: float) -> tuple[list[float], np.ndarray]:
         """Samples with ``start < t <= end``."""
-        lo = int(np.searchsorted(self.t, start, side="right"))
-        hi = int(np.searchsorted(self.t, end, side="right"))
+        lo = int(self.t.searchsorted(start, side="right"))
+        hi = int(self.t.searchsorted(end, side="right"))
         return self.t[lo:hi].tolist(), self.v[lo:hi]
 
     def since(self, start: float, end: float) -> np.ndarray:
         """Values with ``start <= t <= end``."""
-        lo = int(np.searchsorted(self.t, start, side="left"))
-        hi = int(np.searchsorted(self.t, end, side="right"))
+        lo = int(self.t.searchsorted(start, side="left"))
+        hi = int(self.t.searchsorted(end, side="right"))
         return self.v[lo:hi]
 
     def paired(self, other: Series, start: float, end: float, tolerance: float
                ) -> tuple[np.ndarray, np.ndarray]:
         """Values of self and other in (start, end] at the same instants (within tolerance)."""
-        lo = int(np.searchsorted(self.t, start, side="right"))
-        hi = int(np.searchsorted(self.t, end, side="right"))
+        lo = int(self.t.searchsorted(start, side="right"))
+        hi = int(self.t.searchsorted(end, side="right"))
         t, v = self.t[lo:hi], self.v[lo:hi]
         if not len(t) or not len(other.t):
             return np.empty(0), np.empty(0)
-        idx = np.clip(np.searchsorted(other.t, t), 1, len(other.t) - 1) if len(other.t) > 1 \
+        idx = np.clip(other.t.searchsorted(t), 1, len(other.t) - 1) if len(other.t) > 1 \
             else np.zeros(len(t), dtype=int)
         left = np.clip(idx - 1, 0, len(other.t) - 1)
         nearest = np.where(np.abs(other.t[left] - t) <= np.abs(other.t[idx] - t), left, idx)
@@ -53,17 +53,17 @@ class Series:
         return v[keep], other.v[nearest[keep]]
 
     def until(self, end: float) -> Series:
-        hi = int(np.searchsorted(self.t, end, side="right"))
+        hi = int(self.t.searchsorted(end, side="right"))
         return Series(self.t[:hi], self.v[:hi])
 
     def between(self, start: float, end: float) -> Series:
         """A view of the samples with ``start < t <= end``."""
-        lo = int(np.searchsorted(self.t, start, side="right"))
-        hi = int(np.searchsorted(self.t, end, side="right"))
+        lo = int(self.t.searchsorted(start, side="right"))
+        hi = int(self.t.searchsorted(end, side="right"))
         return Series(self.t[lo:hi], self.v[lo:hi])
 
     def last_time(self, at_or_before: float) -> float | None:
-        hi = int(np.searchsorted(self.t, at_or_before, side="right"))
+        hi = int(self.t.searchsorted(at_or_before, side="right"))
         return float(self.t[hi - 1]) if hi else None
 
     def __len__(self) -> int:

@@ -67,7 +67,7 @@ def noise_sd(values: np.ndarray) -> float:
     diffs = values[1:] - values[:-1]
     spread = _MAD_TO_SD * _median(np.abs(diffs - _median(diffs)))
     if spread > 0:
-        diffs = np.clip(diffs, -4 * spread, 4 * spread)
+        diffs = np.minimum(np.maximum(diffs, -4 * spread), 4 * spread)
     return math.sqrt(float(np.dot(diffs, diffs)) / (2.0 * len(diffs)))
 
 
@@ -89,7 +89,7 @@ def location(values: np.ndarray, sd: float, estimator: str = "robust") -> float:
     if not sd > 0 or n < 5 or (n < SMALL and estimator == "robust"):
         return _median(values) if n >= 3 else float(values.sum()) / n
     centre = _median(values)
-    clipped = np.clip(values, centre - CLIP * sd, centre + CLIP * sd)
+    clipped = np.minimum(np.maximum(values, centre - CLIP * sd), centre + CLIP * sd)
     return float(clipped.sum()) / n
 
 
