@@ -286,7 +286,7 @@ def _paired(ctx: EvalContext, metric: str, start: float) -> tuple[np.ndarray, np
     if found is None:
         found = ctx.memo[key] = ctx.series.get(Version.V2, metric).paired(
             ctx.series.get(Version.V1, metric), start, ctx.now, ctx.module.interval / 2)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _noise(ctx: EvalContext, version: Version, metric: str, start: float,
