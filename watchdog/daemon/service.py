@@ -30,6 +30,7 @@ from types import FrameType
 
 from watchdog.clock import Clock, SystemClock
 from watchdog.daemon import ticks
+from watchdog.daemon.alerting import alert_notifications
 from watchdog.daemon.build import PluginSet, close_plugin
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.daemon.observe import Observability
@@ -108,8 +109,12 @@ class Daemon:
                                "the kill switch is on", module)
                     return None
             began = self.clock.monotonic()
+            before = dict(cp.alerts) if cp is not None else {}
             result = engine.tick(module, now)
             self.observe.tick(result, self.clock.monotonic() - began)
+            for note in alert_notifications(engine.module(module), before, result):
+                for queue in self.queues:
+                    queue.enqueue(note)
             self.stats.ticks += 1
             ticks.record_verdict(engine.journal, result)
             self._results[module] = result
