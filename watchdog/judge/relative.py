@@ -292,7 +292,7 @@ def _paired(ctx: EvalContext, metric: str, start: float) -> tuple[np.ndarray, np
 def _noise(ctx: EvalContext, version: Version, metric: str, start: float,
            window: np.ndarray, floor: float) -> float:
     """Noise of one version's metric since ``start``, computed once per tick."""
-    key = ("noise", version, metric, start, len(window), floor)
+    key = ("noise", version, metric, start, floor)
     found = ctx.memo.get(key)
     if found is None:
         recent = ctx.series.get(version, metric).window(start, ctx.now)[1]

@@ -45,9 +45,10 @@ class Series:
         t, v = self.t[lo:hi], self.v[lo:hi]
         if not len(t) or not len(other.t):
             return np.empty(0), np.empty(0)
-        idx = np.clip(other.t.searchsorted(t), 1, len(other.t) - 1) if len(other.t) > 1 \
+        last = len(other.t) - 1
+        idx = np.minimum(np.maximum(other.t.searchsorted(t), 1), last) if last > 0 \
             else np.zeros(len(t), dtype=int)
-        left = np.clip(idx - 1, 0, len(other.t) - 1)
+        left = np.maximum(idx - 1, 0)
         nearest = np.where(np.abs(other.t[left] - t) <= np.abs(other.t[idx] - t), left, idx)
         keep = np.abs(other.t[nearest] - t) <= tolerance
         return v[keep], other.v[nearest[keep]]

@@ -252,6 +252,6 @@ def scan(excess: np.ndarray, sd: float) -> float:
     """
     if not len(excess) or not sd > 0:
         return 0.0
-    steps = np.clip(excess / sd, -SCAN_CLIP, SCAN_CLIP) - SCAN_DRIFT
+    steps = np.minimum(np.maximum(excess / sd, -SCAN_CLIP), SCAN_CLIP) - SCAN_DRIFT
     prefix = np.concatenate(([0.0], np.cumsum(steps)))
     return float(prefix[-1] - prefix[:-1].min())
