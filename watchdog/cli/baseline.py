@@ -11,7 +11,14 @@ from watchdog import baseline as baselines
 from watchdog.backtest.scenario import load_scenario
 from watchdog.clock import SystemClock
 from watchdog.durations import parse_duration
-from watchdog.errors import JournalError, ScenarioError
+from watchdog.errors import (
+    ConfigError,
+    JournalError,
+    PluginError,
+    ScenarioError,
+    SourceError,
+    UnknownModule,
+)
 from watchdog.journal.store import Journal
 from watchdog.model import Version
 from watchdog.settings import load_settings
@@ -35,33 +42,54 @@ def baseline() -> None:
 
 @baseline.command()
 @db_option
-@click.option("--scenario", "scenario_path", required=True, type=click.Path(),
+@click.option("--scenario", "scenario_path", type=click.Path(),
               help="Capture from a recorded scenario file (its V1 samples).")
-@click.option("--module", help="Module name (default: the scenario's).")
+@click.option("--config", "config_path", type=click.Path(),
+              help="Capture live, through the source that this watchdog.yaml configures "
+                   "(one range query per metric for Prometheus).")
+@click.option("--module", help="Module name (default: the scenario's; required with --config).")
+@click.option("--window", "window", default="30m", show_default=True,
+              help="With --config: how far back from now to capture.")
 @click.option("--from", "window_from", type=float, help="Window start (default: scenario's).")
 @click.option("--to", "window_to", type=float, help="Window end (default: scenario's).")
 @click.option("--expires-in", help="Expire after this long, e.g. 7d.")
 @click.option("--pin", is_flag=True, help="Make the new baselines the reference.")
-def capture(db: str | None, scenario_path: str, module: str | None, window_from: float | None,
+def capture(db: str | None, scenario_path: str | None, config_path: str | None,
+            module: str | None, window: str, window_from: float | None,
             window_to: float | None, expires_in: str | None, pin: bool) -> None:
     """Capture V1 over a window and store a baseline per metric."""
+    if (scenario_path is None) == (config_path is None):
+        click.echo("error: give exactly one of --scenario FILE or --config FILE", err=True)
+        sys.exit(2)
     try:
-        sc = load_scenario(scenario_path)
         ttl = parse_duration(expires_in) if expires_in else None
-    except (ScenarioError, ValueError) as err:
-        click.echo(f"error: {err}", err=True)
+    except ValueError as err:
+        click.echo(f"error: --expires-in: {err}", err=True)
         sys.exit(2)
     now = SystemClock().now()
-    start = sc.baseline_from if window_from is None else window_from
-    end = sc.baseline_to if window_to is None else window_to
-    journal = _journal(db)
-    saved = 0
-    for metric in sc.metrics:
-        series = sc.store.get(Version.V1, metric)
+    if config_path is not None:
+        found = _live(config_path, module, window, now)
+        journal = _journal(db or found[0])
+        name, start, end, points, source = found[1:]
+    else:
+        assert scenario_path is not None
         try:
-            b = baselines.capture(module or sc.module, metric,
-                                  zip(series.t.tolist(), series.v.tolist(), strict=True),
-                                  start, end, f"scenario:{scenario_path}", captured_at=now,
+            sc = load_scenario(scenario_path)
+        except ScenarioError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+        name = module or sc.module
+        start = sc.baseline_from if window_from is None else window_from
+        end = sc.baseline_to if window_to is None else window_to
+        points = {m: list(zip(sc.store.get(Version.V1, m).t.tolist(),
+                              sc.store.get(Version.V1, m).v.tolist(), strict=True))
+                  for m in sc.metrics}
+        source = f"scenario:{scenario_path}"
+        journal = _journal(db)
+    saved = 0
+    for metric, pts in points.items():
+        try:
+            b = baselines.capture(name, metric, pts, start, end, source, captured_at=now,
                                   expires_at=None if ttl is None else now + ttl)
         except baselines.EmptyBaseline as err:
             click.echo(f"warning: {err}", err=True)
@@ -75,6 +103,46 @@ def capture(db: str | None, scenario_path: str, module: str | None, window_from:
     if not saved:
         click.echo("error: no baseline captured: no V1 samples in the window", err=True)
         sys.exit(1)
+
+
+def _live(config_path: str, module: str | None, window: str, now: float
+          ) -> tuple[str, str, float, float, dict[str, list[tuple[float, float]]], str]:
+    """V1's samples over the past ``window`` through the configured source."""
+    from watchdog.daemon.build import build_source, close_plugin
+    from watchdog.daemon.config import load_config
+
+    if module is None:
+        click.echo("error: --module is required with --config", err=True)
+        sys.exit(2)
+    try:
+        span = parse_duration(window)
+        loaded = load_config(config_path)
+        spec = loaded.rules.for_module(module)
+        source = build_source(loaded)
+    except ValueError as err:
+        click.echo(f"error: --window: {err}", err=True)
+        sys.exit(2)
+    except ConfigError as err:
+        for issue in err.issues:
+            click.echo(f"error: {issue}", err=True)
+        sys.exit(2)
+    except (UnknownModule, PluginError) as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    start = now - span
+    try:
+        store = source.fetch(spec, start, now)
+    except SourceError as err:
+        click.echo(f"error: {loaded.config.source.plugin} source: {err}", err=True)
+        sys.exit(1)
+    finally:
+        close_plugin(source)
+    points = {m: list(zip(store.get(Version.V1, m).t.tolist(),
+                          store.get(Version.V1, m).v.tolist(), strict=True))
+              for m in spec.metrics}
+    label = f"{loaded.config.source.plugin}:{config_path}:{window}"
+    # the window is (start, now]; capture() keeps start <= t < end
+    return loaded.db, module, start, now + 1e-6, points, label
 
 
 @baseline.command("list")

@@ -122,6 +122,13 @@ class PluginSet:
         return [b.instance for b in self._built if id(b.instance) not in kept]
 
 
+def build_source(loaded: Loaded, env: Mapping[str, str] | None = None) -> Source:
+    """Only the source (the CLI's live baseline capture)."""
+    refs: list[tuple[Where, PluginRef]] = [(("source",), loaded.config.source)]
+    source: Source = _build(loaded, refs, [], os.environ if env is None else env)[0].instance
+    return source
+
+
 def build_actuators(loaded: Loaded, env: Mapping[str, str] | None = None) -> list[Actuator]:
     """Only the actuators (the CLI's ``--apply``)."""
     refs: list[tuple[Where, PluginRef]] = [(("actuators", i), r) for i, r
