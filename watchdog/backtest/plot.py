@@ -121,7 +121,7 @@ def draw(result: BacktestResult, rules: RuleSet, path: str) -> None:
             Line2D([], [], color=V1_COLOUR, lw=1.2, label="V1"),
             Line2D([], [], color=V2_COLOUR, lw=1.2, label="V2"),
             Line2D([], [], color=V2_SMOOTH_COLOUR, lw=1.8,
-                   label="V2 as the rule sees it (trimmed mean over its window)"),
+                   label="V2 as the rule sees it (robust level over its window)"),
             Line2D([], [], color=BASELINE_COLOUR, lw=1.4, ls="--", label="stored baseline mean"),
             Patch(facecolor=BASELINE_COLOUR, alpha=0.18, label="baseline p5–p95"),
             Line2D([], [], color=LIMIT_COLOUR, lw=1.1, ls=":", label="rule limit"),
@@ -308,7 +308,9 @@ def _limits(module: Module, metric: str,
             if rule.test == "none":
                 reference = base.stat(rule.aggregate)
             else:
-                reference = stats.trimmed_mean(base.values())
+                values = base.values()  # the level the judge takes (relative.py)
+                sd = stats.noise_sd(values) if len(values) >= 3 else base.stddev
+                reference = stats.location(values, sd, rule.estimator)
             comp = stats.compare(reference, 0.0, 1, reference, 0.0, base.count, tolerance,
                                  rule.min_effect, worse_up)
             sign = "+" if worse_up else "−"
@@ -333,12 +335,14 @@ def _rule_window(module: Module, metric: str) -> tuple[float, int] | None:
 
 
 def _windowed(t: np.ndarray, v: np.ndarray, window: float, min_samples: int) -> np.ndarray:
-    """At each sample: the trimmed mean of the samples in (t - window, t], NaN if too few."""
+    """At each sample: the judge's robust level of the samples in (t - window, t] (see
+    stats.location; noise from the whole series), NaN if too few."""
     lo = np.searchsorted(t, t - window, side="right")
     out = np.full(len(t), np.nan)
+    sd = stats.noise_sd(v) if len(v) >= 3 else 0.0
     for i, start in enumerate(lo.tolist()):
         if i + 1 - start >= min_samples:
-            out[i] = stats.trimmed_mean(v[start:i + 1])
+            out[i] = stats.location(v[start:i + 1], sd)
     return out
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -295,13 +294,6 @@ def cross_check(module: Module) -> list[tuple[tuple[str | int, ...], str]]:
                 problems.append((("rules", i, "max_increase"),
                                  f"metric {rule.metric} is lower_is_worse: use max_decrease"))
     return problems
-
-
-_TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
-
-
-def template_fields(query: str) -> set[str]:
-    return set(_TEMPLATE_FIELD.findall(query))
 
 
 def merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

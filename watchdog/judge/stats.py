@@ -21,7 +21,6 @@ from statistics import NormalDist
 
 import numpy as np
 
-TRIM = 0.2
 _MAD_TO_SD = 1.4826
 _NORMAL = NormalDist()
 
@@ -40,16 +39,6 @@ def aggregate(values: np.ndarray, how: str) -> float:
     if how == "last":
         return float(values[-1])
     raise ValueError(f"unknown aggregate {how!r}")
-
-
-def trimmed_mean(values: np.ndarray) -> float:
-    """Mean of the middle 60 % (20 % cut from each end); the median for 3-4 values."""
-    n = len(values)
-    if n >= 5:
-        cut = int(TRIM * n)
-        middle = np.sort(values)[cut:n - cut]
-        return float(middle.sum()) / len(middle)
-    return _median(values) if n >= 3 else float(values.sum()) / max(n, 1)
 
 
 def _median(values: np.ndarray) -> float:
