@@ -54,6 +54,37 @@ def test_pending_fires_exactly_when_for_has_elapsed() -> None:
     assert states[-1].fired_at == 30.0
 
 
+def test_ticks_a_few_ms_off_the_grid_still_fire_when_for_has_elapsed() -> None:
+    # a live daemon's ticks 1 s apart, each waking a few ms late: for 2 s is met at the
+    # third tick, not a fourth one (the allowance is a tenth of the interval)
+    events = [(100.004, True), (101.001, True), (101.999, True)]
+    states = []
+    current = AlertState()
+    for now, breached in events:
+        current = step(current, breached, now, 2.0, 0.0, jitter=0.1)
+        states.append(current)
+    assert [s.phase for s in states] == [PENDING, PENDING, FIRING]
+    # without it, the same ticks wait one more interval
+    assert run(events, hold_for=2.0)[-1].phase is PENDING
+
+
+def test_the_jitter_allowance_never_shortens_for_by_a_whole_interval() -> None:
+    current = AlertState()
+    for now in (0.0, 1.0):
+        current = step(current, True, now, 1.5, 0.0, jitter=0.1)
+    assert current.phase is PENDING
+    current = step(current, True, 2.0, 1.5, 0.0, jitter=0.1)
+    assert current.phase is FIRING
+
+
+def test_keep_firing_for_with_jitter_keeps_exactly_its_evaluations() -> None:
+    current = step(AlertState(), True, 0.0, 0.0, 0.0)
+    for now in (1.003, 1.999):
+        current = step(current, False, now, 0.0, 1.0, jitter=0.1)
+    # clear since 1.003; 0.996 s later is "keep_firing_for (1 s) has passed" within jitter
+    assert current.phase is INACTIVE
+
+
 def test_for_clock_starting_at_time_zero_still_fires() -> None:
     # active_at == 0.0 is a real time, not "unset"
     states = run([(0.0, True), (20.0, True)], hold_for=20.0)

@@ -4,6 +4,12 @@ inactive --breach--> pending --held for `for`--> firing --clear for `keep_firing
 An inconclusive evaluation changes nothing: missing data neither starts nor clears an alert.
 As in Prometheus, the ``keep_firing_for`` clock starts at the first evaluation that finds
 the condition clear (``keep_firing_since``), and a new breach stops it.
+
+Durations are compared with a ``jitter`` allowance (a tenth of the evaluation interval, as
+the verdict passes it). Prometheus stamps evaluations on an exact grid; a live daemon's
+ticks wake a few milliseconds off it, so without the allowance a breach held for exactly
+``for`` (two ticks 1.0 s apart measured as 0.998 s) would wait one more interval about
+half the time. A replay's ticks are exact, so the allowance changes nothing there.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ class AlertState:
 
 
 def step(state: AlertState, breached: bool | None, now: float, hold_for: float,
-         keep_firing_for: float) -> AlertState:
+         keep_firing_for: float, jitter: float = 0.0) -> AlertState:
     if breached is None:
         return state
     if breached:
@@ -54,14 +60,14 @@ def step(state: AlertState, breached: bool | None, now: float, hold_for: float,
         else:
             state = replace(state, last_breach_at=now, keep_firing_since=None)
         active_at = state.active_at if state.active_at is not None else now
-        if state.phase is AlertPhase.PENDING and now - active_at >= hold_for:
+        if state.phase is AlertPhase.PENDING and now - active_at >= hold_for - jitter:
             state = replace(state, phase=AlertPhase.FIRING, fired_at=now)
         return state
     if state.phase is AlertPhase.PENDING:
         return AlertState(resolved_at=state.resolved_at)
     if state.phase is AlertPhase.FIRING:
         since = state.keep_firing_since if state.keep_firing_since is not None else now
-        if keep_firing_for > 0 and now - since < keep_firing_for:
+        if keep_firing_for > 0 and now - since < keep_firing_for - jitter:
             return replace(state, keep_firing_since=since)
         return AlertState(resolved_at=now)
     return state

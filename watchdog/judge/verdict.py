@@ -9,6 +9,8 @@ from watchdog.judge.alerts import AlertPhase, AlertState, step
 from watchdog.judge.rules import EvalContext, evaluate
 from watchdog.model import RuleAction, RuleResult, Verdict, VerdictKind
 
+JITTER = 0.1  # of the interval: how far off the grid a live tick may wake (see alerts.py)
+
 
 def judge(ctx: EvalContext, states: Mapping[str, AlertState]
           ) -> tuple[Verdict, dict[str, AlertState]]:
@@ -34,7 +36,7 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         # pending alert, where missing data (plain inconclusive) leaves it as it was
         breached = False if result.evidence.get("warming") else result.breached
         state = step(states.get(rule.name, AlertState()), breached, ctx.now,
-                     rule.for_, rule.keep_firing_for)
+                     rule.for_, rule.keep_firing_for, JITTER * module.interval)
         new_states[rule.name] = state
         if state.phase is AlertPhase.FIRING:
             firing.append(rule.name)
