@@ -36,6 +36,7 @@ from watchdog.clock import Clock, SystemClock
 from watchdog.errors import JournalError
 from watchdog.journal.store import Journal, JournaledDecision
 from watchdog.model import Decision
+from watchdog.worker import PollingWorker
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,8 @@ class Outbox:
         self.stats = OutboxStats()
         self._retry: dict[int, tuple[int, float]] = {}  # id -> (attempts, next try, monotonic)
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = PollingWorker("outbox", self.deliver, self.poll_interval,
+                                     "outbox worker failed")
         self._read_failing = False
 
     # applying --------------------------------------------------------------------------
@@ -202,41 +202,19 @@ class Outbox:
     # the worker ------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._worker.wake()
 
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker.alive()
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the worker after its current round; False if it is still busy."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+        return self._worker.stop(timeout)
 
     def close(self) -> None:
         if self.stop():
             with self._lock:
                 self.journal.close()
-
-    def _run(self) -> None:
-        broken = False
-        while not self._stop.is_set():
-            try:
-                self.deliver()
-                broken = False
-            except Exception:  # deliver() catches what it expects; this is a bug
-                if not broken:
-                    log.exception("outbox worker failed; it keeps polling")
-                broken = True
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()

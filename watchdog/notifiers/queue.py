@@ -34,6 +34,7 @@ from watchdog.journal.schema import open_database
 from watchdog.journal.store import Journal
 from watchdog.notifiers import Notification, Notifier
 from watchdog.notifiers import outbox as ob
+from watchdog.worker import PollingWorker
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,8 @@ class NotificationQueue:
         self._overflow: deque[Notification] = deque()  # enqueues the journal refused
         self._unmarked: set[int] = set()  # sent, but marking failed: never resend them
         self._drain_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = PollingWorker(f"notify-{notifier.name}", self.drain_once, poll_interval,
+                                     "notification sender failed")
 
     # the decision path -----------------------------------------------------------------
 
@@ -104,7 +104,7 @@ class NotificationQueue:
             self._overflow.append(n)
             state = ob.PENDING
         if state == ob.PENDING:
-            self._wake.set()
+            self._worker.wake()
         return state == ob.PENDING
 
     def _insert(self, conn: sqlite3.Connection, n: Notification) -> str:
@@ -134,7 +134,7 @@ class NotificationQueue:
                 log.info("notifier %s reconfigured; sending queued notifications",
                          self.notifier.name)
             sent = 0
-            while not self._stop.is_set():
+            while not self._worker.stopping:
                 now = self.clock.now()
                 due = [r for r in ob.heads(self._conn, self.notifier.name)
                        if r["next_attempt_at"] <= now]
@@ -142,7 +142,7 @@ class NotificationQueue:
                     break
                 for row in due:
                     sent += self._deliver(row)
-                    if self._paused or self._stop.is_set():
+                    if self._paused or self._worker.stopping:
                         return sent
             return sent
 
@@ -215,38 +215,15 @@ class NotificationQueue:
     # worker thread ---------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"notify-{self.notifier.name}",
-                                        daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop the sender; False if it is still inside a send after ``timeout``."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+        return self._worker.stop(timeout)
 
     def close(self) -> None:
         if self.stop() and self._own_db:
             self._conn.close()
-
-    def _run(self) -> None:
-        failing = False
-        while not self._stop.is_set():
-            try:
-                self.drain_once()
-                failing = False
-            except Exception:
-                if not failing:
-                    log.exception("notification sender failed; it keeps retrying")
-                failing = True
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
 
     # inspection and operator actions ---------------------------------------------------
 
@@ -256,7 +233,7 @@ class NotificationQueue:
 
     def resume(self) -> None:
         self._paused = False
-        self._wake.set()
+        self._worker.wake()
 
     def pending(self) -> int:
         return ob.count(self._conn, self.notifier.name, ob.PENDING) + len(self._overflow)
@@ -271,5 +248,5 @@ class NotificationQueue:
     def requeue_dead(self) -> int:
         """Give notifications that were given up on another round (after fixing config)."""
         found = ob.requeue_dead(self._conn, self.notifier.name, self.clock.now())
-        self._wake.set()
+        self._worker.wake()
         return found
