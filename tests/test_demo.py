@@ -93,3 +93,7 @@ def test_fast_demo_rolls_back_after_the_regression_stage(tmp_path: Path) -> None
     flags = module_flags(out / "journal.state" / "checkout.flags.json", "checkout")
     assert flags is not None
     assert (flags["version"], flags["traffic_percent"]) == ("v1", 0)
+    # the daemon scraped both services every tick; the log does not list each request
+    log = (out / "logs" / "daemon.log").read_text("utf-8")
+    assert "rolled back" in log.lower() or "rollback" in log.lower()
+    assert "HTTP Request" not in log

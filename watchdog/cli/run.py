@@ -10,6 +10,9 @@ import click
 from watchdog.errors import ConfigError, WatchdogError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+QUIET = ("apscheduler", "httpx", "httpcore")
+"""Libraries whose INFO lines are per job or per request (httpx logs every scrape and
+webhook call with its full URL, which may carry a credential): warnings and errors only."""
 
 
 @click.command()
@@ -20,7 +23,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def run(config: str | None, check: bool) -> None:
     """Run the daemon in the foreground until SIGTERM (SIGHUP reloads config and rules)."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for chatty in QUIET:
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     from watchdog.daemon.service import Daemon
 
     try:
