@@ -179,6 +179,32 @@ def test_kill_switch_zeroes_traffic(tmp_path: Path) -> None:
         journal.close()
 
 
+def test_decision_counters_exist_at_zero_before_the_first_decision(tmp_path: Path) -> None:
+    # a dashboard's increase(watchdog_rollbacks_total[5m]) sees the first rollback only if
+    # the series existed before it, at 0
+    path = tmp_path / "j.db"
+    journal = Journal(path)
+    try:
+        journal.save_checkpoint(Checkpoint("search", Phase.PROGRESSING, 0, 5.0, 0.0, 0.0),
+                                at=90.0)
+        registry = CollectorRegistry()
+        registry.register(JournalCollector(path, lambda: 100.0))
+        f = scrape(registry)
+        assert value(f, "watchdog_rollbacks_total", module="search") == 0
+        for action in ("advance", "hold", "rollback", "promote", "pause", "resume", "abort"):
+            assert value(f, "watchdog_decisions_total", module="search", action=action) == 0
+    finally:
+        journal.close()
+
+
+def test_rollbacks_count_once_the_journal_has_them(replayed: Replayed) -> None:
+    f = scrape(replayed.registry)
+    module = replayed.ticks[-1].module
+    assert value(f, "watchdog_rollbacks_total", module=module) == 1
+    assert value(f, "watchdog_decisions_total", module=module, action="rollback") == 1
+    assert value(f, "watchdog_decisions_total", module=module, action="promote") == 0
+
+
 def test_unreadable_journal_is_reported_not_raised(tmp_path: Path) -> None:
     missing = CollectorRegistry()
     missing.register(JournalCollector(tmp_path / "absent.db", lambda: 0.0))
@@ -249,6 +275,18 @@ def test_source_errors_by_kind_and_actuator_failures() -> None:
     assert value(f, "watchdog_actuator_failures_total", actuator="webhook") == 1
     build = [s for s in f["watchdog_build_info"][1]]
     assert len(build) == 1 and build[0].value == 1 and build[0].labels["version"]
+
+
+def test_declared_plugins_have_failure_series_at_zero() -> None:
+    registry = CollectorRegistry()
+    telemetry = Telemetry(registry)
+    telemetry.declare(["scrape"], ["file", "webhook"])
+    f = scrape(registry)
+    for kind in ("unavailable", "bad_query", "empty_result", "error"):
+        assert value(f, "watchdog_source_errors_total", source="scrape", kind=kind) == 0
+    assert value(f, "watchdog_actuator_failures_total", actuator="file") == 0
+    telemetry.actuator_failure("webhook")
+    assert value(scrape(registry), "watchdog_actuator_failures_total", actuator="webhook") == 1
 
 
 def test_two_registries_are_independent() -> None:

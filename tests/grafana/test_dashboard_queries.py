@@ -380,7 +380,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
             )
         # the rollback is journaled and Prometheus has a few scrapes after it
         until(
-            lambda: has("count_over_time(watchdog_rollbacks_total[1m]) >= 3"),
+            lambda: has("count_over_time((watchdog_rollbacks_total > 0)[1m:1s]) >= 3"),
             60,
             "a scraped rollback",
             logs,

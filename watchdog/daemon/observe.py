@@ -30,6 +30,8 @@ class Observability:
                  env: Mapping[str, str]) -> None:
         self.registry = CollectorRegistry()
         self.telemetry = Telemetry(self.registry)
+        self.telemetry.declare([loaded.config.source.plugin],
+                               [ref.plugin for ref in loaded.config.actuators])
         self.registry.register(JournalCollector(loaded.db, clock.now,
                                                 [(q.notifier.name, q) for q in queues]))
         self.server = None

@@ -90,6 +90,16 @@ class Telemetry:
             "watchdog_actuator_failures", "Flag changes that failed or did not read back",
             ["actuator"], registry=registry)
 
+    def declare(self, sources: Iterable[str], actuators: Iterable[str]) -> None:
+        """Create the failure counters of these plugins at 0, so a dashboard's increase()
+        and an alert's rate() see their first failure (a series that appears at 1 does not
+        increase)."""
+        for source in sources:
+            for kind in ERROR_KINDS:
+                self.source_errors.labels(source, kind)
+        for actuator in actuators:
+            self.actuator_failures.labels(actuator)
+
     # the daemon's hooks ----------------------------------------------------------------
 
     def observe_tick(self, result: TickResult, duration: float) -> None:
@@ -159,6 +169,9 @@ class Telemetry:
         for labels in before - now:
             gauge.remove(*labels)
         self._seen[(module, name)] = now
+
+
+ERROR_KINDS = ("unavailable", "bad_query", "empty_result", "error", "internal")
 
 
 def error_kind(error: BaseException) -> str:

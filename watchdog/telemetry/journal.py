@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from watchdog.errors import JournalError
 from watchdog.journal.store import Journal
+from watchdog.model import Action
 from watchdog.rollout.state import Phase
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class JournalCollector(Collector):
         f["up"].add_metric([], 1)
         kill = bool(journal.setting("kill_switch", False))
         f["kill"].add_metric([], 1 if kill else 0)
-        for cp in journal.checkpoints():
+        checkpoints = journal.checkpoints()
+        for cp in checkpoints:
             m = cp.module
             for phase in Phase:
                 f["phase"].add_metric([m, phase.value], 1 if phase is cp.phase else 0)
@@ -97,14 +99,17 @@ class JournalCollector(Collector):
                 f["baseline_samples"].add_metric([m, metric], b.count)
                 f["baseline_age"].add_metric([m, metric], max(0.0, now - b.captured_at))
         conn = journal.db.conn
+        # every module with a rollout has every series from the start, at 0 until its first
+        # event, so increase() and rate() see the first rollback instead of a new series
+        counts: dict[tuple[str, str], int] = {
+            (cp.module, action.value): 0 for cp in checkpoints for action in Action}
         for module, action, n in conn.execute(
-                "SELECT module, action, count(*) FROM decisions GROUP BY module, action"
-                " ORDER BY module, action"):
+                "SELECT module, action, count(*) FROM decisions GROUP BY module, action"):
+            counts[(module, action)] = n
+        for (module, action), n in sorted(counts.items()):
             f["decisions"].add_metric([module, action], n)
-        for module, n in conn.execute(
-                "SELECT module, count(*) FROM decisions WHERE action = 'rollback'"
-                " GROUP BY module ORDER BY module"):
-            f["rollbacks"].add_metric([module], n)
+        for module in sorted({module for module, _ in counts}):
+            f["rollbacks"].add_metric([module], counts.get((module, Action.ROLLBACK.value), 0))
         (pending,) = conn.execute("SELECT count(*) FROM decisions WHERE applied_at IS NULL"
                                   " AND action != 'hold'").fetchone()
         f["pending"].add_metric([], pending)
