@@ -17,7 +17,7 @@ ServeFn = Callable[..., Any]
 TOKEN = "test-token-0123456789abcdef"  # as in conftest.py
 BODY = {"reason": "checking the dashboards", "actor": "alice"}
 ROUTES = [(f"/api/modules/search/{action}", BODY)
-          for action in ("pause", "resume", "promote", "rollback", "abort")]
+          for action in ("start", "pause", "resume", "promote", "rollback", "abort")]
 ROUTES.append(("/api/kill-switch", {**BODY, "state": "on"}))
 BAD_AUTH = [
     ({}, "missing_token"),
@@ -153,7 +153,7 @@ def test_illegal_transition_is_409_and_changes_nothing(writable: Served) -> None
 
 
 def test_unknown_module_is_404_with_the_token(writable: Served) -> None:
-    for action in ("pause", "rollback"):
+    for action in ("start", "pause", "rollback"):
         r = writable.client.post(f"/api/modules/payments/{action}", json=BODY,
                                  headers=writable.auth())
         assert r.status_code == 404, r.text
@@ -172,6 +172,9 @@ def test_unknown_module_is_404_with_the_token(writable: Served) -> None:
     ("/api/modules/search/pause", b"", ["body"]),
     ("/api/modules/search/pause", b"[]", ["body"]),
     ("/api/modules/bad%20name/pause", b'{"reason": "r"}', ["path", "module"]),
+    ("/api/modules/billing/start", b'{"actor": "alice"}', ["body", "reason"]),
+    ("/api/modules/billing/start", b'{"reason": "r", "stage": 2}', ["body", "stage"]),
+    ("/api/modules/bad%20name/start", b'{"reason": "r"}', ["path", "module"]),
     ("/api/kill-switch", b'{"reason": "r", "state": "maybe"}', ["body", "state"]),
     ("/api/kill-switch", b'{"reason": "r"}', ["body", "state"]),
 ])
@@ -235,3 +238,54 @@ def test_kill_switch_on_and_off(writable: Served, journal_of: Journal) -> None:
     resumed = journal_of.last_decision("search")
     assert resumed is not None and resumed.decision.actor == "api"
     assert writable.client.get("/health").json()["module_versions"]["search"] == "v2"
+
+
+def test_start_journals_a_rollout_with_actor_and_reason(writable: Served,
+                                                        journal_of: Journal,
+                                                        facts: Any) -> None:
+    assert journal_of.checkpoint("billing") is None
+    r = writable.client.post("/api/modules/billing/start", headers=writable.auth(),
+                             json={"reason": "ticket 99: go", "actor": "carol"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["module"] == "billing" and answer["action"] == "advance"
+    assert answer["phase"] == "progressing"
+    assert answer["traffic_percent"] == facts.first_stage
+    assert answer["decision"]["actor"] == "carol" and answer["decision"]["time"] == 4000.0
+    assert answer["decision"]["reasons"][0].startswith("ticket 99: go: stage 1 of ")
+    action, actor, reasons, phase, traffic = last(journal_of, "billing")
+    assert (action, actor, phase, traffic) == ("advance", "carol", "progressing",
+                                               facts.first_stage)
+    assert reasons[0].startswith("ticket 99: go")
+    cp = journal_of.checkpoint("billing")
+    assert cp is not None and cp.stage == 0 and cp.started_at == 4000.0
+    status = writable.client.get("/api/modules/billing").json()
+    assert status["phase"] == "progressing" and status["version"] == "v2"
+    # a second start is refused: the module has a rollout now
+    r = writable.client.post("/api/modules/billing/start", json=BODY,
+                             headers=writable.auth())
+    assert r.status_code == 409 and "already has a rollout" in r.json()["message"]
+    rows = audit_rows(writable.db)
+    assert [(r["action"], r["module"], r["status"], r["outcome"]) for r in rows] == [
+        ("start", "billing", 200, "ok"), ("start", "billing", 409, "rejected")]
+
+
+def test_start_is_409_with_a_rollout_or_under_the_kill_switch(writable: Served) -> None:
+    before = snapshot(writable.db)
+    for module, phase in (("search", "progressing"), ("checkout", "rolled_back")):
+        r = writable.client.post(f"/api/modules/{module}/start", json=BODY,
+                                 headers=writable.auth())
+        assert r.status_code == 409, r.text
+        assert r.json()["error"] == "conflict"
+        assert f"already has a rollout ({phase})" in r.json()["message"]
+    assert snapshot(writable.db) == before
+    r = writable.client.post("/api/kill-switch", headers=writable.auth(),
+                             json={"state": "on", "reason": "incident"})
+    assert r.status_code == 200
+    before = snapshot(writable.db)
+    r = writable.client.post("/api/modules/billing/start", json=BODY,
+                             headers=writable.auth())
+    assert r.status_code == 409 and "kill switch is on" in r.json()["message"]
+    assert snapshot(writable.db) == before
+    assert [(r["action"], r["status"]) for r in audit_rows(writable.db)] == [
+        ("start", 409), ("start", 409), ("kill_switch", 200), ("start", 409)]

@@ -28,13 +28,17 @@ def test_every_control_route_needs_the_bearer_token_and_a_body() -> None:
         "type": "http", "scheme": "bearer",
         "description": "The API token (WATCHDOG_API_TOKEN)"}
     posts = {path: ops["post"] for path, ops in spec["paths"].items() if "post" in ops}
-    assert sorted(posts) == sorted([*(f"/api/modules/{{module}}/{a}" for a in
-                                      ("pause", "resume", "promote", "rollback", "abort")),
-                                    "/api/kill-switch"])
+    assert sorted(posts) == sorted([
+        *(f"/api/modules/{{module}}/{a}" for a in
+          ("start", "pause", "resume", "promote", "rollback", "abort")),
+        "/api/kill-switch", "/api/checkpoints", "/api/checkpoints/{name}/restore"])
     for path, op in posts.items():
         assert op["security"] == [{"HTTPBearer": []}], path
         assert op["requestBody"]["required"] is True, path
-        assert {"200", "401", "404", "409", "413", "422"} <= set(op["responses"]), path
+        success = "201" if path == "/api/checkpoints" else "200"
+        assert {success, "401", "404", "409", "413", "422"} <= set(op["responses"]), path
+    reads = [op for ops in spec["paths"].values() for m, op in ops.items() if m == "get"]
+    assert all("security" not in op for op in reads)  # reading needs no token
     body = spec["components"]["schemas"]["ActionBody"]
     assert body["required"] == ["reason"] and body["additionalProperties"] is False
 

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from watchdog import __version__
 from watchdog.api import errors
 from watchdog.api.context import ApiContext
-from watchdog.api.routes import control, decisions, health, status
+from watchdog.api.routes import checkpoints, control, decisions, health, status
 from watchdog.clock import Clock, SystemClock
 from watchdog.config.loader import RuleSet, load_default_rules
 from watchdog.telemetry import JournalCollector, Telemetry
@@ -54,6 +54,7 @@ def create_app(journal_path: str | Path, *, rules: RuleSet | None = None,
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=max_body_bytes)
     app.add_middleware(errors.CatchAll)  # outermost of ours: sees every other failure
-    for router in (health.router, status.router, decisions.router, control.router):
+    for router in (health.router, status.router, decisions.router, checkpoints.reader,
+                   control.router, checkpoints.router):
         app.include_router(router)
     return app

@@ -14,6 +14,7 @@ ModulePath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                           max_length=500)]
 Actor = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:+-]+$", max_length=100)]
+CheckpointName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
 class Health(BaseModel):
@@ -126,3 +127,27 @@ class ActionResult(BaseModel):
 class KillSwitchResult(BaseModel):
     kill_switch: bool
     decisions: list[DecisionView] = Field(description="One per module whose flags change")
+
+
+class CheckpointBody(ActionBody):
+    name: CheckpointName = Field(description="Letters, digits, '.', '_', '-'; 1-64")
+
+
+class CheckpointView(BaseModel):
+    """A named snapshot of every module's rollout state (as ``checkpoint list --json``)."""
+
+    name: str
+    created_at: float = Field(description="Unix seconds")
+    actor: str
+    reason: str
+    kill_switch: bool = Field(description="The kill switch when it was taken")
+    modules: dict[str, str] = Field(
+        description="Per module, its phase and V2 traffic then, e.g. 'progressing 25%'")
+
+
+class RestoreResult(BaseModel):
+    checkpoint: str
+    decisions: list[DecisionView] = Field(
+        description="One per module whose state changed (the others already matched)")
+    phases: dict[str, Phase] = Field(
+        description="Every module with a rollout, its phase after the restore")

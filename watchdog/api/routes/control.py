@@ -1,5 +1,6 @@
-"""Manual control, as the CLI has it: ``POST /api/modules/{module}/{action}`` for pause,
-resume, promote, rollback and abort, and ``POST /api/kill-switch``.
+"""Manual control, as the CLI has it: ``POST /api/modules/{module}/{action}`` for start,
+pause, resume, promote, rollback and abort, and ``POST /api/kill-switch`` (checkpoints:
+:mod:`watchdog.api.routes.checkpoints`).
 
 Every route needs the bearer token (:mod:`watchdog.api.auth`) and a JSON body with a
 ``reason`` (and optionally the ``actor``); the action goes through
@@ -28,6 +29,7 @@ from watchdog.journal.store import Journal
 
 DEFAULT_ACTOR = "api"
 MODULE_ACTIONS = {
+    "start": "Start the rollout of a configured module that has none, at its first stage",
     "pause": "Pause the rollout at its stage (traffic stays; no advance)",
     "resume": "Resume a paused rollout at its stage, or a rolled-back one from stage 1",
     "promote": "Promote V2 to 100% now",
@@ -36,7 +38,8 @@ MODULE_ACTIONS = {
 }
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or invalid token (journaled)"},
-    409: {"model": ErrorBody, "description": "Not allowed in the module's current phase"},
+    409: {"model": ErrorBody, "description": "Not allowed in the module's current phase "
+                                             "(or while the kill switch is on)"},
     **ERROR_RESPONSES}
 
 router = APIRouter(prefix="/api", tags=["control"], route_class=ProtectedRoute,
