@@ -40,13 +40,17 @@ class AlertState:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> AlertState:
-        def num(key: str) -> float | None:
-            value = data.get(key)
-            return None if value is None else float(value)  # type: ignore[arg-type]
+        get = data.get
+        return cls(AlertPhase(str(get("phase", "inactive"))), _num(get("active_at")),
+                   _num(get("fired_at")), _num(get("last_breach_at")),
+                   _num(get("resolved_at")), _num(get("keep_firing_since")))
 
-        return cls(AlertPhase(str(data.get("phase", "inactive"))), num("active_at"),
-                   num("fired_at"), num("last_breach_at"), num("resolved_at"),
-                   num("keep_firing_since"))
+
+INACTIVE = AlertState()  # a rule that has never breached (immutable: shared)
+
+
+def _num(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def step(state: AlertState, breached: bool | None, now: float, hold_for: float,

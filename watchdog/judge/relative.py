@@ -19,12 +19,14 @@ inconclusive instead.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from watchdog.baseline import Baseline
 from watchdog.config.schema import RelativeRule
 from watchdog.judge import stats
 from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from
@@ -174,10 +176,7 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
         value = baseline.stat(rule.aggregate)
         se = 0.0
     else:
-        values = baseline.values()
-        sd_b = stats.noise_sd(values) if len(values) >= 3 else baseline.stddev
-        value = stats.location(values, sd_b) if len(values) else baseline.mean
-        se = baseline.stddev / math.sqrt(max(baseline.count, 1))
+        value, se = _baseline_level(baseline)
     last = v1s.last_time(ctx.now)
     if last is None or ctx.now - last > ctx.drift_lookback:
         return Reference("baseline", value, se, baseline.count)
@@ -235,6 +234,15 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
                            np.subtract(reference, rule.min_effect))
         excess = limit - v2
     return stats.scan(np.asarray(excess, dtype=float), sd)
+
+
+@functools.lru_cache(maxsize=64)
+def _baseline_level(baseline: Baseline) -> tuple[float, float]:
+    """The stored baseline's level and its standard error (computed once per baseline)."""
+    values = baseline.values()
+    sd_b = stats.noise_sd(values) if len(values) >= 3 else baseline.stddev
+    value = stats.location(values, sd_b) if len(values) else baseline.mean
+    return value, baseline.stddev / math.sqrt(max(baseline.count, 1))
 
 
 def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -9,15 +10,27 @@ import numpy as np
 
 from watchdog.model import Sample, Version
 
+PAIR_SPAN = 600.0  # seconds of samples paired at least (the default rules' windows: 5 min)
+
 
 class Series:
-    """One version's samples of one metric, sorted by time; a repeated time keeps the last."""
+    """One version's samples of one metric, sorted by time; a repeated time keeps the last.
 
-    __slots__ = ("t", "v")
+    Cutting windows is the judge's most frequent operation, on a few dozen samples at a
+    time, so lookups bisect a Python list of the times (numpy's per-call overhead is
+    several times the work here); that list and the pairing with another series are
+    built on first use. ``t`` and ``v`` are never modified once the series exists.
+    """
+
+    __slots__ = ("_pairs", "_times", "t", "v")
 
     def __init__(self, t: np.ndarray, v: np.ndarray) -> None:
         self.t = t
         self.v = v
+        self._times: list[float] | None = None
+        # (other, tolerance, first sample matched, times kept, own values, other's values)
+        self._pairs: tuple[Series, float, int, list[float], np.ndarray, np.ndarray] | None \
+            = None
 
     @classmethod
     def of(cls, points: Iterable[tuple[float, float]]) -> Series:
@@ -25,47 +38,84 @@ class Series:
         return cls(np.fromiter(merged.keys(), dtype=float, count=len(merged)),
                    np.fromiter(merged.values(), dtype=float, count=len(merged)))
 
+    @property
+    def times(self) -> list[float]:
+        """The sample times as a Python list (built once)."""
+        if self._times is None:
+            self._times = self.t.tolist()
+        return self._times
+
     def window(self, start: float, end: float) -> tuple[list[float], np.ndarray]:
         """Samples with ``start < t <= end``."""
-        lo = int(self.t.searchsorted(start, side="right"))
-        hi = int(self.t.searchsorted(end, side="right"))
-        return self.t[lo:hi].tolist(), self.v[lo:hi]
+        times = self.times
+        lo = bisect_right(times, start)
+        hi = bisect_right(times, end)
+        return times[lo:hi], self.v[lo:hi]
 
     def since(self, start: float, end: float) -> np.ndarray:
         """Values with ``start <= t <= end``."""
-        lo = int(self.t.searchsorted(start, side="left"))
-        hi = int(self.t.searchsorted(end, side="right"))
-        return self.v[lo:hi]
+        times = self.times
+        return self.v[bisect_left(times, start):bisect_right(times, end)]
 
     def paired(self, other: Series, start: float, end: float, tolerance: float
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Values of self and other in (start, end] at the same instants (within tolerance)."""
-        lo = int(self.t.searchsorted(start, side="right"))
-        hi = int(self.t.searchsorted(end, side="right"))
-        t, v = self.t[lo:hi], self.v[lo:hi]
+        """Values of self and other in (start, end] at the same instants (within tolerance).
+
+        Each of self's samples is matched with other's nearest sample (of all of other's),
+        which does not depend on the window: the matching is made once, from at least
+        PAIR_SPAN before ``end`` to self's last sample, and each window is a slice of it
+        (an earlier ``start`` extends it).
+        """
+        first = bisect_right(self.times, start)
+        pairs = self._pairs
+        if pairs is None or pairs[0] is not other or pairs[1] != tolerance \
+                or pairs[2] > first:
+            first = min(first, bisect_right(self.times, end - PAIR_SPAN))
+            pairs = self._pairs = (other, tolerance, first, *self._match(other, tolerance, first))
+        times = pairs[3]
+        lo = bisect_right(times, start)
+        hi = bisect_right(times, end)
+        return pairs[4][lo:hi], pairs[5][lo:hi]
+
+    def _match(self, other: Series, tolerance: float, first: int
+               ) -> tuple[list[float], np.ndarray, np.ndarray]:
+        """From sample ``first`` on: the times and values of self's samples with one of
+        other's within tolerance, and the values of those nearest samples of other."""
+        t, v = self.t[first:], self.v[first:]
         if not len(t) or not len(other.t):
-            return np.empty(0), np.empty(0)
+            return [], np.empty(0), np.empty(0)
         last = len(other.t) - 1
-        idx = np.minimum(np.maximum(other.t.searchsorted(t), 1), last) if last > 0 \
+        found = other.t.searchsorted(t)
+        at = np.minimum(found, last)
+        if tolerance >= 0 and bool((other.t[at] == t).all()):
+            # every sample has one of other's at the very same instant (a shared scrape
+            # grid, the usual case): that one is the nearest
+            return self.times[first:], v, other.v[at]
+        idx = np.minimum(np.maximum(found, 1), last) if last > 0 \
             else np.zeros(len(t), dtype=int)
         left = np.maximum(idx - 1, 0)
         nearest = np.where(np.abs(other.t[left] - t) <= np.abs(other.t[idx] - t), left, idx)
         keep = np.abs(other.t[nearest] - t) <= tolerance
-        return v[keep], other.v[nearest[keep]]
+        return t[keep].tolist(), v[keep], other.v[nearest[keep]]
 
     def until(self, end: float) -> Series:
-        hi = int(self.t.searchsorted(end, side="right"))
-        return Series(self.t[:hi], self.v[:hi])
+        hi = bisect_right(self.times, end)
+        return self._part(0, hi)
 
     def between(self, start: float, end: float) -> Series:
         """A view of the samples with ``start < t <= end``."""
-        lo = int(self.t.searchsorted(start, side="right"))
-        hi = int(self.t.searchsorted(end, side="right"))
-        return Series(self.t[lo:hi], self.v[lo:hi])
+        times = self.times
+        return self._part(bisect_right(times, start), bisect_right(times, end))
+
+    def _part(self, lo: int, hi: int) -> Series:
+        part = Series(self.t[lo:hi], self.v[lo:hi])
+        part._times = self.times[lo:hi]
+        return part
 
     def last_time(self, at_or_before: float) -> float | None:
-        hi = int(self.t.searchsorted(at_or_before, side="right"))
-        return float(self.t[hi - 1]) if hi else None
+        times = self.times
+        hi = bisect_right(times, at_or_before)
+        return float(times[hi - 1]) if hi else None
 
     def __len__(self) -> int:
         return len(self.t)

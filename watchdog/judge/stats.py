@@ -15,7 +15,9 @@ single-window spikes. So:
 
 from __future__ import annotations
 
+import functools
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -43,10 +45,26 @@ def aggregate(values: np.ndarray, how: str) -> float:
 
 def _median(values: np.ndarray) -> float:
     """Median of a small array (np.median's overhead dominates at these sizes)."""
-    ordered = np.sort(values)
+    return _middle(_sorted(values))
+
+
+def _sorted(values: np.ndarray) -> np.ndarray:
+    ordered = values.copy()  # what np.sort does, without its dispatch overhead
+    ordered.sort()
+    return ordered
+
+
+def _middle(ordered: np.ndarray) -> float:
+    """Median of an already sorted array."""
     n = len(ordered)
     mid = n // 2
     return float(ordered[mid]) if n % 2 else float(ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def _within(ordered: np.ndarray, low: float, high: float) -> bool:
+    """Every value of a sorted array lies in [low, high] (so clipping to it changes nothing;
+    a NaN, sorted last, is never within)."""
+    return bool(ordered[0] >= low and ordered[-1] <= high)
 
 
 def noise_sd(values: np.ndarray) -> float:
@@ -54,8 +72,12 @@ def noise_sd(values: np.ndarray) -> float:
     if len(values) < 3:
         return math.nan
     diffs = values[1:] - values[:-1]
-    spread = _MAD_TO_SD * _median(np.abs(diffs - _median(diffs)))
-    if spread > 0:
+    ordered = _sorted(diffs)
+    deviations = ordered - _middle(ordered)  # |diff - median|, in another order: the
+    np.abs(deviations, out=deviations)  # same values, so the same median
+    deviations.sort()
+    spread = _MAD_TO_SD * _middle(deviations)
+    if spread > 0 and not _within(ordered, -4 * spread, 4 * spread):
         diffs = np.minimum(np.maximum(diffs, -4 * spread), 4 * spread)
     return math.sqrt(float(np.dot(diffs, diffs)) / (2.0 * len(diffs)))
 
@@ -77,8 +99,12 @@ def location(values: np.ndarray, sd: float, estimator: str = "robust") -> float:
         return math.nan
     if not sd > 0 or n < 5 or (n < SMALL and estimator == "robust"):
         return _median(values) if n >= 3 else float(values.sum()) / n
-    centre = _median(values)
-    clipped = np.minimum(np.maximum(values, centre - CLIP * sd), centre + CLIP * sd)
+    ordered = _sorted(values)
+    centre = _middle(ordered)
+    low, high = centre - CLIP * sd, centre + CLIP * sd
+    if _within(ordered, low, high):
+        return float(values.sum()) / n
+    clipped = np.minimum(np.maximum(values, low), high)
     return float(clipped.sum()) / n
 
 
@@ -147,16 +173,29 @@ def p_value_of(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
+@functools.lru_cache(maxsize=256)
 def z_critical(alpha: float) -> float:
     return _NORMAL.inv_cdf(1.0 - alpha)
 
 
 def theil_sen_slope(x: np.ndarray, y: np.ndarray) -> float:
     """Median of the slopes between every pair of points (Theil-Sen estimator)."""
-    i, j = np.triu_indices(len(x), k=1)
+    i, j = _pairs(len(x))
     dx = x[j] - x[i]
     keep = dx != 0
-    return float(np.median((y[j] - y[i])[keep] / dx[keep]))
+    slopes = (y[j] - y[i])[keep] / dx[keep]
+    ordered = _sorted(slopes)
+    if not len(ordered) or math.isnan(ordered[-1]):  # np.median's answer (NaN) for these
+        return float(np.median(slopes))
+    return _middle(ordered)
+
+
+@functools.lru_cache(maxsize=64)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (i, j) of every pair i < j of n points (read only: shared between calls)."""
+    i, j = np.triu_indices(n, k=1)
+    i.flags.writeable = j.flags.writeable = False
+    return i, j
 
 
 @dataclass(frozen=True)
@@ -177,11 +216,10 @@ def growth_per_hour(times: list[float], values: np.ndarray, block: float, start:
     sawtooth drops to its trough once per block, so the minima follow the real trend and
     not the teeth. The slope is Theil-Sen's; with four blocks or more, ``z`` tests it
     against ``limit`` (per hour) using the minima's robust scatter around the line.
-    None with fewer than 3 blocks holding data.
+    None with fewer than 3 blocks holding data. ``times`` are ascending (a window's).
     """
     if not times:
         return None
-    t = np.asarray(times, dtype=float)
     count = int((end - start) // block + 1e-9)
     if count < 3:
         return None
@@ -189,9 +227,9 @@ def growth_per_hour(times: list[float], values: np.ndarray, block: float, start:
     centres: list[float] = []
     for k in range(count, 0, -1):
         lo, hi = end - k * block, end - (k - 1) * block
-        mask = (t > lo) & (t <= hi)
-        if mask.sum() >= 2:
-            minima.append(float(values[mask].min()))
+        first, past = bisect_right(times, lo), bisect_right(times, hi)  # lo < t <= hi
+        if past - first >= 2:
+            minima.append(float(values[first:past].min()))
             centres.append((lo + hi) / 2)
     if len(minima) < 3:
         return None
@@ -242,5 +280,6 @@ def scan(excess: np.ndarray, sd: float) -> float:
     if not len(excess) or not sd > 0:
         return 0.0
     steps = np.minimum(np.maximum(excess / sd, -SCAN_CLIP), SCAN_CLIP) - SCAN_DRIFT
-    prefix = np.concatenate(([0.0], np.cumsum(steps)))
-    return float(prefix[-1] - prefix[:-1].min())
+    prefix = np.cumsum(steps)  # the sums before each sample are 0 (none) and prefix[:-1]
+    lowest = prefix[:-1].min() if len(prefix) > 1 else 0.0
+    return float(prefix[-1] - (lowest if lowest < 0.0 else 0.0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from watchdog.config.schema import Module
-from watchdog.judge.alerts import AlertPhase, AlertState, step
+from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState, step
 from watchdog.judge.rules import EvalContext, evaluate
 from watchdog.model import RuleAction, RuleResult, Verdict, VerdictKind
 
@@ -35,7 +35,7 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         # "warming" is evidence of a settling V2, not of a lasting breach: it clears a
         # pending alert, where missing data (plain inconclusive) leaves it as it was
         breached = False if result.evidence.get("warming") else result.breached
-        state = step(states.get(rule.name, AlertState()), breached, ctx.now,
+        state = step(states.get(rule.name, INACTIVE), breached, ctx.now,
                      rule.for_, rule.keep_firing_for, JITTER * module.interval)
         new_states[rule.name] = state
         if state.phase is AlertPhase.FIRING:
