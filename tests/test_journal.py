@@ -330,6 +330,34 @@ def test_a_failed_decision_write_leaves_the_checkpoint_as_it_was(opened: Journal
     assert [x.decision.at for x in opened.decisions()] == [1.0, 3.0]
 
 
+def test_a_checkpoint_written_by_another_process_is_read_afresh(opened: Journal,
+                                                                plan: Any,
+                                                                db_path: Path) -> None:
+    # the journal keeps what it last parsed, under the exact JSON it parsed: a checkpoint
+    # changed from elsewhere (the CLI's pause) is what the next read returns
+    cp, d = machine.start(MODULE, plan, 1.0)
+    opened.record([d], cp, 1.0)
+    assert opened.checkpoint(MODULE) == cp
+    operator = Journal(db_path)
+    try:
+        paused, p = machine.pause(cp, 2.0, "alice", "why")
+        operator.record([p], paused, 2.0)
+    finally:
+        operator.close()
+    got = opened.checkpoint(MODULE)
+    assert got == paused and got is not None and got.phase is Phase.PAUSED
+
+
+def test_a_rolled_back_checkpoint_write_is_not_read_back(opened: Journal, plan: Any) -> None:
+    cp, d = machine.start(MODULE, plan, 1.0)
+    opened.record([d], cp, 1.0)
+    fail_on_insert(opened, "alerts")  # fails after the checkpoint's upsert, in the same
+    firing = {"latency": AlertState(AlertPhase.PENDING, 2.0, None, 2.0)}  # transaction
+    with pytest.raises(JournalError, match="injected failure"):
+        opened.record([], replace(cp, alerts=firing, last_tick_at=2.0), 2.0, {}, {})
+    assert opened.checkpoint(MODULE) == cp
+
+
 # -- alert history -----------------------------------------------------------------------
 
 

@@ -93,9 +93,15 @@ class Engine:
         default_factory=dict)
     # (decision, checkpoint, applied) per rollback acted on without a journal record
     _unjournaled: list[tuple[Decision, Checkpoint, bool]] = field(default_factory=list)
+    # per module, the rule set it was looked up in and its rules there (a module known
+    # only through "*" is a copy made per lookup: once per rule set, not once per tick)
+    _modules: dict[str, tuple[RuleSet, Module]] = field(default_factory=dict)
 
     def module(self, name: str) -> Module:
-        return self.rules.for_module(name)
+        found = self._modules.get(name)
+        if found is None or found[0] is not self.rules:
+            found = self._modules[name] = (self.rules, self.rules.for_module(name))
+        return found[1]
 
     def plan(self, name: str) -> Plan:
         return self.plans.get(name) or self.module(name).plan

@@ -19,7 +19,7 @@ import sqlite_utils
 from watchdog.baseline import Baseline
 from watchdog.errors import JournalError
 from watchdog.journal.schema import open_database
-from watchdog.judge.alerts import AlertPhase, AlertState
+from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState
 from watchdog.model import Action, Decision
 from watchdog.rollout.state import Checkpoint
 
@@ -47,6 +47,11 @@ class Journal:
         self.path = str(path)
         self.db: sqlite_utils.Database = open_database(path)
         self._conn: sqlite3.Connection = self.db.conn
+        # per module, the checkpoint's JSON as last read and what it parsed to: the engine
+        # reads the checkpoint several times a tick, and it mostly has not changed
+        self._parsed: dict[str, tuple[str, Checkpoint]] = {}
+        # per module, the JSON last written and the plain values it was made from
+        self._written: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def close(self) -> None:
         self._conn.close()
@@ -140,20 +145,36 @@ class Journal:
     # checkpoints -----------------------------------------------------------------------
 
     def _upsert_checkpoint(self, cp: Checkpoint, at: float) -> None:
+        data = cp.to_dict()
+        text = json.dumps(data)
         self._conn.execute(
             "INSERT INTO checkpoints (module, phase, stage, traffic_percent, updated_at, data)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT(module) DO UPDATE SET phase=excluded.phase,"
             " stage=excluded.stage, traffic_percent=excluded.traffic_percent,"
             " updated_at=excluded.updated_at, data=excluded.data",
-            (cp.module, cp.phase.value, cp.stage, cp.traffic_percent, at,
-             json.dumps(cp.to_dict())))
+            (cp.module, cp.phase.value, cp.stage, cp.traffic_percent, at, text))
+        self._written[cp.module] = (text, data)
 
     def save_checkpoint(self, cp: Checkpoint, at: float) -> None:
         self.record([], cp, at)
 
     def checkpoint(self, module: str) -> Checkpoint | None:
-        rows = list(self.db.query("SELECT data FROM checkpoints WHERE module=?", [module]))
-        return Checkpoint.from_dict(json.loads(rows[0]["data"])) if rows else None
+        row = self._conn.execute("SELECT data FROM checkpoints WHERE module=?",
+                                 (module,)).fetchone()
+        if row is None:
+            return None
+        text: str = row[0]
+        parsed = self._parsed.get(module)
+        if parsed is not None and parsed[0] == text:
+            return parsed[1]
+        # text this journal wrote is parsed from the values it was made of: the same
+        # (JSON round-trips them exactly), without decoding it; a write that was rolled
+        # back left other text, which is decoded
+        written = self._written.pop(module, None)
+        data = written[1] if written is not None and written[0] == text else json.loads(text)
+        cp = Checkpoint.from_dict(data)
+        self._parsed[module] = (text, cp)
+        return cp
 
     def checkpoints(self) -> list[Checkpoint]:
         return [Checkpoint.from_dict(json.loads(r["data"]))
@@ -170,8 +191,8 @@ class Journal:
                        at: float) -> None:
         # a rule gone from ``after`` (states reset on resume, rule removed) is inactive now
         for rule in sorted({*before, *after}):
-            old = before.get(rule, AlertState())
-            new = after.get(rule, AlertState())
+            old = before.get(rule, INACTIVE)
+            new = after.get(rule, INACTIVE)
             if old == new:
                 continue
             summary = summaries.get(rule, "")
@@ -292,8 +313,8 @@ class Journal:
             raise JournalError(f"journal {self.path}: cannot set {key}: {err}") from err
 
     def setting(self, key: str, default: Any = None) -> Any:
-        rows = list(self.db.query("SELECT value FROM settings WHERE key=?", [key]))
-        return json.loads(rows[0]["value"]) if rows else default
+        row = self._conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row is not None else default
 
 
 def _decision(row: Mapping[str, Any]) -> JournaledDecision:
