@@ -34,7 +34,12 @@ class Scenario:
     samples: int
 
 
+_FIELDS = frozenset({"t", "version", "metric", "value"})
+
+
 def _number(value: Any) -> bool:
+    if type(value) is float or type(value) is int:  # what JSON gives; checked first, fast
+        return math.isfinite(value)
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -64,6 +69,7 @@ def load_scenario(path: str | Path) -> Scenario:
     points: dict[tuple[Version, str], list[tuple[float, float]]] = defaultdict(list)
     versions = {v.value: v for v in Version}
     count = 0
+    declared = meta["metrics"]
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
@@ -73,25 +79,26 @@ def load_scenario(path: str | Path) -> Scenario:
             raise ScenarioError(file, number, f"invalid JSON: {err}") from err
         if not isinstance(item, dict):
             raise ScenarioError(file, number, "expected a JSON object")
-        missing = [k for k in ("t", "version", "metric", "value") if k not in item]
-        if missing:
-            raise ScenarioError(file, number, f"missing {', '.join(missing)}")
-        extra = set(item) - {"t", "version", "metric", "value"}
-        if extra:
+        if item.keys() != _FIELDS:
+            missing = [k for k in ("t", "version", "metric", "value") if k not in item]
+            if missing:
+                raise ScenarioError(file, number, f"missing {', '.join(missing)}")
+            extra = set(item) - _FIELDS
             raise ScenarioError(file, number, f"unknown field {sorted(extra)[0]!r}")
-        version = versions.get(item["version"]) if isinstance(item["version"], str) else None
+        t, name, metric, value = item["t"], item["version"], item["metric"], item["value"]
+        version = versions.get(name) if isinstance(name, str) else None
         if version is None:
-            raise ScenarioError(file, number, f"unknown version {item['version']!r} "
+            raise ScenarioError(file, number, f"unknown version {name!r} "
                                               "(expected 'v1' or 'v2')")
-        if item["metric"] not in meta["metrics"]:
-            raise ScenarioError(file, number, f"metric {item['metric']!r} is not declared in "
+        if metric not in declared:
+            raise ScenarioError(file, number, f"metric {metric!r} is not declared in "
                                               "the meta line")
-        if not _number(item["t"]):
-            raise ScenarioError(file, number, f"t must be a number, got {item['t']!r}")
-        if not _number(item["value"]):
+        if not _number(t):
+            raise ScenarioError(file, number, f"t must be a number, got {t!r}")
+        if not _number(value):
             raise ScenarioError(file, number, f"value must be a finite number, "
-                                              f"got {item['value']!r}")
-        points[(version, item["metric"])].append((float(item["t"]), float(item["value"])))
+                                              f"got {value!r}")
+        points[(version, metric)].append((float(t), float(value)))
         count += 1
     plan = meta["plan"]
     return Scenario(
