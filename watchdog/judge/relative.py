@@ -6,8 +6,10 @@ small ones need the long one); the alpha is split between them (Bonferroni).
 
 Warm-up. ``warmup`` drops V2's first seconds outright. ``settle`` is smarter: during V2's
 first ``settle`` seconds a breach only counts when V2's excess is not still falling. A
-warm-up (cache fill, JIT) decays; a regression stays. So a regression present from the
-start is caught within a minute, while a warm-up of any length is not mistaken for one.
+warm-up (cache fill, JIT) decays; a regression stays. For the first SETTLE_MIN (2 minutes)
+a slow warm-up and a step look alike at a small traffic share, so nothing counts; from then
+on the trend of V2's excess is tested, so a regression present from the start is caught at
+about two minutes while a decaying warm-up is not mistaken for one.
 
 Reference. Live V1 while it serves. Where it does not (the 100 % stage), the stored
 baseline, rebased on V1's last live level when V1 served within ``drift_lookback`` and
@@ -33,9 +35,9 @@ from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm
 from watchdog.judge.series import Series
 from watchdog.model import Direction, RuleResult, Version
 
-SETTLE_BLOCK = 60.0  # seconds in each block of the "is it still falling" comparison
-SETTLE_SPAN = 300.0  # how far back the older block starts (at most)
-SETTLE_Z = 2.0
+SETTLE_MIN = 120.0  # seconds of V2 history before a breach can count while settling
+SETTLE_SPAN = 300.0  # how far back the trend of V2's excess is fitted (at most)
+SETTLE_Z = 2.0  # a trend this many standard errors towards "better" is a warm-up
 
 
 @dataclass(frozen=True)
@@ -256,34 +258,39 @@ def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:
 def _still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | None:
     """A description when V2's excess over V1 is still shrinking (or it is too early to say).
 
-    Compares V2's latest SETTLE_BLOCK with its first block after start (at most
-    SETTLE_SPAN back), both corrected by V1's move over the same span: a decaying warm-up
-    differs clearly over minutes even when its last few samples look flat. Until two
-    such blocks exist, nothing can be told apart, so nothing counts.
+    The trend of V2's excess (V2 less V1 interpolated to V2's instants, or V2 alone where V1
+    has too few samples) over its life so far, at most SETTLE_SPAN back: a robust (Theil-Sen) slope
+    and its standard error from the residuals' robust scatter. A warm-up decays, so its
+    slope is clearly negative (improving) once SETTLE_MIN seconds of history give the test
+    its power; a regression is flat. Before that, nothing counts: a slow warm-up and a step
+    look alike over a minute of noisy samples. A line through every sample has far more
+    power than comparing two blocks, so a decaying warm-up is told apart reliably at the
+    first instant a breach may count.
     """
-    v2s = ctx.series.get(Version.V2, rule.metric)
-    v1s = ctx.series.get(Version.V1, rule.metric)
     now = ctx.now
-    old_start = max(ctx.started_at - EPS, now - SETTLE_SPAN)
-    old_end = old_start + SETTLE_BLOCK
-    if now - SETTLE_BLOCK < old_end - EPS:
+    if now - ctx.started_at < SETTLE_MIN - EPS:
         return "too little V2 history to tell a warm-up from a regression"
-    cur = v2s.window(now - SETTLE_BLOCK, now)[1]
-    prev = v2s.window(old_start, old_end)[1]
-    if len(prev) < rule.min_samples or len(cur) < rule.min_samples:
+    start = max(ctx.started_at - EPS, now - SETTLE_SPAN)
+    times, v2 = ctx.series.get(Version.V2, rule.metric).window(start, now)
+    if len(v2) < 2 * rule.min_samples + 2:
         return "too little V2 history to tell a warm-up from a regression"
-    v1_cur = v1s.window(now - SETTLE_BLOCK, now)[1]
-    v1_prev = v1s.window(old_start, old_end)[1]
-    sd = _sd(v2s.window(now - ctx.noise_window, now)[1], np.concatenate([prev, cur]), 0.0)
-    shift = 0.0
-    if len(v1_cur) >= rule.min_samples and len(v1_prev) >= rule.min_samples:
-        sd1 = _sd(v1_cur, v1_cur, 0.0)
-        shift = stats.location(v1_cur, sd1) - stats.location(v1_prev, sd1)
-    se = math.hypot(stats.standard_error(sd, len(cur)), stats.standard_error(sd, len(prev)))
-    change = stats.location(cur, sd) - stats.location(prev, sd) - shift
-    improving = -change if higher else change
-    if se > 0 and improving / se > SETTLE_Z:
-        return f"moved {change:+.4g} since {now - old_end:g}s earlier"
+    t = np.asarray(times, dtype=float)
+    y = v2.astype(float)
+    t1, v1 = ctx.series.get(Version.V1, rule.metric).window(start, now)
+    if 2 * len(v1) > len(v2):
+        # V1 over the same span (load moves both): V2's excess is V2 less V1 at its times
+        y = y - np.interp(t, np.asarray(t1, dtype=float), v1)
+    slope = stats.theil_sen_slope(t, y)
+    residuals = y - slope * t
+    residuals = residuals - stats._median(residuals)
+    scatter = max(1.4826 * stats._median(np.abs(residuals)), stats.noise_sd(y))
+    spread = float(np.sum((t - t.mean()) ** 2))
+    if not scatter > 0 or not spread > 0:
+        return None
+    se = scatter / math.sqrt(spread)
+    improving = -slope if higher else slope
+    if improving / se > SETTLE_Z:
+        return f"trend {slope * 60:+.4g}/min over {now - t[0]:g}s, z={improving / se:.1f}"
     return None
 
 
