@@ -8,7 +8,9 @@ Writes DIR/<scenario>.jsonl and DIR/truth.json, readable by
 ``../shared/scenarios/score DIR -- rollout-watchdog backtest --json`` and by
 ``bench/calibrate.py``. Scenario ``i`` of a shape is named ``<shape>-<N+i>`` and drawn
 from ``numpy.random.default_rng([N+i, crc32(shape)])``, so a scenario does not change
-when other shapes are added or left out.
+when other shapes are added or left out. Seeds N and N+1 therefore share all but one
+scenario per shape: for a set independent of one you tuned on, take a seed at least
+``--per-shape`` away (seed 2 and seed 20 with 6 per shape share nothing).
 
 The generative model was inferred from the public scenarios (numbers in README.md):
 requests per 10 s window are Poisson(rate * load * share * 10); p95 latency is the
@@ -1023,7 +1025,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--out", help="output folder (created)")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1,
+                    help="first scenario seed of each shape; seeds N..N+per_shape-1 are used")
     ap.add_argument("--per-shape", type=int, default=6)
     ap.add_argument("--shapes", help="comma-separated names or globs (reg-*, aa-load-*)")
     ap.add_argument("--list", action="store_true", help="list the shapes and exit")
