@@ -2,6 +2,7 @@
 """Score a backtest command over a scenario folder, in parallel, with a per-shape table.
 
     python bench/calibrate.py DIR [-j 2] [--failures] [--save FILE] [-- CMD ...]
+    python bench/calibrate.py DIR --in-process [--config RULES.yaml] [-j 2] ...
 
 Same verdicts as ``../shared/scenarios/score`` (the scenario path is appended to CMD, which
 must print the backtest JSON; default ``.venv/bin/rollout-watchdog backtest --json``):
@@ -29,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,6 +58,30 @@ def median(xs: list[int]) -> int | None:
     return xs[len(xs) // 2] if xs else None
 
 
+_RULES: Any = None  # the rule set of an --in-process worker
+
+
+def _load_rules(config: str | None) -> None:
+    global _RULES
+    from watchdog.config.loader import load_default_rules, load_paths
+
+    _RULES = load_paths([config]) if config else load_default_rules()
+
+
+def judge_in_process(folder: str, truth: dict[str, Any]) -> Row:
+    """The same replay as ``rollout-watchdog backtest --json``, without a process each."""
+    from watchdog.backtest import replay
+    from watchdog.backtest.scenario import load_scenario
+
+    path = os.path.join(folder, truth["scenario"] + ".jsonl")
+    try:
+        res = replay.run(load_scenario(path), _RULES).to_json()
+    except Exception as err:  # reported as the command's failure would be
+        return Row(truth["scenario"], truth.get("shape") or "?", truth["expect"],
+                   truth.get("onset"), "error", "error", None, None, str(err)[:300])
+    return classify(truth, res)
+
+
 def judge(cmd: list[str], folder: str, truth: dict[str, Any]) -> Row:
     path = os.path.join(folder, truth["scenario"] + ".jsonl")
     for attempt in range(RETRIES + 1):  # the judge's tree may be mid-edit: retry, then report
@@ -77,7 +102,10 @@ def judge(cmd: list[str], folder: str, truth: dict[str, Any]) -> Row:
             None,
             err[0][:300],
         )
-    res = json.loads(p.stdout)
+    return classify(truth, json.loads(p.stdout))
+
+
+def classify(truth: dict[str, Any], res: dict[str, Any]) -> Row:
     outcome = str(res.get("outcome", "?"))
     rolled = outcome == "rolled_back"
     at = res.get("rollback_at")
@@ -163,12 +191,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--failures", action="store_true", help="list failing scenarios with reasons")
     ap.add_argument("--save", help="write per-scenario rows and figures as JSON here")
+    ap.add_argument("--in-process", action="store_true",
+                    help="replay in -j worker processes instead of one CLI process per "
+                         "scenario (about 4x faster; same replay; ignores CMD)")
+    ap.add_argument("--config", help="with --in-process: rule file instead of the defaults")
     args = ap.parse_args(argv)
     with open(os.path.join(args.folder, "truth.json")) as fh:
         truths = json.load(fh)
     started = time.time()
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        rows = list(pool.map(lambda tr: judge(cmd, args.folder, tr), truths))
+    if args.in_process:
+        cmd = ["(in process)", args.config or "default rules"]
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs), initializer=_load_rules,
+                                 initargs=(args.config,)) as procs:
+            rows = list(procs.map(judge_in_process, [args.folder] * len(truths), truths,
+                                  chunksize=4))
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            rows = list(pool.map(lambda tr: judge(cmd, args.folder, tr), truths))
     print(table(rows))
     if args.failures:
         print("\nfailures:")
