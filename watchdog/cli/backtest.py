@@ -12,8 +12,9 @@ import click
 from watchdog.backtest import replay
 from watchdog.backtest.scenario import load_scenario
 from watchdog.backtest.timeline import render
+from watchdog.cli.errors import exit_on_errors
 from watchdog.config.loader import RuleSet, load_default_rules, load_paths
-from watchdog.errors import ConfigError, ScenarioError, UnknownModule
+from watchdog.errors import ScenarioError, UnknownModule
 
 
 @click.command()
@@ -26,17 +27,10 @@ def backtest(scenario: str, config: tuple[str, ...], as_json: bool, plot: str | 
     """Replay SCENARIO (JSON Lines) through the judge and rollout state machine."""
     if plot:
         _plot_or_exit(None, None, plot)  # matplotlib missing: say so before the replay
-    try:
+    with exit_on_errors(ScenarioError, UnknownModule):
         rules = load_paths(list(config)) if config else load_default_rules()
         loaded = load_scenario(scenario)
         result = replay.run(loaded, rules)
-    except ConfigError as err:
-        for issue in err.issues:
-            click.echo(f"error: {issue}", err=True)
-        sys.exit(2)
-    except (ScenarioError, UnknownModule) as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
     if as_json:
         click.echo(json.dumps(_finite(result.to_json())))
     else:

@@ -9,10 +9,10 @@ import click
 
 from watchdog import baseline as baselines
 from watchdog.backtest.scenario import load_scenario
+from watchdog.cli.errors import exit_on_errors
 from watchdog.clock import SystemClock
 from watchdog.durations import parse_duration
 from watchdog.errors import (
-    ConfigError,
     JournalError,
     PluginError,
     ScenarioError,
@@ -116,19 +116,13 @@ def _live(config_path: str, module: str | None, window: str, now: float
         sys.exit(2)
     try:
         span = parse_duration(window)
-        loaded = load_config(config_path)
-        spec = loaded.rules.for_module(module)
-        source = build_source(loaded)
     except ValueError as err:
         click.echo(f"error: --window: {err}", err=True)
         sys.exit(2)
-    except ConfigError as err:
-        for issue in err.issues:
-            click.echo(f"error: {issue}", err=True)
-        sys.exit(2)
-    except (UnknownModule, PluginError) as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+    with exit_on_errors(UnknownModule, PluginError):
+        loaded = load_config(config_path)
+        spec = loaded.rules.for_module(module)
+        source = build_source(loaded)
     start = now - span
     try:
         store = source.fetch(spec, start, now)

@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 
 import click
 
+from watchdog.cli.errors import exit_on_errors
 from watchdog.clock import SystemClock
 from watchdog.control import Control, apply_pending, default_actor, status
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.durations import parse_duration
-from watchdog.errors import ConfigError, IllegalTransition, UnknownModule, WatchdogError
+from watchdog.errors import IllegalTransition, UnknownModule, WatchdogError
 from watchdog.journal.store import Journal, JournaledDecision
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,16 +56,9 @@ def acting(f: F) -> F:
 
 @contextmanager
 def opened(config: str | None, db: str | None) -> Iterator[Ctx]:
-    try:
+    with exit_on_errors(WatchdogError):
         loaded = load_config(config)
         journal = Journal(db or loaded.db)
-    except ConfigError as err:
-        for issue in err.issues:
-            click.echo(f"error: {issue}", err=True)
-        sys.exit(2)
-    except WatchdogError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
     try:
         yield Ctx(loaded, journal, Control(journal, loaded.rules))
     except IllegalTransition as err:

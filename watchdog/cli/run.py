@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from watchdog.errors import ConfigError, WatchdogError
+from watchdog.cli.errors import exit_on_errors
+from watchdog.errors import WatchdogError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIET = ("apscheduler", "httpx", "httpcore")
@@ -27,18 +28,11 @@ def run(config: str | None, check: bool) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     from watchdog.daemon.service import Daemon
 
-    try:
+    with exit_on_errors(WatchdogError):
         if check:
             _check(config)
             return
         daemon = Daemon(config)
-    except ConfigError as err:
-        for issue in err.issues:
-            click.echo(f"error: {issue}", err=True)
-        sys.exit(2)
-    except WatchdogError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
     sys.exit(daemon.run())
 
 

@@ -85,14 +85,13 @@ class Outbox:
         self.journal = Journal(journal_path)  # its own connection, used under the lock
         self.actuators: tuple[Actuator, ...] = tuple(actuators)
         self.clock: Clock = clock or SystemClock()
-        self.poll_interval = min(poll_interval, 0.25)
         self.backoff, self.max_backoff = backoff, max_backoff
         self.on_applied = on_applied
         self.on_failure = on_failure  # called with the failing actuator's name
         self.stats = OutboxStats()
         self._retry: dict[int, tuple[int, float]] = {}  # id -> (attempts, next try, monotonic)
         self._lock = threading.RLock()
-        self._worker = PollingWorker("outbox", self.deliver, self.poll_interval,
+        self._worker = PollingWorker("outbox", self.deliver, min(poll_interval, 0.25),
                                      "outbox worker failed")
         self._read_failing = False
 

@@ -70,7 +70,6 @@ class NotificationQueue:
         self.clock = clock or SystemClock()
         self.repeat_interval = repeat_interval
         self.backoff, self.max_backoff, self.max_refusals = backoff, max_backoff, max_refusals
-        self.poll_interval = poll_interval
         self.stats = QueueStats()
         # The sender has its own connection: the caller's may be inside a transaction.
         self._own_db = journal.path != ":memory:"
