@@ -24,6 +24,7 @@ from statistics import NormalDist
 import numpy as np
 
 _MAD_TO_SD = 1.4826
+_Q75_TO_SD = 1 / 1.1503  # the 75th percentile of |X| for X ~ N(0, 1) is 1.1503
 _NORMAL = NormalDist()
 
 
@@ -76,7 +77,12 @@ def noise_sd(values: np.ndarray) -> float:
     deviations = ordered - _middle(ordered)  # |diff - median|, in another order: the
     np.abs(deviations, out=deviations)  # same values, so the same median
     deviations.sort()
-    spread = _MAD_TO_SD * _middle(deviations)
+    # the scale that sets the clipping distance: the MAD, or the upper quartile of the
+    # deviations where that is larger. Sparse counts (an error rate of a few requests a
+    # window) give many differences of exactly 0, so their MAD is far below their real
+    # scatter and clipping at it would shrink the noise estimate by half.
+    spread = max(_MAD_TO_SD * _middle(deviations),
+                 _Q75_TO_SD * float(deviations[(3 * (len(deviations) - 1)) // 4]))
     if spread > 0 and not _within(ordered, -4 * spread, 4 * spread):
         diffs = np.minimum(np.maximum(diffs, -4 * spread), 4 * spread)
     return math.sqrt(float(np.dot(diffs, diffs)) / (2.0 * len(diffs)))
