@@ -76,12 +76,20 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
     else:
         z_crit = stats.z_critical(rule.alpha)
         breached, how = found.z > z_crit, f", z={found.z:.2f} vs {z_crit:.2f}"
+        recent = found.recent_per_hour
+        if breached and recent is not None and recent <= rule.max_growth_per_hour:
+            # growth that has levelled off (a warm-up longer than ``warmup`` filling its
+            # caches, then flat) is not a leak: a leak keeps the newest blocks rising too
+            breached = False
+            how += f"; levelled off: {recent:+.1%}/h over the newest {len(found.minima) - 1}"
     summary = (f"{rule.metric} grows {found.per_hour:+.1%}/h (lower envelope over "
                f"{len(found.minima)} blocks of {rule.envelope:g}s; limit "
                f"{rule.max_growth_per_hour:.0%}/h{how})")
     evidence = {"growth_per_hour": round(found.per_hour, 5), "limit": rule.max_growth_per_hour,
                 "minima": [float(f"{m:.6g}") for m in found.minima], "monotone": rising,
                 "z": None if found.z is None else round(found.z, 3), "n_v2": len(v2)}
+    if found.recent_per_hour is not None:
+        evidence["recent_growth_per_hour"] = round(found.recent_per_hour, 5)
     return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
 
 

@@ -212,6 +212,7 @@ class Growth:
     minima: list[float]
     z: float | None  # against the limit; None with too few blocks for a noise estimate
     level: float
+    recent_per_hour: float | None = None  # over the newest blocks but the oldest (4+ blocks)
 
 
 def growth_per_hour(times: list[float], values: np.ndarray, block: float, start: float,
@@ -252,6 +253,8 @@ def growth_per_hour(times: list[float], values: np.ndarray, block: float, start:
         spread = float(np.sum((x - x.mean()) ** 2))
         se = scatter / math.sqrt(spread)
         z = (slope - limit * level / 3600.0) / se
+        recent = theil_sen_slope(x[1:], y[1:]) * 3600.0 / level
+        return Growth(slope * 3600.0 / level, minima, z, level, recent)
     return Growth(slope * 3600.0 / level, minima, z, level)
 
 

@@ -1,0 +1,68 @@
+"""Healthy synthetic rollouts that the judge once rolled back, pinned as promoted.
+
+Each comes from ``bench/synth.py --seed N --per-shape 6`` (the seed is in truth.json) and
+was a false rollback on a held-back proxy set until the change named here:
+
+* aa-low-traffic-21: an error-rate cluster at 50 % of thin traffic read as z=4.3 because
+  the noise of sparse counts was clipped at a near-zero MAD (stats.noise_sd);
+* aa-warmup-24: two errors a window for four windows at a 5 % canary, z=3.3 — one of the
+  chance clusters that 360 looks an hour find at alpha 0.001 (the error rule's alpha is
+  now 0.0002);
+* aa-low-traffic-44: latency p95 of a few requests a window, a sustained-excess scan of
+  7.5 (latency's scan threshold is now 8);
+* aa-mixed-41: memory filling caches for 8 minutes, past the 5-minute warm-up, then flat:
+  the envelope's slope over all blocks exceeded the limit while the newest blocks did
+  not grow (the growth rule now requires both).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from watchdog.backtest import replay
+from watchdog.backtest.scenario import load_scenario
+from watchdog.config.loader import RuleSet, load_default_rules
+from watchdog.judge import stats
+from watchdog.model import Action
+
+DATA = Path(__file__).parent / "data" / "synthetic"
+TRUTH = json.loads((DATA / "truth.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_default_rules()
+
+
+@pytest.mark.parametrize("truth", TRUTH, ids=[t["scenario"] for t in TRUTH])
+def test_a_once_falsely_rolled_back_rollout_is_promoted(truth: dict[str, Any],
+                                                        rules: RuleSet) -> None:
+    assert truth["expect"] == "no_rollback"
+    scenario = load_scenario(DATA / f"{truth['scenario']}.jsonl")
+    result = replay.run(scenario, rules)
+    actions = [jd.decision.action for jd in result.decisions]
+    assert Action.ROLLBACK not in actions, [jd.decision.reasons for jd in result.decisions]
+    assert result.outcome == "promoted"
+
+
+def test_growth_tells_a_levelled_off_rise_from_a_leak() -> None:
+    # V2's memory in aa-mixed-41 up to t=1580 (where it was rolled back), and the same
+    # with a 15 %/h leak added
+    lines = (DATA / "aa-mixed-41.jsonl").read_text().splitlines()[1:]
+    samples = [json.loads(line) for line in lines]
+    mem = sorted((s["t"], s["value"]) for s in samples if s["version"] == "v2"
+                 and s["metric"] == "memory_rss_bytes" and 280 < s["t"] <= 1580)
+    t = [float(x) for x, _ in mem]
+    values = np.asarray([v for _, v in mem])
+    leak = values + (np.asarray(t) - 280) * values.mean() * 0.15 / 3600
+    rise = stats.growth_per_hour(t, values, 300.0, 280.0, 1580.0, 0.1)
+    kept = stats.growth_per_hour(t, leak, 300.0, 280.0, 1580.0, 0.1)
+    assert rise is not None and kept is not None
+    assert rise.recent_per_hour is not None and kept.recent_per_hour is not None
+    assert rise.per_hour > 0.1 >= rise.recent_per_hour  # grew, then levelled off
+    assert kept.per_hour > 0.1 and kept.recent_per_hour > 0.1  # still growing
