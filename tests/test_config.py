@@ -706,3 +706,29 @@ def test_plain_tags_are_accepted() -> None:
     located = load_yaml("a: !!str 5\nb: !!float 1\nc: !!int '7'\nd: !!map {x: !!seq [1]}\n",
                         "f.yaml")
     assert located.data == {"a": "5", "b": 1.0, "c": 7, "d": {"x": [1]}}
+
+
+@pytest.mark.parametrize("other", ["nosuch", "throughput_rps"])
+def test_settle_with_must_name_another_metric(other: str) -> None:
+    text = ("modules:\n"
+            "  - name: checkout\n"
+            "    metrics:\n"
+            "      latency_p95_ms: {direction: higher_is_worse, settle: 5m}\n"
+            "      throughput_rps:\n"
+            "        direction: lower_is_worse\n"
+            f"        settle_with: {other}\n")
+    (issue,) = issues_of(text)
+    assert (issue.file, issue.line) == ("test.yaml", 7)  # the settle_with line
+    assert "settle_with must name another metric of the module" in issue.message
+    assert repr(other) in issue.message
+
+
+def test_settle_with_a_settling_metric_loads() -> None:
+    module = module_of("modules:\n"
+                       "  - name: checkout\n"
+                       "    metrics:\n"
+                       "      latency_p95_ms: {direction: higher_is_worse, settle: 5m}\n"
+                       "      throughput_rps:\n"
+                       "        direction: lower_is_worse\n"
+                       "        settle_with: latency_p95_ms\n")
+    assert module.metrics["throughput_rps"].settle_with == "latency_p95_ms"

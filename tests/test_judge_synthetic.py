@@ -12,7 +12,11 @@ was a false rollback on a held-back proxy set until the change named here:
   7.5 (latency's scan threshold is now 8);
 * aa-mixed-41: memory filling caches for 8 minutes, past the 5-minute warm-up, then flat:
   the envelope's slope over all blocks exceeded the limit while the newest blocks did
-  not grow (the growth rule now requires both).
+  not grow (the growth rule now requires both);
+* aa-warmup-long-22: a replica serving 25 % fewer requests for its first minute and a
+  half while its latency warms up, rolled back at 40 s (throughput now has
+  ``settle_with: latency_p95_ms``: a deficit while V2's latency is still 20 % worse
+  than V1's, in latency's settle period, is warming).
 """
 
 from __future__ import annotations
@@ -66,3 +70,12 @@ def test_growth_tells_a_levelled_off_rise_from_a_leak() -> None:
     assert rise.recent_per_hour is not None and kept.recent_per_hour is not None
     assert rise.per_hour > 0.1 >= rise.recent_per_hour  # grew, then levelled off
     assert kept.per_hour > 0.1 and kept.recent_per_hour > 0.1  # still growing
+
+
+def test_a_throughput_deficit_with_normal_latency_is_judged_at_once(rules: RuleSet) -> None:
+    # the public throughput regression (x0.7 from the start, latency as V1's): settle_with
+    # must not delay it
+    scenario = load_scenario(DATA.parent / "scenarios" / "reg-throughput-0.7-1679.jsonl")
+    result = replay.run(scenario, rules)
+    assert result.outcome == "rolled_back"
+    assert result.rollback_at is not None and result.rollback_at <= 50

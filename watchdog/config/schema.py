@@ -83,6 +83,7 @@ class MetricSpec(Frozen):
     scrape: ScrapeSpec | None = None
     warmup: Duration | None = None
     settle: Duration = 0.0
+    settle_with: Name | None = None
     noise_floor: float = Field(default=0.0, ge=0)
 
 
@@ -275,6 +276,14 @@ class RulesFile(Frozen):
 def cross_check(module: Module) -> list[tuple[tuple[str | int, ...], str]]:
     """Problems that span fields: unknown metrics, duplicate rules, wrong directions."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    for name, metric in module.metrics.items():
+        # (one without a settle period of its own is allowed and has no effect: a module
+        # that includes the defaults may redeclare latency without one)
+        if metric.settle_with and (metric.settle_with not in module.metrics
+                                   or metric.settle_with == name):
+            problems.append((("metrics", name, "settle_with"),
+                             f"settle_with must name another metric of the module, "
+                             f"got {metric.settle_with!r}"))
     seen: set[str] = set()
     for i, rule in enumerate(module.rules):
         if rule.name in seen:

@@ -38,6 +38,7 @@ from watchdog.model import Direction, RuleResult, Version
 SETTLE_MIN = 120.0  # seconds of V2 history before a breach can count while settling
 SETTLE_SPAN = 300.0  # how far back the trend of V2's excess is fitted (at most)
 SETTLE_Z = 2.0  # a trend this many standard errors towards "better" is a warm-up
+WARMING_EXCESS = 0.2  # settle_with: V2 this much worse on the other metric is warming
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,11 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         if falling is not None:
             return inconclusive(rule, f"V2 still settling after start ({falling}); "
                                       f"not judged yet: {summary}", warming=True, **evidence)
+    if breached and spec.settle_with is not None:
+        warm = _warming_in(spec.settle_with, rule, ctx)
+        if warm is not None:
+            return inconclusive(rule, f"V2 still warming up ({warm}); not judged yet: "
+                                      f"{summary}", warming=True, **evidence)
     return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
 
 
@@ -291,6 +297,31 @@ def _still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | 
     improving = -slope if higher else slope
     if improving / se > SETTLE_Z:
         return f"trend {slope * 60:+.4g}/min over {now - t[0]:g}s, z={improving / se:.1f}"
+    return None
+
+
+def _warming_in(metric: str, rule: RelativeRule, ctx: EvalContext) -> str | None:
+    """A description when V2 is visibly warming up in ``metric`` (a ``settle_with``).
+
+    Within ``metric``'s own settle period, V2 worse than live V1 on it by more than
+    WARMING_EXCESS over the rule's window (medians of the paired samples). A replica
+    that is still slow serves fewer requests; a deficit that comes with normal latency
+    is judged at once.
+    """
+    spec = ctx.module.metrics[metric]
+    if ctx.now - ctx.started_at >= spec.settle:
+        return None
+    v2, v1 = _paired(ctx, metric, max(ctx.now - rule.window, ctx.started_at - EPS))
+    if len(v2) < rule.min_samples:
+        return None
+    level2, level1 = stats._median(v2), stats._median(v1)
+    if not level1 > 0:
+        return None
+    excess = level2 / level1 - 1
+    if spec.direction is Direction.LOWER_IS_WORSE:
+        excess = -excess
+    if excess > WARMING_EXCESS:
+        return f"its {metric} is {excess:+.0%} worse than V1's, {ctx.now - ctx.started_at:g}s in"
     return None
 
 
