@@ -16,7 +16,11 @@ was a false rollback on a held-back proxy set until the change named here:
 * aa-warmup-long-22: a replica serving 25 % fewer requests for its first minute and a
   half while its latency warms up, rolled back at 40 s (throughput now has
   ``settle_with: latency_p95_ms``: a deficit while V2's latency is still 20 % worse
-  than V1's, in latency's settle period, is warming).
+  than V1's, in latency's settle period, is warming);
+* aa-mixed-60: two adjacent V2 latency spikes, then V2 stops reporting for 100 s; the
+  1-minute window kept the two spikes and one normal sample and was judged again at
+  every tick until `for` fired (a breach on a window V2 has stopped feeding is now
+  inconclusive until V2 reports again).
 """
 
 from __future__ import annotations
@@ -31,8 +35,12 @@ import pytest
 from watchdog.backtest import replay
 from watchdog.backtest.scenario import load_scenario
 from watchdog.config.loader import RuleSet, load_default_rules
+from watchdog.config.schema import RelativeRule
 from watchdog.judge import stats
-from watchdog.model import Action
+from watchdog.judge.context import EvalContext
+from watchdog.judge.relative import evaluate_relative
+from watchdog.judge.series import Series, SeriesStore
+from watchdog.model import Action, RuleResult, Version
 
 DATA = Path(__file__).parent / "data" / "synthetic"
 TRUTH = json.loads((DATA / "truth.json").read_text())
@@ -79,3 +87,24 @@ def test_a_throughput_deficit_with_normal_latency_is_judged_at_once(rules: RuleS
     result = replay.run(scenario, rules)
     assert result.outcome == "rolled_back"
     assert result.rollback_at is not None and result.rollback_at <= 50
+
+
+def test_a_breach_on_a_window_v2_stopped_feeding_is_not_new_evidence() -> None:
+    module = load_default_rules().for_module("checkout")
+    rule = next(r for r in module.rules if r.name == "latency_p95_regression")
+    assert isinstance(rule, RelativeRule)
+    grid = np.arange(600.0, 900.0 + 1, 10.0)
+    v1 = Series(grid, np.full(len(grid), 180.0) + np.resize([2.0, -2.0], len(grid)))
+    v2_values = np.full(len(grid), 181.0) + np.resize([-3.0, 3.0], len(grid))
+    v2_values[(grid == 830) | (grid == 840)] = 700.0  # two chance spikes ...
+    fed = grid <= 840  # ... then no V2 sample after 840
+    v2 = Series(grid[fed], v2_values[fed])
+    store = SeriesStore({(Version.V1, rule.metric): v1, (Version.V2, rule.metric): v2})
+
+    def judged(now: float) -> RuleResult:
+        return evaluate_relative(rule, EvalContext(module, now, 0.0, store, {}))
+
+    assert judged(860).breached is True  # one sample late: the window is judged
+    later = judged(870)  # 30 s without a V2 sample: the same samples are not judged again
+    assert later.breached is None and later.evidence["stale"] == 30
+    assert "no new V2 sample for 30s" in later.summary

@@ -38,6 +38,7 @@ from watchdog.model import Direction, RuleResult, Version
 SETTLE_MIN = 120.0  # seconds of V2 history before a breach can count while settling
 SETTLE_SPAN = 300.0  # how far back the trend of V2's excess is fitted (at most)
 SETTLE_Z = 2.0  # a trend this many standard errors towards "better" is a warm-up
+STALE = 2.0  # V2 samples this many spacings old no longer feed a fresh verdict
 WARMING_EXCESS = 0.2  # settle_with: V2 this much worse on the other metric is warming
 
 
@@ -113,6 +114,12 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     if scanned is not None and rule.scan_threshold is not None \
             and scanned > rule.scan_threshold >= 0 and comp.z <= z_crit:
         summary += f"; sustained excess: scan {scanned:.1f} > {rule.scan_threshold:g}"
+    stale = _stale(v2s, ctx) if breached else None
+    if stale is not None:
+        # the samples that breached were judged at earlier ticks already: repeating the
+        # verdict on them is not new evidence (it would fire a `for` on a stale window)
+        return inconclusive(rule, f"no new V2 sample for {stale:g}s: a breach counts "
+                                  f"again when V2 reports: {summary}", stale=stale, **evidence)
     if breached and settling:
         falling = _still_falling(rule, ctx, higher)
         if falling is not None:
@@ -298,6 +305,27 @@ def _still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | 
     if improving / se > SETTLE_Z:
         return f"trend {slope * 60:+.4g}/min over {now - t[0]:g}s, z={improving / se:.1f}"
     return None
+
+
+def _stale(v2s: Series, ctx: EvalContext) -> float | None:
+    """Seconds since V2's newest sample, when that is more than STALE of its usual spacing.
+
+    A window that V2 has stopped feeding keeps its last samples for a while; judged again
+    at every tick, two chance spikes followed by a scrape gap would count as a lasting
+    breach. The spacing is V2's own (median over the noise window, at least the module's
+    interval), so a metric scraped less often than the module ticks is not stale.
+    """
+    last = v2s.last_time(ctx.now)
+    if last is None:
+        return None
+    age = ctx.now - last
+    if age <= STALE * ctx.module.interval + EPS:
+        return None
+    times, _ = v2s.window(ctx.now - ctx.noise_window, ctx.now)
+    spacing = float(np.median(np.diff(times))) if len(times) >= 3 else ctx.module.interval
+    if age <= STALE * max(spacing, ctx.module.interval) + EPS:
+        return None
+    return round(age, 3)
 
 
 def _warming_in(metric: str, rule: RelativeRule, ctx: EvalContext) -> str | None:
