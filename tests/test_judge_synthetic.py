@@ -20,7 +20,9 @@ was a false rollback on a held-back proxy set until the change named here:
 * aa-mixed-60: two adjacent V2 latency spikes, then V2 stops reporting for 100 s; the
   1-minute window kept the two spikes and one normal sample and was judged again at
   every tick until `for` fired (a breach on a window V2 has stopped feeding is now
-  inconclusive until V2 reports again).
+  inconclusive until V2 reports again);
+* aa-warmup-long-81: V2 fails 3 % of requests for its first half minute while its
+  latency warms up, rolled back at 30 s (the error rate now settles with latency too).
 """
 
 from __future__ import annotations
@@ -108,3 +110,12 @@ def test_a_breach_on_a_window_v2_stopped_feeding_is_not_new_evidence() -> None:
     later = judged(870)  # 30 s without a V2 sample: the same samples are not judged again
     assert later.breached is None and later.evidence["stale"] == 30
     assert "no new V2 sample for 30s" in later.summary
+
+
+def test_an_error_increase_with_normal_latency_is_judged_at_once(rules: RuleSet) -> None:
+    # the public error regression (3 % from the start, latency as V1's): the error rate's
+    # settle_with must not delay it
+    scenario = load_scenario(DATA.parent / "scenarios" / "reg-errors-3pct-1582.jsonl")
+    result = replay.run(scenario, rules)
+    assert result.outcome == "rolled_back"
+    assert result.rollback_at is not None and result.rollback_at <= 80
