@@ -732,3 +732,10 @@ def test_settle_with_a_settling_metric_loads() -> None:
                        "        direction: lower_is_worse\n"
                        "        settle_with: latency_p95_ms\n")
     assert module.metrics["throughput_rps"].settle_with == "latency_p95_ms"
+
+
+def test_noise_is_observed_or_binomial() -> None:
+    rule = module_of(rule_yaml("kind: relative\nmax_increase: 5%\nnoise: binomial")).rules[0]
+    assert isinstance(rule, RelativeRule) and rule.noise == "binomial"
+    (issue,) = issues_of(rule_yaml("kind: relative\nmax_increase: 5%\nnoise: poisson"))
+    assert issue.line == 10 and "binomial" in issue.message

@@ -36,7 +36,7 @@ import pytest
 
 from watchdog.backtest import replay
 from watchdog.backtest.scenario import load_scenario
-from watchdog.config.loader import RuleSet, load_default_rules
+from watchdog.config.loader import RuleSet, default_rules_text, load_default_rules, load_texts
 from watchdog.config.schema import RelativeRule
 from watchdog.judge import stats
 from watchdog.judge.context import EvalContext
@@ -119,3 +119,15 @@ def test_an_error_increase_with_normal_latency_is_judged_at_once(rules: RuleSet)
     result = replay.run(scenario, rules)
     assert result.outcome == "rolled_back"
     assert result.rollback_at is not None and result.rollback_at <= 80
+
+
+def test_binomial_noise_judges_a_clear_error_increase_sooner(rules: RuleSet) -> None:
+    # the shipped error rule takes V2's noise at the limit (noise: binomial): V2 at 3 %
+    # against a 0.8 % limit is far less noisy there than at its own level
+    observed = load_texts([("observed.yaml", default_rules_text().replace(
+        "        noise: binomial\n", ""))])
+    assert "noise: binomial" in default_rules_text()
+    scenario = load_scenario(DATA.parent / "scenarios" / "reg-errors-3pct-1582.jsonl")
+    sooner = replay.run(scenario, rules).rollback_at
+    later = replay.run(scenario, observed).rollback_at
+    assert sooner is not None and later is not None and sooner < later

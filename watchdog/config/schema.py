@@ -117,6 +117,7 @@ class RelativeRule(RuleBase):
     max_decrease: Fraction | None = None
     test: Literal["none", "sequential"] = "none"
     estimator: Literal["robust", "winsorised"] = "robust"
+    noise: Literal["observed", "binomial"] = "observed"
     alpha: float = Field(default=0.001, gt=0, lt=0.5)
     long_window: Duration | None = Field(default=None, gt=0)
     scan_threshold: float | None = Field(default=None, gt=0)

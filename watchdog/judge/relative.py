@@ -38,6 +38,7 @@ from watchdog.model import Direction, RuleResult, Version
 SETTLE_MIN = 120.0  # seconds of V2 history before a breach can count while settling
 SETTLE_SPAN = 300.0  # how far back the trend of V2's excess is fitted (at most)
 SETTLE_Z = 2.0  # a trend this many standard errors towards "better" is a warm-up
+BINOMIAL_MIN = 0.7  # noise: binomial never shrinks V2's measured noise below this share
 STALE = 2.0  # V2 samples this many spacings old no longer feed a fresh verdict
 WARMING_EXCESS = 0.2  # settle_with: V2 this much worse on the other metric is warming
 
@@ -73,8 +74,13 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         windows.append(rule.long_window)
     best: tuple[float, stats.Comparison, Reference, float] | None = None
     z_crit = stats.z_critical(rule.alpha / len(windows)) if rule.test == "sequential" else 0.0
+    # while the metric this one settles with is still settling, the long window looks only
+    # at the latter half of V2's life (what a warm-up left in it is not judged)
+    other = ctx.module.metrics[spec.settle_with] if spec.settle_with else None
+    long_from = max(earliest, ctx.started_at + elapsed / 2 - EPS) \
+        if other is not None and elapsed < other.settle else earliest
     for width in windows:
-        start = max(ctx.now - width, earliest)
+        start = max(ctx.now - width, earliest if width == rule.window else long_from)
         _, v2 = v2s.window(start, ctx.now)
         if len(v2) < rule.min_samples:
             continue
@@ -149,10 +155,33 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
         # sparse data (thin traffic leaves windows empty): successive differences of a few
         # scattered samples understate the noise, so the window's own scatter is a floor
         sd2 = max(sd2, float(np.std(v2, ddof=1)))
+    if rule.noise == "binomial":
+        sd2 *= _binomial_factor(rule, ctx, noise_from, ref, tolerance, higher)
     est = rule.estimator
     return stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
                          len(v2),
                          ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
+
+
+def _binomial_factor(rule: RelativeRule, ctx: EvalContext, start: float, ref: Reference,
+                     tolerance: float, higher: bool) -> float:
+    """How V2's noise would scale if its rate were at the limit (``noise: binomial``).
+
+    A ratio of counts (failed / served) has a binomial noise, sqrt(p (1 - p) / n): measured
+    at V2's own level over the noise window, it is too large to test "V2 is at the limit"
+    when V2 runs well above it. The factor sqrt(L (1 - L) / (p (1 - p))) takes it to the
+    limit L (a score test), kept within [BINOMIAL_MIN, 1]: the noise is never made larger
+    than measured, nor shrunk below half of it.
+    """
+    if higher:
+        limit = max(ref.value * (1 + tolerance), ref.value + rule.min_effect)
+    else:
+        limit = min(ref.value * (1 - tolerance), ref.value - rule.min_effect)
+    level = float(np.mean(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1]))
+    if not 0 < level < 1 or not 0 < limit < 1:
+        return 1.0
+    factor = math.sqrt(limit * (1 - limit) / (level * (1 - level)))
+    return min(max(factor, BINOMIAL_MIN), 1.0)
 
 
 def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
