@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from watchdog.baseline import Baseline
 from watchdog.config.schema import GrowthRule, Module, Rule
 from watchdog.judge.series import SeriesStore
-from watchdog.model import RuleResult
+from watchdog.model import RuleResult, Version
 
 EPS = 1e-9
 
@@ -55,3 +57,13 @@ def too_few(rule: Rule, ctx: EvalContext, n: int) -> RuleResult:
         return inconclusive(rule, "V2 is warming up", warming=True, n_v2=n)
     why = f"{n} V2 samples in window, need {rule.min_samples}"
     return young(rule, ctx, why, n_v2=n) or inconclusive(rule, why, n_v2=n)
+
+
+def paired(ctx: EvalContext, metric: str, start: float) -> tuple[np.ndarray, np.ndarray]:
+    """V2's and V1's samples at the same instants since ``start``, once per tick."""
+    key = ("paired", metric, start)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = ctx.series.get(Version.V2, metric).paired(
+            ctx.series.get(Version.V1, metric), start, ctx.now, ctx.module.interval / 2)
+    return found

@@ -9,7 +9,8 @@ first ``settle`` seconds a breach only counts when V2's excess is not still fall
 warm-up (cache fill, JIT) decays; a regression stays. For the first SETTLE_MIN (2 minutes)
 a slow warm-up and a step look alike at a small traffic share, so nothing counts; from then
 on the trend of V2's excess is tested, so a regression present from the start is caught at
-about two minutes while a decaying warm-up is not mistaken for one.
+about two minutes while a decaying warm-up is not mistaken for one (warmup.py holds
+that test, `settle_with` and the stale-window check).
 
 Reference. Live V1 while it serves. Where it does not (the 100 % stage), the stored
 baseline, rebased on V1's last live level when V1 served within ``drift_lookback`` and
@@ -31,16 +32,12 @@ import numpy as np
 from watchdog.baseline import Baseline
 from watchdog.config.schema import RelativeRule
 from watchdog.judge import stats
-from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from
+from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, too_few, warm_from
 from watchdog.judge.series import Series
+from watchdog.judge.warmup import stale_for, still_falling, warming_in
 from watchdog.model import Direction, RuleResult, Version
 
-SETTLE_MIN = 120.0  # seconds of V2 history before a breach can count while settling
-SETTLE_SPAN = 300.0  # how far back the trend of V2's excess is fitted (at most)
-SETTLE_Z = 2.0  # a trend this many standard errors towards "better" is a warm-up
 BINOMIAL_MIN = 0.7  # noise: binomial never shrinks V2's measured noise below this share
-STALE = 2.0  # V2 samples this many spacings old no longer feed a fresh verdict
-WARMING_EXCESS = 0.2  # settle_with: V2 this much worse on the other metric is warming
 
 
 @dataclass(frozen=True)
@@ -120,19 +117,19 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     if scanned is not None and rule.scan_threshold is not None \
             and scanned > rule.scan_threshold >= 0 and comp.z <= z_crit:
         summary += f"; sustained excess: scan {scanned:.1f} > {rule.scan_threshold:g}"
-    stale = _stale(v2s, ctx) if breached else None
+    stale = stale_for(v2s, ctx) if breached else None
     if stale is not None:
         # the samples that breached were judged at earlier ticks already: repeating the
         # verdict on them is not new evidence (it would fire a `for` on a stale window)
         return inconclusive(rule, f"no new V2 sample for {stale:g}s: a breach counts "
                                   f"again when V2 reports: {summary}", stale=stale, **evidence)
     if breached and settling:
-        falling = _still_falling(rule, ctx, higher)
+        falling = still_falling(rule, ctx, higher)
         if falling is not None:
             return inconclusive(rule, f"V2 still settling after start ({falling}); "
                                       f"not judged yet: {summary}", warming=True, **evidence)
     if breached and spec.settle_with is not None:
-        warm = _warming_in(spec.settle_with, rule, ctx)
+        warm = warming_in(spec.settle_with, rule, ctx)
         if warm is not None:
             return inconclusive(rule, f"V2 still warming up ({warm}); not judged yet: "
                                       f"{summary}", warming=True, **evidence)
@@ -189,7 +186,7 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
     v1s = ctx.series.get(Version.V1, rule.metric)
     # live V1 counts only at the same instants as V2's samples: V1 that stopped serving
     # (the 100 % stage) or has gaps is never compared with V2 from another time
-    v2, v1 = _paired(ctx, rule.metric, start)
+    v2, v1 = paired(ctx, rule.metric, start)
     floor = ctx.module.metrics[rule.metric].noise_floor
     n_v2 = len(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1])
     # live V1 is the reference only where it covers at least half of V2's window (not
@@ -251,7 +248,7 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
     start = max(ctx.now - width, earliest)
     v2s = ctx.series.get(Version.V2, rule.metric)
     floor = ctx.module.metrics[rule.metric].noise_floor
-    v2, v1 = _paired(ctx, rule.metric, start)
+    v2, v1 = paired(ctx, rule.metric, start)
     noise_from = max(ctx.now - max(ctx.noise_window, width), earliest)
     sd2 = _noise(ctx, Version.V2, rule.metric, noise_from, v2, floor)
     if rule.against != "baseline" and len(v1) >= rule.min_samples:
@@ -295,101 +292,6 @@ def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:
         return True
     last = v1s.last_time(ctx.now)
     return last is None or last <= start
-
-
-def _still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | None:
-    """A description when V2's excess over V1 is still shrinking (or it is too early to say).
-
-    The trend of V2's excess (V2 less V1 interpolated to V2's instants, or V2 alone where V1
-    has too few samples) over its life so far, at most SETTLE_SPAN back: a robust (Theil-Sen) slope
-    and its standard error from the residuals' robust scatter. A warm-up decays, so its
-    slope is clearly negative (improving) once SETTLE_MIN seconds of history give the test
-    its power; a regression is flat. Before that, nothing counts: a slow warm-up and a step
-    look alike over a minute of noisy samples. A line through every sample has far more
-    power than comparing two blocks, so a decaying warm-up is told apart reliably at the
-    first instant a breach may count.
-    """
-    now = ctx.now
-    if now - ctx.started_at < SETTLE_MIN - EPS:
-        return "too little V2 history to tell a warm-up from a regression"
-    start = max(ctx.started_at - EPS, now - SETTLE_SPAN)
-    times, v2 = ctx.series.get(Version.V2, rule.metric).window(start, now)
-    if len(v2) < 2 * rule.min_samples + 2:
-        return "too little V2 history to tell a warm-up from a regression"
-    t = np.asarray(times, dtype=float)
-    y = v2.astype(float)
-    t1, v1 = ctx.series.get(Version.V1, rule.metric).window(start, now)
-    if 2 * len(v1) > len(v2):
-        # V1 over the same span (load moves both): V2's excess is V2 less V1 at its times
-        y = y - np.interp(t, np.asarray(t1, dtype=float), v1)
-    slope = stats.theil_sen_slope(t, y)
-    residuals = y - slope * t
-    residuals = residuals - stats._median(residuals)
-    scatter = max(1.4826 * stats._median(np.abs(residuals)), stats.noise_sd(y))
-    spread = float(np.sum((t - t.mean()) ** 2))
-    if not scatter > 0 or not spread > 0:
-        return None
-    se = scatter / math.sqrt(spread)
-    improving = -slope if higher else slope
-    if improving / se > SETTLE_Z:
-        return f"trend {slope * 60:+.4g}/min over {now - t[0]:g}s, z={improving / se:.1f}"
-    return None
-
-
-def _stale(v2s: Series, ctx: EvalContext) -> float | None:
-    """Seconds since V2's newest sample, when that is more than STALE of its usual spacing.
-
-    A window that V2 has stopped feeding keeps its last samples for a while; judged again
-    at every tick, two chance spikes followed by a scrape gap would count as a lasting
-    breach. The spacing is V2's own (median over the noise window, at least the module's
-    interval), so a metric scraped less often than the module ticks is not stale.
-    """
-    last = v2s.last_time(ctx.now)
-    if last is None:
-        return None
-    age = ctx.now - last
-    if age <= STALE * ctx.module.interval + EPS:
-        return None
-    times, _ = v2s.window(ctx.now - ctx.noise_window, ctx.now)
-    spacing = float(np.median(np.diff(times))) if len(times) >= 3 else ctx.module.interval
-    if age <= STALE * max(spacing, ctx.module.interval) + EPS:
-        return None
-    return round(age, 3)
-
-
-def _warming_in(metric: str, rule: RelativeRule, ctx: EvalContext) -> str | None:
-    """A description when V2 is visibly warming up in ``metric`` (a ``settle_with``).
-
-    Within ``metric``'s own settle period, V2 worse than live V1 on it by more than
-    WARMING_EXCESS over the rule's window (medians of the paired samples). A replica
-    that is still slow serves fewer requests; a deficit that comes with normal latency
-    is judged at once.
-    """
-    spec = ctx.module.metrics[metric]
-    if ctx.now - ctx.started_at >= spec.settle:
-        return None
-    v2, v1 = _paired(ctx, metric, max(ctx.now - rule.window, ctx.started_at - EPS))
-    if len(v2) < rule.min_samples:
-        return None
-    level2, level1 = stats._median(v2), stats._median(v1)
-    if not level1 > 0:
-        return None
-    excess = level2 / level1 - 1
-    if spec.direction is Direction.LOWER_IS_WORSE:
-        excess = -excess
-    if excess > WARMING_EXCESS:
-        return f"its {metric} is {excess:+.0%} worse than V1's, {ctx.now - ctx.started_at:g}s in"
-    return None
-
-
-def _paired(ctx: EvalContext, metric: str, start: float) -> tuple[np.ndarray, np.ndarray]:
-    """V2's and V1's samples at the same instants since ``start``, once per tick."""
-    key = ("paired", metric, start)
-    found = ctx.memo.get(key)
-    if found is None:
-        found = ctx.memo[key] = ctx.series.get(Version.V2, metric).paired(
-            ctx.series.get(Version.V1, metric), start, ctx.now, ctx.module.interval / 2)
-    return found
 
 
 def _noise(ctx: EvalContext, version: Version, metric: str, start: float,
