@@ -168,12 +168,9 @@ def _binomial_factor(rule: RelativeRule, ctx: EvalContext, start: float, ref: Re
     at V2's own level over the noise window, it is too large to test "V2 is at the limit"
     when V2 runs well above it. The factor sqrt(L (1 - L) / (p (1 - p))) takes it to the
     limit L (a score test), kept within [BINOMIAL_MIN, 1]: the noise is never made larger
-    than measured, nor shrunk below half of it.
+    than measured, nor shrunk below BINOMIAL_MIN of it.
     """
-    if higher:
-        limit = max(ref.value * (1 + tolerance), ref.value + rule.min_effect)
-    else:
-        limit = min(ref.value * (1 - tolerance), ref.value - rule.min_effect)
+    limit = stats.limit_of(ref.value, tolerance, rule.min_effect, higher)
     level = float(np.mean(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1]))
     if not 0 < level < 1 or not 0 < limit < 1:
         return 1.0

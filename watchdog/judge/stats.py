@@ -152,14 +152,9 @@ def compare(canary: float, canary_se: float, n_canary: int, reference: float,
     worse), moved at least ``min_effect`` away from the reference in absolute terms so a
     zero baseline still has a meaningful limit.
     """
-    if higher_is_worse:
-        limit = max(reference * (1 + tolerance), reference + min_effect)
-        excess = canary - limit
-        scale = limit / reference if reference > 0 else 1.0
-    else:
-        limit = min(reference * (1 - tolerance), reference - min_effect)
-        excess = limit - canary
-        scale = limit / reference if reference > 0 else 1.0
+    limit = limit_of(reference, tolerance, min_effect, higher_is_worse)
+    excess = canary - limit if higher_is_worse else limit - canary
+    scale = limit / reference if reference > 0 else 1.0
     se = math.sqrt(canary_se**2 + (scale * reference_se) ** 2)
     if se > 0:
         z = excess / se
@@ -170,6 +165,15 @@ def compare(canary: float, canary_se: float, n_canary: int, reference: float,
         math.inf, canary - reference) if canary != reference else 0.0
     return Comparison(canary, reference, limit, effect, float(z), p_value, se, n_canary,
                       n_reference)
+
+
+def limit_of(reference: float, tolerance: float, min_effect: float,
+             higher_is_worse: bool) -> float:
+    """The rule's limit: the reference worsened by ``tolerance``, and by ``min_effect`` at
+    least."""
+    if higher_is_worse:
+        return max(reference * (1 + tolerance), reference + min_effect)
+    return min(reference * (1 - tolerance), reference - min_effect)
 
 
 def p_value_of(z: float) -> float:
@@ -245,7 +249,7 @@ def growth_per_hour(times: list[float], values: np.ndarray, block: float, start:
     level = _median(y)
     if level <= 0:
         return None
-    z = None
+    z = recent = None
     if len(minima) >= 4:
         residuals = y - slope * x
         residuals -= _median(residuals)
@@ -254,8 +258,7 @@ def growth_per_hour(times: list[float], values: np.ndarray, block: float, start:
         se = scatter / math.sqrt(spread)
         z = (slope - limit * level / 3600.0) / se
         recent = theil_sen_slope(x[1:], y[1:]) * 3600.0 / level
-        return Growth(slope * 3600.0 / level, minima, z, level, recent)
-    return Growth(slope * 3600.0 / level, minima, z, level)
+    return Growth(slope * 3600.0 / level, minima, z, level, recent)
 
 
 def counter_increase(values: np.ndarray) -> float:
