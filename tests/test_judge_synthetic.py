@@ -42,6 +42,7 @@ from watchdog.judge import stats
 from watchdog.judge.context import EvalContext
 from watchdog.judge.relative import evaluate_relative
 from watchdog.judge.series import Series, SeriesStore
+from watchdog.judge.warmup import warm_until, warming_in
 from watchdog.model import Action, RuleResult, Version
 
 DATA = Path(__file__).parent / "data" / "synthetic"
@@ -131,3 +132,45 @@ def test_binomial_noise_judges_a_clear_error_increase_sooner(rules: RuleSet) -> 
     sooner = replay.run(scenario, rules).rollback_at
     later = replay.run(scenario, observed).rollback_at
     assert sooner is not None and later is not None and sooner < later
+
+
+def _error_rule_with_latency(v2_latency: np.ndarray, now: float
+                             ) -> tuple[RelativeRule, EvalContext]:
+    # V2 fails 1.2 % of requests all along (V1 0.5 %, the limit 0.8 %): the more samples a
+    # window holds the larger its z, so the judged (best) window is the long one
+    module = load_default_rules().for_module("checkout")
+    rule = next(r for r in module.rules if r.name == "error_rate_regression")
+    assert isinstance(rule, RelativeRule)
+    grid = np.arange(0.0, now + 1, 10.0)
+    wobble = np.resize([1.0, -1.0], len(grid))
+    store = SeriesStore({
+        (Version.V1, "latency_p95_ms"): Series(grid, 180.0 + 3 * wobble),
+        (Version.V2, "latency_p95_ms"): Series(grid, v2_latency[:len(grid)]),
+        (Version.V1, rule.metric): Series(grid, 0.005 + 0.0005 * wobble),
+        (Version.V2, rule.metric): Series(grid, 0.012 - 0.004 * wobble),
+    })
+    return rule, EvalContext(module, now, 0.0, store, {})
+
+
+def test_the_long_window_skips_only_a_warm_up_that_happened() -> None:
+    grid = np.arange(0.0, 601, 10.0)
+    warm = np.where(grid <= 90, 400.0, 182.0)  # V2's latency x2.2 for 90 s, then normal
+    rule, ctx = _error_rule_with_latency(warm, 300.0)
+    # the last minute over which V2's latency median was 20 % above V1's ends at 120 s
+    # (samples 70..120, half of them warm): the long window starts after it
+    assert warm_until("latency_p95_ms", rule, ctx) == 120.0
+    judged = evaluate_relative(rule, ctx)
+    assert (judged.evidence["window"], judged.evidence["n_v2"]) == (300.0, 18)
+    # a V2 whose latency never warmed up: the whole window is judged (30 samples, not the
+    # latter half of its life)
+    rule, ctx = _error_rule_with_latency(np.full(len(grid), 182.0), 300.0)
+    assert warm_until("latency_p95_ms", rule, ctx) is None
+    judged = evaluate_relative(rule, ctx)
+    assert (judged.evidence["window"], judged.evidence["n_v2"]) == (300.0, 30)
+    # a warm-up that goes on: at most the latter half of V2's life is skipped
+    rule, ctx = _error_rule_with_latency(np.full(len(grid), 400.0), 300.0)
+    assert warm_until("latency_p95_ms", rule, ctx) == 300.0
+    assert warming_in("latency_p95_ms", rule, ctx) is not None  # (and vetoed meanwhile)
+    # past latency's settle period (10 minutes) nothing is cut
+    rule, ctx = _error_rule_with_latency(np.full(200, 400.0), 1200.0)
+    assert warm_until("latency_p95_ms", rule, ctx) is None

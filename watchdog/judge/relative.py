@@ -34,7 +34,7 @@ from watchdog.config.schema import RelativeRule
 from watchdog.judge import stats
 from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, too_few, warm_from
 from watchdog.judge.series import Series
-from watchdog.judge.warmup import stale_for, still_falling, warming_in
+from watchdog.judge.warmup import stale_for, still_falling, warm_until, warming_in
 from watchdog.model import Direction, RuleResult, Version
 
 BINOMIAL_MIN = 0.7  # noise: binomial never shrinks V2's measured noise below this share
@@ -71,11 +71,12 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         windows.append(rule.long_window)
     best: tuple[float, stats.Comparison, Reference, float] | None = None
     z_crit = stats.z_critical(rule.alpha / len(windows)) if rule.test == "sequential" else 0.0
-    # while the metric this one settles with is still settling, the long window looks only
-    # at the latter half of V2's life (what a warm-up left in it is not judged)
-    other = ctx.module.metrics[spec.settle_with] if spec.settle_with else None
-    long_from = max(earliest, ctx.started_at + elapsed / 2 - EPS) \
-        if other is not None and elapsed < other.settle else earliest
+    # when V2 visibly warmed up in the metric this one settles with, the long window skips
+    # that warm-up (up to the latter half of V2's life): what it left is not judged. A V2
+    # that never warmed up is judged over its whole life (no samples thrown away)
+    warm_end = warm_until(spec.settle_with, rule, ctx) if spec.settle_with else None
+    long_from = earliest if warm_end is None \
+        else max(earliest, min(warm_end + EPS, ctx.started_at + elapsed / 2 - EPS))
     for width in windows:
         start = max(ctx.now - width, earliest if width == rule.window else long_from)
         _, v2 = v2s.window(start, ctx.now)

@@ -107,3 +107,29 @@ def warming_in(metric: str, rule: RelativeRule, ctx: EvalContext) -> str | None:
     if excess > WARMING_EXCESS:
         return f"its {metric} is {excess:+.0%} worse than V1's, {ctx.now - ctx.started_at:g}s in"
     return None
+
+
+def warm_until(metric: str, rule: RelativeRule, ctx: EvalContext) -> float | None:
+    """The newest instant at which V2 was visibly warming up in ``metric`` (a ``settle_with``).
+
+    Within ``metric``'s settle period: the end of the last run of ``rule.window`` over which
+    V2's median was more than WARMING_EXCESS worse than V1's (V1 interpolated to V2's
+    instants). None when V2 never was: then nothing a warm-up left needs cutting out.
+    """
+    spec = ctx.module.metrics[metric]
+    if ctx.now - ctx.started_at >= spec.settle:
+        return None
+    t2, v2 = ctx.series.get(Version.V2, metric).window(ctx.started_at - EPS, ctx.now)
+    t1, v1 = ctx.series.get(Version.V1, metric).window(ctx.started_at - rule.window, ctx.now)
+    k = max(rule.min_samples, round(rule.window / ctx.module.interval))
+    if len(v2) < k or len(v1) < 2:
+        return None
+    ref = np.interp(np.asarray(t2, dtype=float), np.asarray(t1, dtype=float), v1)
+    level2 = np.median(np.lib.stride_tricks.sliding_window_view(v2, k), axis=1)
+    level1 = np.median(np.lib.stride_tricks.sliding_window_view(ref, k), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        excess = level2 / level1 - 1
+    if spec.direction is Direction.LOWER_IS_WORSE:
+        excess = -excess
+    warm = np.nonzero((level1 > 0) & (excess > WARMING_EXCESS))[0]
+    return float(t2[warm[-1] + k - 1]) if len(warm) else None
