@@ -22,6 +22,7 @@ from watchdog.config.loader import (
 )
 from watchdog.config.schema import (
     AbsoluteRule,
+    BurstsRule,
     GrowthRule,
     IncreaseRule,
     Module,
@@ -739,3 +740,9 @@ def test_noise_is_observed_or_binomial() -> None:
     assert isinstance(rule, RelativeRule) and rule.noise == "binomial"
     (issue,) = issues_of(rule_yaml("kind: relative\nmax_increase: 5%\nnoise: poisson"))
     assert issue.line == 10 and "binomial" in issue.message
+    bursts = module_of(rule_yaml("kind: bursts\nmin_effect: 0.03\nnoise: binomial")).rules[0]
+    assert isinstance(bursts, BurstsRule) and bursts.noise == "binomial"
+    plain = module_of(rule_yaml("kind: bursts")).rules[0]
+    assert isinstance(plain, BurstsRule) and plain.noise == "observed"
+    (issue,) = issues_of(rule_yaml("kind: bursts\nnoise: exact"))
+    assert issue.line == 9 and "binomial" in issue.message

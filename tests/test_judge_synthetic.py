@@ -22,13 +22,19 @@ was a false rollback on a held-back proxy set until the change named here:
   every tick until `for` fired (a breach on a window V2 has stopped feeding is now
   inconclusive until V2 reports again);
 * aa-warmup-long-81: V2 fails 3 % of requests for its first half minute while its
-  latency warms up, rolled back at 30 s (the error rate now settles with latency too).
+  latency warms up, rolled back at 30 s (the error rate now settles with latency too);
+* aa-very-low-traffic-125 (seed 120, generated as a clean check): one error in each of
+  four windows of ~25 requests, V1 at 0: the normal z read 5.3 and, once the relative
+  rule counted it exactly, the burst rule saw a 40-second burst above 3 % (both now count
+  a sparse error rate's events exactly: ``noise: binomial``, stats.sparse_count_z).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -174,3 +180,24 @@ def test_the_long_window_skips_only_a_warm_up_that_happened() -> None:
     # past latency's settle period (10 minutes) nothing is cut
     rule, ctx = _error_rule_with_latency(np.full(200, 400.0), 1200.0)
     assert warm_until("latency_p95_ms", rule, ctx) is None
+
+
+def test_a_sparse_count_is_tested_on_its_events() -> None:
+    # four errors in four windows of ~28 requests, two clean windows: against a 0.3 %
+    # limit the normal approximation is far too sure; the Poisson tail is p = 1.7e-3
+    window = np.array([0.0, 0.0, 0.037037, 0.052632, 0.05, 0.035714])
+    z = stats.sparse_count_z(window, 0.003)
+    assert z is not None
+    exact = -NormalDist().inv_cdf(stats.poisson_tail(4, 0.003 * 28 * 6))
+    assert z == pytest.approx(exact, rel=1e-4)
+    assert 2.8 < z < 3.0
+    # the same four as a run inside a sparse window, against a 3 % burst limit: no burst
+    context = np.concatenate([np.zeros(10), window])
+    run = stats.sparse_count_z(context, 0.03, window[2:])
+    assert run is not None and run < 1
+    # a count that is not sparse (no zeros) keeps the normal test
+    assert stats.sparse_count_z(np.array([0.1, 0.12, 0.09, 0.11]), 0.003) is None
+    # the tail itself, against the sum of the pmf
+    assert stats.poisson_tail(3, 0.5) == pytest.approx(
+        1 - sum(math.exp(-0.5) * 0.5**i / math.factorial(i) for i in range(3)))
+    assert stats.poisson_tail(0, 2.0) == 1.0 and stats.poisson_tail(2, 0.0) == 0.0

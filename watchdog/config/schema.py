@@ -193,7 +193,10 @@ class BurstsRule(RuleBase):
     A sample is "out" when it is worse than the reference (live V1 or the baseline) by
     more than ``min_effect`` and by more than ``sigmas`` of V2's own noise; a run of at
     least ``min_run`` consecutive out samples is an episode. Breached with ``episodes``
-    or more within ``window``. One spike is never an episode; a burst is.
+    or more within ``window``. One spike is never an episode; a burst is. With ``noise:
+    binomial`` (a rate of counts), a run of a sparse count is an episode only when its
+    events are too many for the limit by an exact Poisson test (one error in each of four
+    thin windows is not a burst).
     """
 
     kind: Literal["bursts"]
@@ -203,6 +206,7 @@ class BurstsRule(RuleBase):
     sigmas: float = Field(default=3.0, gt=0)
     min_effect: float = Field(default=0.0, ge=0)
     against: Literal["baseline", "live", "auto"] = "auto"
+    noise: Literal["observed", "binomial"] = "observed"
 
 
 Rule = Annotated[RelativeRule | AbsoluteRule | GrowthRule | IncreaseRule | BurstsRule,

@@ -39,8 +39,10 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
     margin = max(rule.min_effect, rule.sigmas * max(sd, spec.noise_floor))
     excess = (v2 - reference) if higher else (reference - v2)
     out = excess > margin
-    episodes, longest, last_end = _runs(times, out, rule.min_run, ctx.module.interval * 1.5)
     limit = reference + margin if higher else reference - margin
+    if rule.noise == "binomial" and higher:
+        out = _significant_runs(v2, out, limit, rule.min_run)
+    episodes, longest, last_end = _runs(times, out, rule.min_run, ctx.module.interval * 1.5)
     breached = episodes >= rule.episodes
     if breached and ctx.now - ctx.started_at < spec.settle and last_end is not None:
         first_time = times[0]
@@ -92,6 +94,36 @@ def _runs(times: list[float], out: np.ndarray, min_run: int,
         if run >= min_run:
             last_end = t
     return episodes, longest, last_end
+
+
+SPARSE_ALPHA = 0.001  # a sparse count's run is a burst when its events are this unlikely
+
+
+def _significant_runs(v2: np.ndarray, out: np.ndarray, limit: float,
+                      min_run: int) -> np.ndarray:
+    """``out`` without the runs whose events a sparse count at the limit explains.
+
+    Each run of ``min_run`` or more out samples is tested as a whole (stats.sparse_count_z:
+    its events against Poisson(limit x requests)); a run of a count that is not sparse is
+    kept as it is.
+    """
+    kept = out.copy()
+    z_critical = stats.z_critical(SPARSE_ALPHA)
+    i, n = 0, len(out)
+    while i < n:
+        if not out[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and out[j]:
+            j += 1
+        if j - i >= min_run:
+            # sparseness and requests a sample are read off the whole window
+            z = stats.sparse_count_z(v2, limit, v2[i:j])
+            if z is not None and z <= z_critical:
+                kept[i:j] = False
+        i = j
+    return kept
 
 
 def _only_at_start(times: list[float], out: np.ndarray, ctx: EvalContext) -> bool:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -156,9 +156,14 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     if rule.noise == "binomial":
         sd2 *= _binomial_factor(rule, ctx, noise_from, ref, tolerance, higher)
     est = rule.estimator
-    return stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
-                         len(v2),
-                         ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
+    comp = stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
+                         len(v2), ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
+    if rule.noise == "binomial" and higher:
+        # a count of a few events a window: the normal z overstates a chance cluster
+        exact = stats.sparse_count_z(v2, comp.limit)
+        if exact is not None and exact < comp.z:
+            comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)
+    return comp
 
 
 def _binomial_factor(rule: RelativeRule, ctx: EvalContext, start: float, ref: Reference,
