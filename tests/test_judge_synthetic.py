@@ -27,6 +27,10 @@ was a false rollback on a held-back proxy set until the change named here:
   four windows of ~25 requests, V1 at 0: the normal z read 5.3 and, once the relative
   rule counted it exactly, the burst rule saw a 40-second burst above 3 % (both now count
   a sparse error rate's events exactly: ``noise: binomial``, stats.sparse_count_z).
+
+And one regression rolled back before its onset: reg-latency-creep-fast-143 (seed 140, a
+clean check), an error cluster at a 5 % share; the exact test now reads the count's
+sparseness off V2's noise window, as a cluster has no zeros of its own.
 """
 
 from __future__ import annotations
@@ -183,14 +187,15 @@ def test_the_long_window_skips_only_a_warm_up_that_happened() -> None:
 
 
 def test_a_sparse_count_is_tested_on_its_events() -> None:
-    # four errors in four windows of ~28 requests, two clean windows: against a 0.3 %
-    # limit the normal approximation is far too sure; the Poisson tail is p = 1.7e-3
-    window = np.array([0.0, 0.0, 0.037037, 0.052632, 0.05, 0.035714])
+    # one error in each of four windows of 19-28 requests, two clean windows: against a
+    # 0.3 % limit the normal approximation is far too sure (z=5.3); the Poisson tail of
+    # 4 events where 0.003 x 23.5 x 6 are expected is p = 6.5e-4
+    window = np.array([0.0, 0.0, 1 / 27, 1 / 19, 1 / 20, 1 / 28])
     z = stats.sparse_count_z(window, 0.003)
     assert z is not None
-    exact = -NormalDist().inv_cdf(stats.poisson_tail(4, 0.003 * 28 * 6))
-    assert z == pytest.approx(exact, rel=1e-4)
-    assert 2.8 < z < 3.0
+    exact = -NormalDist().inv_cdf(stats.poisson_tail(4, 0.003 * 23.5 * 6))
+    assert z == pytest.approx(exact, rel=1e-6)
+    assert 3.1 < z < 3.3
     # the same four as a run inside a sparse window, against a 3 % burst limit: no burst
     context = np.concatenate([np.zeros(10), window])
     run = stats.sparse_count_z(context, 0.03, window[2:])
@@ -201,3 +206,14 @@ def test_a_sparse_count_is_tested_on_its_events() -> None:
     assert stats.poisson_tail(3, 0.5) == pytest.approx(
         1 - sum(math.exp(-0.5) * 0.5**i / math.factorial(i) for i in range(3)))
     assert stats.poisson_tail(0, 2.0) == 1.0 and stats.poisson_tail(2, 0.0) == 0.0
+
+
+def test_an_error_cluster_of_a_sparse_count_is_not_an_early_rollback(rules: RuleSet) -> None:
+    # bench/synth.py seed 140 (a clean check): at a 5 % share V2 fails 1, 2, 3, 2, 2, 1
+    # of ~118 requests a window (t=410-460) after minutes of mostly zero: 11 events
+    # against 5.1 at the limit is p=0.013 by the Poisson tail, z=3.9 by the normal
+    # approximation, which rolled it back at 460 s, before its latency creep (onset 1490)
+    scenario = load_scenario(DATA / "reg-latency-creep-fast-143.jsonl")
+    result = replay.run(scenario, rules)
+    assert result.outcome == "rolled_back"
+    assert result.rollback_at is not None and result.rollback_at >= 1490

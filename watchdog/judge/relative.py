@@ -159,8 +159,11 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     comp = stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
                          len(v2), ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
     if rule.noise == "binomial" and higher:
-        # a count of a few events a window: the normal z overstates a chance cluster
-        exact = stats.sparse_count_z(v2, comp.limit)
+        # a count of a few events a window: the normal z overstates a chance cluster.
+        # Sparseness and requests a sample are read off V2's noise window (a cluster has
+        # no zeros of its own)
+        recent = ctx.series.get(Version.V2, rule.metric).window(noise_from, ctx.now)[1]
+        exact = stats.sparse_count_z(recent, comp.limit, v2)
         if exact is not None and exact < comp.z:
             comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)
     return comp

@@ -197,19 +197,20 @@ def sparse_count_z(values: np.ndarray, limit: float,
     A rate of a few events a window (an error rate at a small traffic share: mostly 0,
     sometimes one event in n requests) is far from normal, and the normal z overstates a
     chance cluster of ones: four errors in 95 requests against a 0.3 % limit read as
-    z=5.3, where the Poisson tail gives p=1.3e-4 (z=3.6). Where at least SPARSE_ZEROS of
-    the samples are exactly 0, n is read off the smallest non-zero rate (one event in n
-    requests), the events are counted (rate x n, rounded) and compared with
-    Poisson(limit x n x samples). ``counted``: test these samples instead, with the
-    sparseness and n read off ``values`` (a run of bursts has no zeros of its own). None
-    where the counts are not sparse.
+    z=5.3, where the Poisson tail gives p=6.5e-4 (z=3.2). Where at least SPARSE_ZEROS of
+    the samples are exactly 0, most non-zero samples are one event in n requests, so n
+    is read off them (the median of 1 / rate: a sample of two events halves its guess,
+    which only makes the test more cautious), the events are counted (rate x n, rounded)
+    and compared with Poisson(limit x n x samples). ``counted``: test these samples
+    instead, with the sparseness and n read off ``values`` (a cluster or a run of bursts
+    has no zeros of its own). None where the counts are not sparse.
     """
     if len(values) < 3 or not 0 < limit < 1:
         return None
     nonzero = values[values > 0]
     if not len(nonzero) or np.count_nonzero(values == 0) < SPARSE_ZEROS * len(values):
         return None
-    per_sample = 1.0 / float(nonzero.min())
+    per_sample = float(np.median(1.0 / nonzero))
     tested = values if counted is None else counted
     events = int(np.round(tested * per_sample).sum())
     tail = poisson_tail(events, limit * per_sample * len(tested))
