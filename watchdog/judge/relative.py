@@ -162,8 +162,13 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
         # a count of a few events a window: the normal z overstates a chance cluster.
         # Sparseness and requests a sample are read off V2's noise window (a cluster has
         # no zeros of its own)
-        recent = ctx.series.get(Version.V2, rule.metric).window(noise_from, ctx.now)[1]
-        exact = stats.sparse_count_z(recent, comp.limit, v2)
+        key = ("sparse", rule.metric, noise_from)
+        if key not in ctx.memo:  # once per tick: both windows share the noise window
+            recent = ctx.series.get(Version.V2, rule.metric).window(noise_from, ctx.now)[1]
+            ctx.memo[key] = stats.sparse_requests(recent)
+        per_sample = ctx.memo[key]
+        exact = stats.count_z(v2, per_sample, comp.limit) \
+            if per_sample is not None and 0 < comp.limit < 1 else None
         if exact is not None and exact < comp.z:
             comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)
     return comp

@@ -205,13 +205,24 @@ def sparse_count_z(values: np.ndarray, limit: float,
     instead, with the sparseness and n read off ``values`` (a cluster or a run of bursts
     has no zeros of its own). None where the counts are not sparse.
     """
-    if len(values) < 3 or not 0 < limit < 1:
+    per_sample = sparse_requests(values)
+    if per_sample is None or not 0 < limit < 1:
+        return None
+    return count_z(values if counted is None else counted, per_sample, limit)
+
+
+def sparse_requests(values: np.ndarray) -> float | None:
+    """Requests a sample of a sparse count (see :func:`sparse_count_z`), else None."""
+    if len(values) < 3:
         return None
     nonzero = values[values > 0]
     if not len(nonzero) or np.count_nonzero(values == 0) < SPARSE_ZEROS * len(values):
         return None
-    per_sample = float(np.median(1.0 / nonzero))
-    tested = values if counted is None else counted
+    return float(np.median(1.0 / nonzero))
+
+
+def count_z(tested: np.ndarray, per_sample: float, limit: float) -> float:
+    """The exact Poisson z of ``tested``'s events against ``limit`` x requests."""
     events = int(np.round(tested * per_sample).sum())
     tail = poisson_tail(events, limit * per_sample * len(tested))
     return -_NORMAL.inv_cdf(max(tail, 1e-300)) if tail < 1.0 else -math.inf
