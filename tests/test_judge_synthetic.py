@@ -26,7 +26,7 @@ was a false rollback on a held-back proxy set until the change named here:
 * aa-very-low-traffic-125 (seed 120, generated as a clean check): one error in each of
   four windows of ~25 requests, V1 at 0: the normal z read 5.3 and, once the relative
   rule counted it exactly, the burst rule saw a 40-second burst above 3 % (both now count
-  a sparse error rate's events exactly: ``noise: binomial``, stats.sparse_count_z).
+  a sparse error rate's events exactly: ``noise: binomial``, counts.sparse_count_z).
 
 And one regression rolled back before its onset: reg-latency-creep-fast-143 (seed 140, a
 clean check), an error cluster at a 5 % share; the exact test now reads the count's
@@ -48,7 +48,7 @@ from watchdog.backtest import replay
 from watchdog.backtest.scenario import load_scenario
 from watchdog.config.loader import RuleSet, default_rules_text, load_default_rules, load_texts
 from watchdog.config.schema import RelativeRule
-from watchdog.judge import stats
+from watchdog.judge import counts, stats
 from watchdog.judge.context import EvalContext
 from watchdog.judge.relative import evaluate_relative
 from watchdog.judge.series import Series, SeriesStore
@@ -191,21 +191,21 @@ def test_a_sparse_count_is_tested_on_its_events() -> None:
     # 0.3 % limit the normal approximation is far too sure (z=5.3); the Poisson tail of
     # 4 events where 0.003 x 23.5 x 6 are expected is p = 6.5e-4
     window = np.array([0.0, 0.0, 1 / 27, 1 / 19, 1 / 20, 1 / 28])
-    z = stats.sparse_count_z(window, 0.003)
+    z = counts.sparse_count_z(window, 0.003)
     assert z is not None
-    exact = -NormalDist().inv_cdf(stats.poisson_tail(4, 0.003 * 23.5 * 6))
+    exact = -NormalDist().inv_cdf(counts.poisson_tail(4, 0.003 * 23.5 * 6))
     assert z == pytest.approx(exact, rel=1e-6)
     assert 3.1 < z < 3.3
     # the same four as a run inside a sparse window, against a 3 % burst limit: no burst
     context = np.concatenate([np.zeros(10), window])
-    run = stats.sparse_count_z(context, 0.03, window[2:])
+    run = counts.sparse_count_z(context, 0.03, window[2:])
     assert run is not None and run < 1
     # a count that is not sparse (no zeros) keeps the normal test
-    assert stats.sparse_count_z(np.array([0.1, 0.12, 0.09, 0.11]), 0.003) is None
+    assert counts.sparse_count_z(np.array([0.1, 0.12, 0.09, 0.11]), 0.003) is None
     # the tail itself, against the sum of the pmf
-    assert stats.poisson_tail(3, 0.5) == pytest.approx(
+    assert counts.poisson_tail(3, 0.5) == pytest.approx(
         1 - sum(math.exp(-0.5) * 0.5**i / math.factorial(i) for i in range(3)))
-    assert stats.poisson_tail(0, 2.0) == 1.0 and stats.poisson_tail(2, 0.0) == 0.0
+    assert counts.poisson_tail(0, 2.0) == 1.0 and counts.poisson_tail(2, 0.0) == 0.0
 
 
 def test_an_error_cluster_of_a_sparse_count_is_not_an_early_rollback(rules: RuleSet) -> None:

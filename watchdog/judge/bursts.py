@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from watchdog.config.schema import BurstsRule
-from watchdog.judge import stats
+from watchdog.judge import counts, stats
 from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from
 from watchdog.model import Direction, RuleResult, Version
 
@@ -103,7 +103,7 @@ def _significant_runs(v2: np.ndarray, out: np.ndarray, limit: float,
                       min_run: int) -> np.ndarray:
     """``out`` without the runs whose events a sparse count at the limit explains.
 
-    Each run of ``min_run`` or more out samples is tested as a whole (stats.sparse_count_z:
+    Each run of ``min_run`` or more out samples is tested as a whole (counts.sparse_count_z:
     its events against Poisson(limit x requests)); a run of a count that is not sparse is
     kept as it is.
     """
@@ -119,7 +119,7 @@ def _significant_runs(v2: np.ndarray, out: np.ndarray, limit: float,
             j += 1
         if j - i >= min_run:
             # sparseness and requests a sample are read off the whole window
-            z = stats.sparse_count_z(v2, limit, v2[i:j])
+            z = counts.sparse_count_z(v2, limit, v2[i:j])
             if z is not None and z <= z_critical:
                 kept[i:j] = False
         i = j

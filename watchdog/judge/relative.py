@@ -31,7 +31,7 @@ import numpy as np
 
 from watchdog.baseline import Baseline
 from watchdog.config.schema import RelativeRule
-from watchdog.judge import stats
+from watchdog.judge import counts, stats
 from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, too_few, warm_from
 from watchdog.judge.series import Series
 from watchdog.judge.warmup import stale_for, still_falling, warm_until, warming_in
@@ -165,9 +165,9 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
         key = ("sparse", rule.metric, noise_from)
         if key not in ctx.memo:  # once per tick: both windows share the noise window
             recent = ctx.series.get(Version.V2, rule.metric).window(noise_from, ctx.now)[1]
-            ctx.memo[key] = stats.sparse_requests(recent)
+            ctx.memo[key] = counts.sparse_requests(recent)
         per_sample = ctx.memo[key]
-        exact = stats.count_z(v2, per_sample, comp.limit) \
+        exact = counts.count_z(v2, per_sample, comp.limit) \
             if per_sample is not None and 0 < comp.limit < 1 else None
         if exact is not None and exact < comp.z:
             comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)

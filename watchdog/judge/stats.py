@@ -187,63 +187,6 @@ def p_value_of(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
-SPARSE_ZEROS = 1 / 3  # a rate window with this share of exact zeros is a sparse count
-
-
-def sparse_count_z(values: np.ndarray, limit: float,
-                   counted: np.ndarray | None = None) -> float | None:
-    """The z of an exact Poisson test that a sparse count's rate exceeds ``limit``.
-
-    A rate of a few events a window (an error rate at a small traffic share: mostly 0,
-    sometimes one event in n requests) is far from normal, and the normal z overstates a
-    chance cluster of ones: four errors in 95 requests against a 0.3 % limit read as
-    z=5.3, where the Poisson tail gives p=6.5e-4 (z=3.2). Where at least SPARSE_ZEROS of
-    the samples are exactly 0, most non-zero samples are one event in n requests, so n
-    is read off them (the median of 1 / rate: a sample of two events halves its guess,
-    which only makes the test more cautious), the events are counted (rate x n, rounded)
-    and compared with Poisson(limit x n x samples). ``counted``: test these samples
-    instead, with the sparseness and n read off ``values`` (a cluster or a run of bursts
-    has no zeros of its own). None where the counts are not sparse.
-    """
-    per_sample = sparse_requests(values)
-    if per_sample is None or not 0 < limit < 1:
-        return None
-    return count_z(values if counted is None else counted, per_sample, limit)
-
-
-def sparse_requests(values: np.ndarray) -> float | None:
-    """Requests a sample of a sparse count (see :func:`sparse_count_z`), else None."""
-    if len(values) < 3:
-        return None
-    nonzero = values[values > 0]
-    if not len(nonzero) or np.count_nonzero(values == 0) < SPARSE_ZEROS * len(values):
-        return None
-    return float(np.median(1.0 / nonzero))
-
-
-def count_z(tested: np.ndarray, per_sample: float, limit: float) -> float:
-    """The exact Poisson z of ``tested``'s events against ``limit`` x requests."""
-    events = int(np.round(tested * per_sample).sum())
-    tail = poisson_tail(events, limit * per_sample * len(tested))
-    return -_NORMAL.inv_cdf(max(tail, 1e-300)) if tail < 1.0 else -math.inf
-
-
-def poisson_tail(k: int, mean: float) -> float:
-    """P(X >= k) for X ~ Poisson(mean), summed term by term (k and mean are small here)."""
-    if k <= 0:
-        return 1.0
-    if mean <= 0:
-        return 0.0
-    log_mean = math.log(mean)
-    total, i = 0.0, k
-    while True:
-        term = math.exp(-mean + i * log_mean - math.lgamma(i + 1))
-        total += term
-        i += 1
-        if i > mean and term < total * 1e-12:
-            return min(total, 1.0)
-
-
 @functools.lru_cache(maxsize=256)
 def z_critical(alpha: float) -> float:
     return _NORMAL.inv_cdf(1.0 - alpha)
