@@ -369,6 +369,18 @@ def test_every_field_fixture_is_read_as_written() -> None:
     live = by_name["throughput_vs_live"]
     assert isinstance(live, RelativeRule)
     assert (live.against, live.max_decrease, live.window) == ("live", 0.15, 90.0)
+    assert (latency.settle, module.metrics["throughput_rps"].settle_with) == (
+        600.0, "latency_p95_ms")
+    errors_rule = by_name["errors_vs_live"]
+    assert isinstance(errors_rule, RelativeRule)
+    assert (errors_rule.max_increase, errors_rule.min_effect, errors_rule.baseline_tolerance,
+            errors_rule.estimator, errors_rule.noise, errors_rule.window,
+            errors_rule.long_window, errors_rule.scan_threshold) == (
+        0.5, 0.003, 1.0, "winsorised", "binomial", 60.0, 300.0, 9.5)
+    bursts = by_name["error_bursts"]
+    assert isinstance(bursts, BurstsRule)
+    assert (bursts.against, bursts.min_run, bursts.episodes, bursts.sigmas, bursts.min_effect,
+            bursts.noise, bursts.window) == ("live", 4, 2, 2.5, 0.03, "binomial", 900.0)
     growth = by_name["memory_growth"]
     assert isinstance(growth, GrowthRule)
     assert (growth.max_growth_per_hour, growth.window, growth.envelope) == (0.1, 3600.0,
