@@ -103,10 +103,13 @@ def _significant_runs(v2: np.ndarray, out: np.ndarray, limit: float,
                       min_run: int) -> np.ndarray:
     """``out`` without the runs whose events a sparse count at the limit explains.
 
-    Each run of ``min_run`` or more out samples is tested as a whole (counts.sparse_count_z:
+    Each run of ``min_run`` or more out samples is tested as a whole (counts.count_z:
     its events against Poisson(limit x requests)); a run of a count that is not sparse is
     kept as it is.
     """
+    per_sample = counts.sparse_requests(v2)  # sparseness and requests: the whole window
+    if per_sample is None:
+        return out
     kept = out.copy()
     z_critical = stats.z_critical(SPARSE_ALPHA)
     i, n = 0, len(out)
@@ -118,8 +121,7 @@ def _significant_runs(v2: np.ndarray, out: np.ndarray, limit: float,
         while j < n and out[j]:
             j += 1
         if j - i >= min_run:
-            # sparseness and requests a sample are read off the whole window
-            z = counts.sparse_count_z(v2, limit, v2[i:j])
+            z = counts.count_z(v2[i:j], per_sample, limit)
             if z is not None and z <= z_critical:
                 kept[i:j] = False
         i = j

@@ -34,7 +34,7 @@ def sparse_count_z(values: np.ndarray, limit: float,
     has no zeros of its own). None where the counts are not sparse.
     """
     per_sample = sparse_requests(values)
-    if per_sample is None or not 0 < limit < 1:
+    if per_sample is None:
         return None
     return count_z(values if counted is None else counted, per_sample, limit)
 
@@ -49,8 +49,11 @@ def sparse_requests(values: np.ndarray) -> float | None:
     return float(np.median(1.0 / nonzero))
 
 
-def count_z(tested: np.ndarray, per_sample: float, limit: float) -> float:
-    """The exact Poisson z of ``tested``'s events against ``limit`` x requests."""
+def count_z(tested: np.ndarray, per_sample: float, limit: float) -> float | None:
+    """The exact Poisson z of ``tested``'s events against ``limit`` x requests (None for
+    a limit that is no rate)."""
+    if not 0 < limit < 1:
+        return None
     events = int(np.round(tested * per_sample).sum())
     tail = poisson_tail(events, limit * per_sample * len(tested))
     return -_NORMAL.inv_cdf(max(tail, 1e-300)) if tail < 1.0 else -math.inf

@@ -153,39 +153,43 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
         # sparse data (thin traffic leaves windows empty): successive differences of a few
         # scattered samples understate the noise, so the window's own scatter is a floor
         sd2 = max(sd2, float(np.std(v2, ddof=1)))
-    if rule.noise == "binomial":
-        sd2 *= _binomial_factor(rule, ctx, noise_from, ref, tolerance, higher)
+    binomial = _binomial(ctx, rule.metric, noise_from) if rule.noise == "binomial" else None
+    if binomial is not None:
+        sd2 *= _binomial_factor(rule, binomial[0], ref, tolerance, higher)
     est = rule.estimator
     comp = stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
                          len(v2), ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
-    if rule.noise == "binomial" and higher:
-        # a count of a few events a window: the normal z overstates a chance cluster.
-        # Sparseness and requests a sample are read off V2's noise window (a cluster has
-        # no zeros of its own)
-        key = ("sparse", rule.metric, noise_from)
-        if key not in ctx.memo:  # once per tick: both windows share the noise window
-            recent = ctx.series.get(Version.V2, rule.metric).window(noise_from, ctx.now)[1]
-            ctx.memo[key] = counts.sparse_requests(recent)
-        per_sample = ctx.memo[key]
-        exact = counts.count_z(v2, per_sample, comp.limit) \
-            if per_sample is not None and 0 < comp.limit < 1 else None
+    if binomial is not None and binomial[1] is not None and higher:
+        # a count of a few events a window: the normal z overstates a chance cluster
+        exact = counts.count_z(v2, binomial[1], comp.limit)
         if exact is not None and exact < comp.z:
             comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)
     return comp
 
 
-def _binomial_factor(rule: RelativeRule, ctx: EvalContext, start: float, ref: Reference,
-                     tolerance: float, higher: bool) -> float:
+def _binomial(ctx: EvalContext, metric: str, start: float) -> tuple[float, float | None]:
+    """V2's mean over its noise window and, for a sparse count, its requests a sample
+    (counts.sparse_requests: a cluster has no zeros of its own, so both are read off the
+    noise window), once a tick: the rule's windows share it."""
+    key = ("binomial", metric, start)
+    found = ctx.memo.get(key)
+    if found is None:
+        recent = ctx.series.get(Version.V2, metric).window(start, ctx.now)[1]
+        found = ctx.memo[key] = (float(np.mean(recent)), counts.sparse_requests(recent))
+    return found
+
+
+def _binomial_factor(rule: RelativeRule, level: float, ref: Reference, tolerance: float,
+                     higher: bool) -> float:
     """How V2's noise would scale if its rate were at the limit (``noise: binomial``).
 
     A ratio of counts (failed / served) has a binomial noise, sqrt(p (1 - p) / n): measured
-    at V2's own level over the noise window, it is too large to test "V2 is at the limit"
-    when V2 runs well above it. The factor sqrt(L (1 - L) / (p (1 - p))) takes it to the
-    limit L (a score test), kept within [BINOMIAL_MIN, 1]: the noise is never made larger
-    than measured, nor shrunk below BINOMIAL_MIN of it.
+    at V2's own ``level`` (its mean over the noise window), it is too large to test "V2 is
+    at the limit" when V2 runs well above it. The factor sqrt(L (1 - L) / (p (1 - p)))
+    takes it to the limit L (a score test), kept within [BINOMIAL_MIN, 1]: the noise is
+    never made larger than measured, nor shrunk below BINOMIAL_MIN of it.
     """
     limit = stats.limit_of(ref.value, tolerance, rule.min_effect, higher)
-    level = float(np.mean(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1]))
     if not 0 < level < 1 or not 0 < limit < 1:
         return 1.0
     factor = math.sqrt(limit * (1 - limit) / (level * (1 - level)))

@@ -255,14 +255,24 @@ def growth_per_hour(times: list[float], values: np.ndarray, block: float, start:
         return None
     z = recent = None
     if len(minima) >= 4:
-        residuals = y - slope * x
-        residuals -= _median(residuals)
-        scatter = max(_MAD_TO_SD * _median(np.abs(residuals)), 0.001 * level)
-        spread = float(np.sum((x - x.mean()) ** 2))
-        se = scatter / math.sqrt(spread)
+        se = slope_se(x, y, slope, 0.001 * level)
+        assert se is not None  # four distinct block centres, a positive floor
         z = (slope - limit * level / 3600.0) / se
         recent = theil_sen_slope(x[1:], y[1:]) * 3600.0 / level
     return Growth(slope * 3600.0 / level, minima, z, level, recent)
+
+
+def slope_se(x: np.ndarray, y: np.ndarray, slope: float, floor: float) -> float | None:
+    """Standard error of a (Theil-Sen) ``slope`` through ``x``, ``y``: the residuals'
+    robust scatter (1.4826 MAD, at least ``floor``) over the spread of ``x``. None when
+    either is zero."""
+    residuals = y - slope * x
+    residuals = residuals - _median(residuals)
+    scatter = max(_MAD_TO_SD * _median(np.abs(residuals)), floor)
+    spread = float(np.sum((x - x.mean()) ** 2))
+    if not scatter > 0 or not spread > 0:
+        return None
+    return scatter / math.sqrt(spread)
 
 
 def counter_increase(values: np.ndarray) -> float:

@@ -7,7 +7,7 @@ breach should not count yet, or None.
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import numpy as np
 
@@ -50,13 +50,9 @@ def still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | N
         # V1 over the same span (load moves both): V2's excess is V2 less V1 at its times
         y = y - np.interp(t, np.asarray(t1, dtype=float), v1)
     slope = stats.theil_sen_slope(t, y)
-    residuals = y - slope * t
-    residuals = residuals - stats._median(residuals)
-    scatter = max(1.4826 * stats._median(np.abs(residuals)), stats.noise_sd(y))
-    spread = float(np.sum((t - t.mean()) ** 2))
-    if not scatter > 0 or not spread > 0:
+    se = stats.slope_se(t, y, slope, stats.noise_sd(y))
+    if se is None:
         return None
-    se = scatter / math.sqrt(spread)
     improving = -slope if higher else slope
     if improving / se > SETTLE_Z:
         return f"trend {slope * 60:+.4g}/min over {now - t[0]:g}s, z={improving / se:.1f}"
@@ -101,9 +97,7 @@ def warming_in(metric: str, rule: RelativeRule, ctx: EvalContext) -> str | None:
     level2, level1 = stats._median(v2), stats._median(v1)
     if not level1 > 0:
         return None
-    excess = level2 / level1 - 1
-    if spec.direction is Direction.LOWER_IS_WORSE:
-        excess = -excess
+    excess = _worse_by(level2, level1, spec.direction)
     if excess > WARMING_EXCESS:
         return f"its {metric} is {excess:+.0%} worse than V1's, {ctx.now - ctx.started_at:g}s in"
     return None
@@ -119,17 +113,30 @@ def warm_until(metric: str, rule: RelativeRule, ctx: EvalContext) -> float | Non
     spec = ctx.module.metrics[metric]
     if ctx.now - ctx.started_at >= spec.settle:
         return None
-    t2, v2 = ctx.series.get(Version.V2, metric).window(ctx.started_at - EPS, ctx.now)
-    t1, v1 = ctx.series.get(Version.V1, metric).window(ctx.started_at - rule.window, ctx.now)
     k = max(rule.min_samples, round(rule.window / ctx.module.interval))
+    key = ("warm_until", metric, rule.window, k)
+    if key not in ctx.memo:  # the error and throughput rules ask the same, once a tick
+        ctx.memo[key] = _warm_until(metric, rule.window, k, spec.direction, ctx)
+    found: float | None = ctx.memo[key]
+    return found
+
+
+def _warm_until(metric: str, window: float, k: int, direction: Direction,
+                ctx: EvalContext) -> float | None:
+    t2, v2 = ctx.series.get(Version.V2, metric).window(ctx.started_at - EPS, ctx.now)
+    t1, v1 = ctx.series.get(Version.V1, metric).window(ctx.started_at - window, ctx.now)
     if len(v2) < k or len(v1) < 2:
         return None
     ref = np.interp(np.asarray(t2, dtype=float), np.asarray(t1, dtype=float), v1)
     level2 = np.median(np.lib.stride_tricks.sliding_window_view(v2, k), axis=1)
     level1 = np.median(np.lib.stride_tricks.sliding_window_view(ref, k), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        excess = level2 / level1 - 1
-    if spec.direction is Direction.LOWER_IS_WORSE:
-        excess = -excess
+        excess = _worse_by(level2, level1, direction)
     warm = np.nonzero((level1 > 0) & (excess > WARMING_EXCESS))[0]
     return float(t2[warm[-1] + k - 1]) if len(warm) else None
+
+
+def _worse_by(level2: Any, level1: Any, direction: Direction) -> Any:
+    """How much worse V2's level is than V1's, as a fraction (floats or arrays)."""
+    excess = level2 / level1 - 1
+    return -excess if direction is Direction.LOWER_IS_WORSE else excess
