@@ -162,7 +162,8 @@ class Engine:
                 store = SeriesStore()
         ctx = EvalContext(module=module, now=now, started_at=cp.started_at, series=store,
                           baselines=self.baselines(name, now), noise_window=NOISE_WINDOW,
-                          drift_lookback=DRIFT_LOOKBACK, traffic_percent=cp.traffic_percent)
+                          drift_lookback=DRIFT_LOOKBACK, traffic_percent=cp.traffic_percent,
+                          stage_started_at=cp.stage_started_at)
         verdict, states = judge(ctx, cp.alerts)
         new_cp, decisions = machine.on_verdict(replace(cp, alerts=states), verdict,
                                                self.plan(name), now,

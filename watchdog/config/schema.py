@@ -85,6 +85,7 @@ class MetricSpec(Frozen):
     settle: Duration = 0.0
     settle_with: Name | None = None
     noise_floor: float = Field(default=0.0, ge=0)
+    per_request: bool = False
 
 
 class RuleBase(Frozen):

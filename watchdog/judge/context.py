@@ -26,6 +26,7 @@ class EvalContext:
     noise_window: float = 300.0
     drift_lookback: float = 1800.0
     traffic_percent: float | None = None  # V2's share now, when the caller knows it
+    stage_started_at: float | None = None  # when V2's current share began (caller knows)
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
 

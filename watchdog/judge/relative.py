@@ -38,6 +38,7 @@ from watchdog.judge.warmup import stale_for, still_falling, warm_until, warming_
 from watchdog.model import Direction, RuleResult, Version
 
 BINOMIAL_MIN = 0.7  # noise: binomial never shrinks V2's measured noise below this share
+SHARE_PRIOR = 5.0  # per_request: V1's noise scaled to V2's share counts as this many samples
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Reference:
     n: int
     note: str = ""
     paired: np.ndarray | None = None  # V2's samples at V1's instants (live_v1 only)
+    sd: float = 0.0  # V1's noise per sample (live_v1 only)
 
 
 def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
@@ -143,19 +145,10 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
         observed = stats.aggregate(v2, rule.aggregate)
         return stats.compare(observed, 0.0, len(v2), ref.value, 0.0, ref.n, tolerance,
                              rule.min_effect, higher)
-    floor = ctx.module.metrics[rule.metric].noise_floor
     noise_from = max(ctx.now - max(ctx.noise_window, len(v2) * ctx.module.interval),
                      warm_from(rule, ctx) - EPS)
-    sd2 = _noise(ctx, Version.V2, rule.metric, noise_from, v2, floor)
-    expected = (ctx.now - noise_from) / ctx.module.interval
-    if ctx.memo.get(("count", Version.V2, rule.metric, noise_from), len(v2)) < expected / 2 \
-            and len(v2) > 1:
-        # sparse data (thin traffic leaves windows empty): successive differences of a few
-        # scattered samples understate the noise, so the window's own scatter is a floor
-        sd2 = max(sd2, float(np.std(v2, ddof=1)))
+    sd2 = _v2_noise(rule, ctx, noise_from, v2, ref, tolerance, higher)
     binomial = _binomial(ctx, rule.metric, noise_from) if rule.noise == "binomial" else None
-    if binomial is not None:
-        sd2 *= _binomial_factor(rule, binomial[0], ref, tolerance, higher)
     est = rule.estimator
     comp = stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
                          len(v2), ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
@@ -179,7 +172,7 @@ def _binomial(ctx: EvalContext, metric: str, start: float) -> tuple[float, float
     return found
 
 
-def _binomial_factor(rule: RelativeRule, level: float, ref: Reference, tolerance: float,
+def _binomial_factor(rule: RelativeRule, level: float, reference: float, tolerance: float,
                      higher: bool) -> float:
     """How V2's noise would scale if its rate were at the limit (``noise: binomial``).
 
@@ -189,11 +182,74 @@ def _binomial_factor(rule: RelativeRule, level: float, ref: Reference, tolerance
     takes it to the limit L (a score test), kept within [BINOMIAL_MIN, 1]: the noise is
     never made larger than measured, nor shrunk below BINOMIAL_MIN of it.
     """
-    limit = stats.limit_of(ref.value, tolerance, rule.min_effect, higher)
+    limit = stats.limit_of(reference, tolerance, rule.min_effect, higher)
     if not 0 < level < 1 or not 0 < limit < 1:
         return 1.0
     factor = math.sqrt(limit * (1 - limit) / (level * (1 - level)))
     return min(max(factor, BINOMIAL_MIN), 1.0)
+
+
+def _v2_noise(rule: RelativeRule, ctx: EvalContext, noise_from: float, v2: np.ndarray,
+              ref: Reference, tolerance: float, higher: bool, at_limit: bool = True) -> float:
+    """V2's noise per sample, at the rule's limit for ``noise: binomial``.
+
+    Measured from V2's successive differences since ``noise_from``. For a ``per_request``
+    metric compared with live V1, V2's own measurement covers only its current traffic
+    share (the previous stage's samples are noisier or quieter) and is pooled with what
+    V1's noise implies at V2's share (:func:`_share_model`, worth SHARE_PRIOR samples): a
+    few samples early in a stage cannot make V2 look almost noiseless, and samples of
+    another share do not blur it.
+    """
+    spec = ctx.module.metrics[rule.metric]
+    binomial = at_limit and rule.noise == "binomial"
+    model = _share_model(rule, ctx, ref, tolerance, higher, binomial)
+    start = noise_from
+    if model is not None and ctx.stage_started_at is not None:
+        start = max(noise_from, ctx.stage_started_at - EPS)
+    if model is None:
+        sd2 = _noise(ctx, Version.V2, rule.metric, start, v2, spec.noise_floor)
+        recent_n = ctx.memo.get(("count", Version.V2, rule.metric, start), len(v2))
+        sample = v2
+    else:
+        sample = ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1]
+        recent_n = len(sample)
+        sd2 = stats.noise_sd(sample) if recent_n >= 3 else math.nan
+    expected = (ctx.now - start) / ctx.module.interval
+    if recent_n < expected / 2 and len(sample) > 1:
+        # sparse data (thin traffic leaves windows empty): successive differences of a few
+        # scattered samples understate the noise, so the window's own scatter is a floor
+        sd2 = max(sd2, float(np.std(sample, ddof=1)))
+    if binomial and not math.isnan(sd2):
+        sd2 *= _binomial_factor(rule, _binomial(ctx, rule.metric, noise_from)[0], ref.value,
+                                tolerance, higher)
+    if model is None:
+        return sd2
+    own = 0 if math.isnan(sd2) else recent_n - 1
+    pooled = (SHARE_PRIOR * model**2 + (own * sd2**2 if own else 0.0)) / (SHARE_PRIOR + own)
+    return max(math.sqrt(pooled), spec.noise_floor)
+
+
+def _share_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, tolerance: float,
+                 higher: bool, binomial: bool) -> float | None:
+    """V2's noise as live V1's implies it (``per_request`` metrics), or None.
+
+    A p95 or a ratio of counts over the requests of a window is noisier the fewer
+    requests a version serves: V2's per-sample noise is V1's times sqrt(V1's share / V2's
+    share), and for ``noise: binomial`` at the limit rather than at V1's rate. V1's noise
+    is measured over many samples.
+    """
+    share = ctx.traffic_percent
+    if not ctx.module.metrics[rule.metric].per_request or ref.kind != "live_v1" \
+            or share is None or not 0 < share < 100 or not ref.sd > 0:
+        return None
+    model = ref.sd * math.sqrt((100.0 - share) / share)
+    if binomial:
+        level1 = ref.value
+        limit = stats.limit_of(level1, tolerance, rule.min_effect, higher)
+        if not 0 < level1 < 1 or not 0 < limit < 1:
+            return None
+        model *= math.sqrt(limit * (1 - limit) / (level1 * (1 - level1)))
+    return model
 
 
 def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
@@ -214,7 +270,7 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
                      floor)
         est = rule.estimator
         return Reference("live_v1", stats.location(v1, sd1, est),
-                         stats.standard_error(sd1, len(v1), est), len(v1), paired=v2)
+                         stats.standard_error(sd1, len(v1), est), len(v1), paired=v2, sd=sd1)
     if rule.against == "live":
         if _v1_retired(ctx, v1s, start):
             # V2 serves everything: there is no control group left for this rule. That is
@@ -265,18 +321,19 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
     floor = ctx.module.metrics[rule.metric].noise_floor
     v2, v1 = paired(ctx, rule.metric, start)
     noise_from = max(ctx.now - max(ctx.noise_window, width), earliest)
-    sd2 = _noise(ctx, Version.V2, rule.metric, noise_from, v2, floor)
     if rule.against != "baseline" and len(v1) >= rule.min_samples:
         sd1 = _noise(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width),
                      v1, floor)
         reference: np.ndarray | float = v1
+        live = Reference("live_v1", float(np.median(v1)), 0.0, len(v1), sd=sd1)
+        sd2 = _v2_noise(rule, ctx, noise_from, v2, live, tolerance, higher, at_limit=False)
         sd = math.hypot(sd2, sd1)
     else:
         ref = _reference(rule, ctx, start, width)
         if isinstance(ref, RuleResult) or ref.kind == "live_v1":
             return None
         v2 = v2s.window(start, ctx.now)[1]
-        reference, sd = ref.value, sd2
+        reference, sd = ref.value, _noise(ctx, Version.V2, rule.metric, noise_from, v2, floor)
     if len(v2) < rule.min_samples:
         return None
     allowed = tolerance if isinstance(reference, np.ndarray) or rule.baseline_tolerance is None \
