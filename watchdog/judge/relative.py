@@ -252,6 +252,27 @@ def _share_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, tolerance
     return model
 
 
+def _small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float) -> float | None:
+    """The stored baseline's level, where it should replace live V1's, else None.
+
+    A p95 of the few requests a small share serves reads low (an order statistic of a
+    small sample). While V1 serves less than V2 (stages above 50 %), live V1's level of
+    a ``per_request`` metric is therefore biased towards "better" and V2 looks worse
+    than it is; V1's stored baseline (captured at full traffic) is the reference where it
+    is worse than live V1. Like a rebased baseline, this only ever relaxes the limit.
+    """
+    share = ctx.traffic_percent
+    spec = ctx.module.metrics[rule.metric]
+    if not spec.per_request or share is None or share <= 50.0:
+        return None
+    baseline = ctx.baselines.get(rule.metric)
+    if baseline is None or baseline.expired(ctx.now):
+        return None
+    value = _baseline_level(baseline)[0]
+    higher = spec.direction is not Direction.LOWER_IS_WORSE
+    return value if (value > level) == higher and value != level else None
+
+
 def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
                width: float) -> Reference | RuleResult:
     v1s = ctx.series.get(Version.V1, rule.metric)
@@ -269,8 +290,14 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
         sd1 = _noise(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width), v1,
                      floor)
         est = rule.estimator
-        return Reference("live_v1", stats.location(v1, sd1, est),
-                         stats.standard_error(sd1, len(v1), est), len(v1), paired=v2, sd=sd1)
+        level = stats.location(v1, sd1, est)
+        stored = _small_share_reference(rule, ctx, level)
+        note = "" if stored is None else (
+            f"V1 serves the smaller share: its level {level:.4g} reads better than its "
+            f"stored baseline {stored:.4g}, which is the reference")
+        return Reference("live_v1", level if stored is None else stored,
+                         stats.standard_error(sd1, len(v1), est), len(v1), note, paired=v2,
+                         sd=sd1)
     if rule.against == "live":
         if _v1_retired(ctx, v1s, start):
             # V2 serves everything: there is no control group left for this rule. That is
@@ -325,6 +352,10 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
         sd1 = _noise(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width),
                      v1, floor)
         reference: np.ndarray | float = v1
+        level1 = float(np.median(v1))
+        stored = _small_share_reference(rule, ctx, level1)
+        if stored is not None:
+            reference = v1 + (stored - level1)
         live = Reference("live_v1", float(np.median(v1)), 0.0, len(v1), sd=sd1)
         sd2 = _v2_noise(rule, ctx, noise_from, v2, live, tolerance, higher, at_limit=False)
         sd = math.hypot(sd2, sd1)
