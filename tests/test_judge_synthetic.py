@@ -158,7 +158,7 @@ def test_binomial_noise_judges_a_clear_error_increase_sooner(rules: RuleSet) -> 
         "        noise: binomial\n", ""))])
     assert "noise: binomial" in default_rules_text()
     # bench/synth.py --seed 5000 (the public shape): 3 % from the start at a 5 % share
-    scenario = load_scenario(DATA / "reg-errors-3pct-5007.jsonl")
+    scenario = load_scenario(DATA / "reg-errors-3pct-5006.jsonl")
     sooner = replay.run(scenario, rules).rollback_at
     later = replay.run(scenario, observed).rollback_at
     assert sooner is not None and later is not None and sooner + 60 <= later
