@@ -18,7 +18,10 @@ import numpy as np
 from watchdog.config.schema import BurstsRule
 from watchdog.judge import counts, stats
 from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from
+from watchdog.judge.warmup import warming_in
 from watchdog.model import Direction, RuleResult, Version
+
+WARMING_WINDOW = 60.0  # settle_with: how far back the other metric's warm-up is looked for
 
 
 def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
@@ -49,6 +52,13 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
         if first_time - ctx.started_at < spec.settle and _only_at_start(times, out, ctx):
             return inconclusive(rule, "V2 still settling after start: its only out-of-line "
                                       "run began with it", warming=True)
+    if breached and spec.settle_with is not None \
+            and _one_run_from(times, out, ctx.started_at + WARMING_WINDOW):
+        # a run that began with V2 while V2 is still slow (``settle_with``): a warm-up
+        warm = warming_in(spec.settle_with, rule, ctx, WARMING_WINDOW)
+        if warm is not None:
+            return inconclusive(rule, f"V2 still warming up ({warm}); its only out-of-line "
+                                      f"run began with it", warming=True)
     evidence: dict[str, Any] = {"reference": _round(reference), "limit": _round(limit),
                                 "noise_sd": _round(sd), "episodes": episodes,
                                 "longest_run": longest, "min_run": rule.min_run,
@@ -135,6 +145,16 @@ def _only_at_start(times: list[float], out: np.ndarray, ctx: EvalContext) -> boo
         return False
     first_in = next((i for i, f in enumerate(flags) if not f), len(flags))
     return not any(flags[first_in:])
+
+
+def _one_run_from(times: list[float], out: np.ndarray, by: float) -> bool:
+    """True when every out sample so far is in one run, which began by ``by``."""
+    flags = out.tolist()
+    first = next((i for i, f in enumerate(flags) if f), None)
+    if first is None or times[first] > by + EPS:
+        return False
+    after = next((i for i in range(first, len(flags)) if not flags[i]), len(flags))
+    return not any(flags[after:])
 
 
 def _round(x: float) -> float:

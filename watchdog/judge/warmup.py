@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from watchdog.config.schema import RelativeRule
+from watchdog.config.schema import RelativeRule, Rule
 from watchdog.judge import stats
 from watchdog.judge.context import EPS, EvalContext, paired
 from watchdog.judge.series import Series
@@ -80,18 +80,20 @@ def stale_for(v2s: Series, ctx: EvalContext) -> float | None:
     return round(age, 3)
 
 
-def warming_in(metric: str, rule: RelativeRule, ctx: EvalContext) -> str | None:
+def warming_in(metric: str, rule: Rule, ctx: EvalContext,
+               window: float | None = None) -> str | None:
     """A description when V2 is visibly warming up in ``metric`` (a ``settle_with``).
 
     Within ``metric``'s own settle period, V2 worse than live V1 on it by more than
-    WARMING_EXCESS over the rule's window (medians of the paired samples). A replica
-    that is still slow serves fewer requests; a deficit that comes with normal latency
-    is judged at once.
+    WARMING_EXCESS over ``window`` (the rule's by default; medians of the paired
+    samples). A replica that is still slow serves fewer requests; a deficit that comes
+    with normal latency is judged at once.
     """
     spec = ctx.module.metrics[metric]
     if ctx.now - ctx.started_at >= spec.settle:
         return None
-    v2, v1 = paired(ctx, metric, max(ctx.now - rule.window, ctx.started_at - EPS))
+    width = rule.window if window is None else window
+    v2, v1 = paired(ctx, metric, max(ctx.now - width, ctx.started_at - EPS))
     if len(v2) < rule.min_samples:
         return None
     level2, level1 = stats._median(v2), stats._median(v1)
