@@ -758,3 +758,23 @@ def test_noise_is_observed_or_binomial() -> None:
     assert isinstance(plain, BurstsRule) and plain.noise == "observed"
     (issue,) = issues_of(rule_yaml("kind: bursts\nnoise: exact"))
     assert issue.line == 9 and "binomial" in issue.message
+
+
+def test_settle_min_defaults_to_three_minutes_and_is_per_metric() -> None:
+    module = module_of("modules:\n"
+                       "  - name: checkout\n"
+                       "    metrics:\n"
+                       "      latency_p95_ms: {direction: higher_is_worse, settle: 5m}\n"
+                       "      parse_rate:\n"
+                       "        direction: lower_is_worse\n"
+                       "        settle: 10m\n"
+                       "        settle_min: 90s\n")
+    assert module.metrics["latency_p95_ms"].settle_min == 180.0
+    assert module.metrics["parse_rate"].settle_min == 90.0
+    (issue,) = issues_of("modules:\n"
+                         "  - name: checkout\n"
+                         "    metrics:\n"
+                         "      latency_p95_ms:\n"
+                         "        direction: higher_is_worse\n"
+                         "        settle_min: soon\n")
+    assert (issue.file, issue.line) == ("test.yaml", 6)

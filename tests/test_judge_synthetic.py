@@ -48,7 +48,10 @@ was a false rollback on a held-back proxy set until the change named here:
 * aa-warmup-long-425 (seed 420, a clean check): V2 failed 4-5 % of requests for its first
   40 s while its latency was x2.5 V1's, a burst of four samples rolled back at 40 s (a
   burst rule whose metric settles with another now holds a burst that began in V2's
-  first minute while V2 is still warming up in that metric, bursts.py).
+  first minute while V2 is still warming up in that metric, bursts.py);
+* aa-warmup-long-641 (seed 640, a clean check): V2's latency x1.6 for two minutes before
+  it decays, rolled back at 130 s (a settling metric's breach now counts only after
+  ``settle_min``, 3 minutes by default; tests/test_judge_settle.py).
 
 And regressions rolled back before their onset: reg-latency-creep-slow-400 (seed 400, a
 clean check; the error cluster of aa-ar1-noise-424 at 30 s), reg-latency-creep-fast-143 (seed 140, a

@@ -83,6 +83,7 @@ class MetricSpec(Frozen):
     scrape: ScrapeSpec | None = None
     warmup: Duration | None = None
     settle: Duration = 0.0
+    settle_min: Duration = Field(default=180.0, ge=0)
     settle_with: Name | None = None
     noise_floor: float = Field(default=0.0, ge=0)
     per_request: bool = False

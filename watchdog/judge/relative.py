@@ -6,10 +6,10 @@ small ones need the long one); the alpha is split between them (Bonferroni).
 
 Warm-up. ``warmup`` drops V2's first seconds outright. ``settle`` is smarter: during V2's
 first ``settle`` seconds a breach only counts when V2's excess is not still falling. A
-warm-up (cache fill, JIT) decays; a regression stays. For the first SETTLE_MIN (2 minutes)
-a slow warm-up and a step look alike at a small traffic share, so nothing counts; from then
-on the trend of V2's excess is tested, so a regression present from the start is caught at
-about two minutes while a decaying warm-up is not mistaken for one (warmup.py holds
+warm-up (cache fill, JIT) decays; a regression stays. For the first ``settle_min`` (3
+minutes) a slow warm-up and a step look alike at a small traffic share, so nothing counts;
+from then on the trend of V2's excess is tested, so a regression present from the start is
+caught at about three minutes while a decaying warm-up is not mistaken for one (warmup.py holds
 that test, `settle_with` and the stale-window check).
 
 Reference. Live V1 while it serves. Where it does not (the 100 % stage), the stored

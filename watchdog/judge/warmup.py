@@ -17,7 +17,6 @@ from watchdog.judge.context import EPS, EvalContext, paired
 from watchdog.judge.series import Series
 from watchdog.model import Direction, Version
 
-SETTLE_MIN = 120.0  # seconds of V2 history before a breach can count while settling
 SETTLE_SPAN = 300.0  # how far back the trend of V2's excess is fitted (at most)
 SETTLE_Z = 2.0  # a trend this many standard errors towards "better" is a warm-up
 STALE = 2.0  # V2 samples this many spacings old no longer feed a fresh verdict
@@ -30,14 +29,14 @@ def still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | N
     The trend of V2's excess (V2 less V1 interpolated to V2's instants, or V2 alone where V1
     has too few samples) over its life so far, at most SETTLE_SPAN back: a robust (Theil-Sen) slope
     and its standard error from the residuals' robust scatter. A warm-up decays, so its
-    slope is clearly negative (improving) once SETTLE_MIN seconds of history give the test
+    slope is clearly negative (improving) once ``settle_min`` seconds of history give the test
     its power; a regression is flat. Before that, nothing counts: a slow warm-up and a step
     look alike over a minute of noisy samples. A line through every sample has far more
     power than comparing two blocks, so a decaying warm-up is told apart reliably at the
     first instant a breach may count.
     """
     now = ctx.now
-    if now - ctx.started_at < SETTLE_MIN - EPS:
+    if now - ctx.started_at < ctx.module.metrics[rule.metric].settle_min - EPS:
         return "too little V2 history to tell a warm-up from a regression"
     start = max(ctx.started_at - EPS, now - SETTLE_SPAN)
     times, v2 = ctx.series.get(Version.V2, rule.metric).window(start, now)
