@@ -1,6 +1,6 @@
 """V2's noise for ``per_request`` metrics: its own, at its current share, pooled with V1's.
 
-relative._v2_noise: a few near-equal V2 samples early in a stage must not read as almost
+noise.v2_noise: a few near-equal V2 samples early in a stage must not read as almost
 no noise, and samples from another stage (another share, another noise) must not blur the
 current one.
 """
@@ -15,7 +15,8 @@ import pytest
 from watchdog.config.loader import load_default_rules
 from watchdog.config.schema import Module, RelativeRule
 from watchdog.judge.context import EvalContext
-from watchdog.judge.relative import SHARE_PRIOR, evaluate_relative
+from watchdog.judge.noise import SHARE_PRIOR
+from watchdog.judge.relative import evaluate_relative
 from watchdog.judge.series import Series, SeriesStore
 from watchdog.model import Version
 

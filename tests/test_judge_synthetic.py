@@ -26,7 +26,7 @@ was a false rollback on a held-back proxy set until the change named here:
 * aa-ar1-noise-424 (seed 420, a clean check): V2 failed 2, 2, 1, 1 of ~100 requests in its
   first four windows; the noise of those four samples read as almost none, z=3.8 at 30 s
   (V2's noise of a ``per_request`` metric is now pooled with what live V1's implies at
-  V2's share, relative.py ``_v2_noise``);
+  V2's share, noise.py ``v2_noise``);
 * aa-low-traffic-301 (seed 300, a clean check): at 20 rps V1 had no error in the six
   windows a minute holds and V2 one in five of them: the medians read 0 against 1.8 %
   (the error rule now takes a winsorised mean, ``estimator: winsorised``, which is sound

@@ -47,13 +47,13 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
         out = _significant_runs(v2, out, limit, rule.min_run)
     episodes, longest, last_end = _runs(times, out, rule.min_run, ctx.module.interval * 1.5)
     breached = episodes >= rule.episodes
-    if breached and ctx.now - ctx.started_at < spec.settle and last_end is not None:
-        first_time = times[0]
-        if first_time - ctx.started_at < spec.settle and _only_at_start(times, out, ctx):
-            return inconclusive(rule, "V2 still settling after start: its only out-of-line "
-                                      "run began with it", warming=True)
-    if breached and spec.settle_with is not None \
-            and _one_run_from(times, out, ctx.started_at + WARMING_WINDOW):
+    run = _single_run(out) if breached else None  # where the only out run began
+    if run == 0 and ctx.now - ctx.started_at < spec.settle and last_end is not None \
+            and times[0] - ctx.started_at < spec.settle:
+        return inconclusive(rule, "V2 still settling after start: its only out-of-line "
+                                  "run began with it", warming=True)
+    if run is not None and spec.settle_with is not None \
+            and times[run] <= ctx.started_at + WARMING_WINDOW + EPS:
         # a run that began with V2 while V2 is still slow (``settle_with``): a warm-up
         warm = warming_in(spec.settle_with, rule, ctx, WARMING_WINDOW)
         if warm is not None:
@@ -138,23 +138,14 @@ def _significant_runs(v2: np.ndarray, out: np.ndarray, limit: float,
     return kept
 
 
-def _only_at_start(times: list[float], out: np.ndarray, ctx: EvalContext) -> bool:
-    """True when every out sample so far is in one run that began at V2's start."""
-    flags = out.tolist()
-    if not flags or not flags[0]:
-        return False
-    first_in = next((i for i, f in enumerate(flags) if not f), len(flags))
-    return not any(flags[first_in:])
-
-
-def _one_run_from(times: list[float], out: np.ndarray, by: float) -> bool:
-    """True when every out sample so far is in one run, which began by ``by``."""
+def _single_run(out: np.ndarray) -> int | None:
+    """Where the only run of out samples so far begins; None for no run or several."""
     flags = out.tolist()
     first = next((i for i, f in enumerate(flags) if f), None)
-    if first is None or times[first] > by + EPS:
-        return False
+    if first is None:
+        return None
     after = next((i for i in range(first, len(flags)) if not flags[i]), len(flags))
-    return not any(flags[after:])
+    return None if any(flags[after:]) else first
 
 
 def _round(x: float) -> float:

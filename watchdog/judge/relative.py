@@ -31,14 +31,11 @@ import numpy as np
 
 from watchdog.baseline import Baseline
 from watchdog.config.schema import RelativeRule
-from watchdog.judge import counts, stats
+from watchdog.judge import counts, noise, stats
 from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, too_few, warm_from
 from watchdog.judge.series import Series
 from watchdog.judge.warmup import stale_for, still_falling, warm_until, warming_in
 from watchdog.model import Direction, RuleResult, Version
-
-BINOMIAL_MIN = 0.7  # noise: binomial never shrinks V2's measured noise below this share
-SHARE_PRIOR = 5.0  # per_request: V1's noise scaled to V2's share counts as this many samples
 
 
 @dataclass(frozen=True)
@@ -147,8 +144,8 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
                              rule.min_effect, higher)
     noise_from = max(ctx.now - max(ctx.noise_window, len(v2) * ctx.module.interval),
                      warm_from(rule, ctx) - EPS)
-    sd2 = _v2_noise(rule, ctx, noise_from, v2, ref, tolerance, higher)
-    binomial = _binomial(ctx, rule.metric, noise_from) if rule.noise == "binomial" else None
+    sd2 = noise.v2_noise(rule, ctx, noise_from, v2, ref, tolerance, higher)
+    binomial = noise.binomial(ctx, rule.metric, noise_from) if rule.noise == "binomial" else None
     est = rule.estimator
     comp = stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
                          len(v2), ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
@@ -158,98 +155,6 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
         if exact is not None and exact < comp.z:
             comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)
     return comp
-
-
-def _binomial(ctx: EvalContext, metric: str, start: float) -> tuple[float, float | None]:
-    """V2's mean over its noise window and, for a sparse count, its requests a sample
-    (counts.sparse_requests: a cluster has no zeros of its own, so both are read off the
-    noise window), once a tick: the rule's windows share it."""
-    key = ("binomial", metric, start)
-    found = ctx.memo.get(key)
-    if found is None:
-        recent = ctx.series.get(Version.V2, metric).window(start, ctx.now)[1]
-        found = ctx.memo[key] = (float(np.mean(recent)), counts.sparse_requests(recent))
-    return found
-
-
-def _binomial_factor(rule: RelativeRule, level: float, reference: float, tolerance: float,
-                     higher: bool) -> float:
-    """How V2's noise would scale if its rate were at the limit (``noise: binomial``).
-
-    A ratio of counts (failed / served) has a binomial noise, sqrt(p (1 - p) / n): measured
-    at V2's own ``level`` (its mean over the noise window), it is too large to test "V2 is
-    at the limit" when V2 runs well above it. The factor sqrt(L (1 - L) / (p (1 - p)))
-    takes it to the limit L (a score test), kept within [BINOMIAL_MIN, 1]: the noise is
-    never made larger than measured, nor shrunk below BINOMIAL_MIN of it.
-    """
-    limit = stats.limit_of(reference, tolerance, rule.min_effect, higher)
-    if not 0 < level < 1 or not 0 < limit < 1:
-        return 1.0
-    factor = math.sqrt(limit * (1 - limit) / (level * (1 - level)))
-    return min(max(factor, BINOMIAL_MIN), 1.0)
-
-
-def _v2_noise(rule: RelativeRule, ctx: EvalContext, noise_from: float, v2: np.ndarray,
-              ref: Reference, tolerance: float, higher: bool, at_limit: bool = True) -> float:
-    """V2's noise per sample, at the rule's limit for ``noise: binomial``.
-
-    Measured from V2's successive differences since ``noise_from``. For a ``per_request``
-    metric compared with live V1, V2's own measurement covers only its current traffic
-    share (the previous stage's samples are noisier or quieter) and is pooled with what
-    V1's noise implies at V2's share (:func:`_share_model`, worth SHARE_PRIOR samples): a
-    few samples early in a stage cannot make V2 look almost noiseless, and samples of
-    another share do not blur it.
-    """
-    spec = ctx.module.metrics[rule.metric]
-    binomial = at_limit and rule.noise == "binomial"
-    model = _share_model(rule, ctx, ref, tolerance, higher, binomial)
-    start = noise_from
-    if model is not None and ctx.stage_started_at is not None:
-        start = max(noise_from, ctx.stage_started_at - EPS)
-    if model is None:
-        sd2 = _noise(ctx, Version.V2, rule.metric, start, v2, spec.noise_floor)
-        recent_n = ctx.memo.get(("count", Version.V2, rule.metric, start), len(v2))
-        sample = v2
-    else:
-        sample = ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1]
-        recent_n = len(sample)
-        sd2 = stats.noise_sd(sample) if recent_n >= 3 else math.nan
-    expected = (ctx.now - start) / ctx.module.interval
-    if recent_n < expected / 2 and len(sample) > 1:
-        # sparse data (thin traffic leaves windows empty): successive differences of a few
-        # scattered samples understate the noise, so the window's own scatter is a floor
-        sd2 = max(sd2, float(np.std(sample, ddof=1)))
-    if binomial and not math.isnan(sd2):
-        sd2 *= _binomial_factor(rule, _binomial(ctx, rule.metric, noise_from)[0], ref.value,
-                                tolerance, higher)
-    if model is None:
-        return sd2
-    own = 0 if math.isnan(sd2) else recent_n - 1
-    pooled = (SHARE_PRIOR * model**2 + (own * sd2**2 if own else 0.0)) / (SHARE_PRIOR + own)
-    return max(math.sqrt(pooled), spec.noise_floor)
-
-
-def _share_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, tolerance: float,
-                 higher: bool, binomial: bool) -> float | None:
-    """V2's noise as live V1's implies it (``per_request`` metrics), or None.
-
-    A p95 or a ratio of counts over the requests of a window is noisier the fewer
-    requests a version serves: V2's per-sample noise is V1's times sqrt(V1's share / V2's
-    share), and for ``noise: binomial`` at the limit rather than at V1's rate. V1's noise
-    is measured over many samples.
-    """
-    share = ctx.traffic_percent
-    if not ctx.module.metrics[rule.metric].per_request or ref.kind != "live_v1" \
-            or share is None or not 0 < share < 100 or not ref.sd > 0:
-        return None
-    model = ref.sd * math.sqrt((100.0 - share) / share)
-    if binomial:
-        level1 = ref.value
-        limit = stats.limit_of(level1, tolerance, rule.min_effect, higher)
-        if not 0 < level1 < 1 or not 0 < limit < 1:
-            return None
-        model *= math.sqrt(limit * (1 - limit) / (level1 * (1 - level1)))
-    return model
 
 
 def _small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float) -> float | None:
@@ -287,8 +192,8 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
         if rule.test == "none":
             return Reference("live_v1", stats.aggregate(v1, rule.aggregate), 0.0, len(v1),
                              paired=v2)
-        sd1 = _noise(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width), v1,
-                     floor)
+        sd1 = noise.measured(ctx, Version.V1, rule.metric,
+                             ctx.now - max(ctx.noise_window, width), v1, floor)
         est = rule.estimator
         level = stats.location(v1, sd1, est)
         stored = _small_share_reference(rule, ctx, level)
@@ -322,7 +227,7 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
     recent = v1s.since(last - ctx.noise_window, last)
     if len(recent) < rule.min_samples or value == 0:
         return Reference("baseline", value, se, baseline.count)
-    sd1 = _sd(recent, recent, floor)
+    sd1 = noise.window_sd(recent, recent, floor)
     level = stats.location(recent, sd1)
     drift = level / value - 1
     if rule.drift_guard is not None and abs(drift) > rule.drift_guard:
@@ -349,22 +254,23 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
     v2, v1 = paired(ctx, rule.metric, start)
     noise_from = max(ctx.now - max(ctx.noise_window, width), earliest)
     if rule.against != "baseline" and len(v1) >= rule.min_samples:
-        sd1 = _noise(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width),
+        sd1 = noise.measured(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width),
                      v1, floor)
         reference: np.ndarray | float = v1
         level1 = float(np.median(v1))
         stored = _small_share_reference(rule, ctx, level1)
         if stored is not None:
             reference = v1 + (stored - level1)
-        live = Reference("live_v1", float(np.median(v1)), 0.0, len(v1), sd=sd1)
-        sd2 = _v2_noise(rule, ctx, noise_from, v2, live, tolerance, higher, at_limit=False)
+        live = Reference("live_v1", level1, 0.0, len(v1), sd=sd1)
+        sd2 = noise.v2_noise(rule, ctx, noise_from, v2, live, tolerance, higher, at_limit=False)
         sd = math.hypot(sd2, sd1)
     else:
         ref = _reference(rule, ctx, start, width)
         if isinstance(ref, RuleResult) or ref.kind == "live_v1":
             return None
         v2 = v2s.window(start, ctx.now)[1]
-        reference, sd = ref.value, _noise(ctx, Version.V2, rule.metric, noise_from, v2, floor)
+        reference = ref.value
+        sd = noise.measured(ctx, Version.V2, rule.metric, noise_from, v2, floor)
     if len(v2) < rule.min_samples:
         return None
     allowed = tolerance if isinstance(reference, np.ndarray) or rule.baseline_tolerance is None \
@@ -395,25 +301,6 @@ def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:
         return True
     last = v1s.last_time(ctx.now)
     return last is None or last <= start
-
-
-def _noise(ctx: EvalContext, version: Version, metric: str, start: float,
-           window: np.ndarray, floor: float) -> float:
-    """Noise of one version's metric since ``start``, computed once per tick."""
-    key = ("noise", version, metric, start, floor)
-    found = ctx.memo.get(key)
-    if found is None:
-        recent = ctx.series.get(version, metric).window(start, ctx.now)[1]
-        ctx.memo[("count", version, metric, start)] = len(recent)
-        found = ctx.memo[key] = _sd(recent, window, floor)
-    return float(found)
-
-
-def _sd(recent: np.ndarray, window: np.ndarray, floor: float) -> float:
-    sd = stats.noise_sd(recent if len(recent) >= len(window) else window)
-    if math.isnan(sd):
-        sd = float(np.std(window, ddof=1)) if len(window) > 1 else 0.0
-    return max(sd, floor)
 
 
 def _summary(rule: RelativeRule, comp: stats.Comparison, ref: Reference, width: float) -> str:

@@ -1,0 +1,142 @@
+"""Noise per sample for the relative rules: V2's own, pooled with what V1's implies.
+
+A relative rule's test needs each version's noise per sample. It is measured from
+successive differences (stats.noise_sd), once a tick per version and start (the rule's
+windows share it). For a ``per_request`` metric compared with live V1, V2's noise at its
+current traffic share is pooled with what V1's noise implies at that share; for
+``noise: binomial`` it is moved to the rule's limit (a score test).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from watchdog.config.schema import RelativeRule
+from watchdog.judge import counts, stats
+from watchdog.judge.context import EPS, EvalContext
+from watchdog.model import Version
+
+if TYPE_CHECKING:
+    from watchdog.judge.relative import Reference
+
+BINOMIAL_MIN = 0.7  # noise: binomial never shrinks V2's measured noise below this share
+SHARE_PRIOR = 5.0  # per_request: V1's noise scaled to V2's share counts as this many samples
+
+
+def binomial(ctx: EvalContext, metric: str, start: float) -> tuple[float, float | None]:
+    """V2's mean over its noise window and, for a sparse count, its requests a sample
+    (counts.sparse_requests: a cluster has no zeros of its own, so both are read off the
+    noise window), once a tick: the rule's windows share it."""
+    key = ("binomial", metric, start)
+    found = ctx.memo.get(key)
+    if found is None:
+        recent = ctx.series.get(Version.V2, metric).window(start, ctx.now)[1]
+        found = ctx.memo[key] = (float(np.mean(recent)), counts.sparse_requests(recent))
+    return found
+
+
+def binomial_factor(rule: RelativeRule, level: float, reference: float, tolerance: float,
+                    higher: bool) -> float:
+    """How V2's noise would scale if its rate were at the limit (``noise: binomial``).
+
+    A ratio of counts (failed / served) has a binomial noise, sqrt(p (1 - p) / n): measured
+    at V2's own ``level`` (its mean over the noise window), it is too large to test "V2 is
+    at the limit" when V2 runs well above it. The factor sqrt(L (1 - L) / (p (1 - p)))
+    takes it to the limit L (a score test), kept within [BINOMIAL_MIN, 1]: the noise is
+    never made larger than measured, nor shrunk below BINOMIAL_MIN of it.
+    """
+    factor = _at_limit(level, stats.limit_of(reference, tolerance, rule.min_effect, higher))
+    return 1.0 if factor is None else min(max(factor, BINOMIAL_MIN), 1.0)
+
+
+def _at_limit(level: float, limit: float) -> float | None:
+    """sqrt(L (1 - L) / (p (1 - p))): a binomial noise at ``level`` p moved to ``limit`` L."""
+    if not 0 < level < 1 or not 0 < limit < 1:
+        return None
+    return math.sqrt(limit * (1 - limit) / (level * (1 - level)))
+
+
+def v2_noise(rule: RelativeRule, ctx: EvalContext, noise_from: float, v2: np.ndarray,
+             ref: Reference, tolerance: float, higher: bool, at_limit: bool = True) -> float:
+    """V2's noise per sample, at the rule's limit for ``noise: binomial``.
+
+    Measured from V2's successive differences since ``noise_from``. For a ``per_request``
+    metric compared with live V1, V2's own measurement covers only its current traffic
+    share (the previous stage's samples are noisier or quieter) and is pooled with what
+    V1's noise implies at V2's share (:func:`share_model`, worth SHARE_PRIOR samples): a
+    few samples early in a stage cannot make V2 look almost noiseless, and samples of
+    another share do not blur it.
+    """
+    spec = ctx.module.metrics[rule.metric]
+    to_limit = at_limit and rule.noise == "binomial"
+    model = share_model(rule, ctx, ref, tolerance, higher, to_limit)
+    start = noise_from
+    if model is not None and ctx.stage_started_at is not None:
+        start = max(noise_from, ctx.stage_started_at - EPS)
+    if model is None:
+        sd2 = measured(ctx, Version.V2, rule.metric, start, v2, spec.noise_floor)
+        recent_n = ctx.memo.get(("count", Version.V2, rule.metric, start), len(v2))
+        sample = v2
+    else:
+        sample = ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1]
+        recent_n = len(sample)
+        sd2 = stats.noise_sd(sample) if recent_n >= 3 else math.nan
+    expected = (ctx.now - start) / ctx.module.interval
+    if recent_n < expected / 2 and len(sample) > 1:
+        # sparse data (thin traffic leaves windows empty): successive differences of a few
+        # scattered samples understate the noise, so the window's own scatter is a floor
+        sd2 = max(sd2, float(np.std(sample, ddof=1)))
+    if to_limit and not math.isnan(sd2):
+        sd2 *= binomial_factor(rule, binomial(ctx, rule.metric, noise_from)[0], ref.value,
+                               tolerance, higher)
+    if model is None:
+        return sd2
+    own = 0 if math.isnan(sd2) else recent_n - 1
+    pooled = (SHARE_PRIOR * model**2 + (own * sd2**2 if own else 0.0)) / (SHARE_PRIOR + own)
+    return max(math.sqrt(pooled), spec.noise_floor)
+
+
+def share_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, tolerance: float,
+                higher: bool, binomial: bool) -> float | None:
+    """V2's noise as live V1's implies it (``per_request`` metrics), or None.
+
+    A p95 or a ratio of counts over the requests of a window is noisier the fewer
+    requests a version serves: V2's per-sample noise is V1's times sqrt(V1's share / V2's
+    share), and for ``noise: binomial`` at the limit rather than at V1's rate. V1's noise
+    is measured over many samples.
+    """
+    share = ctx.traffic_percent
+    if not ctx.module.metrics[rule.metric].per_request or ref.kind != "live_v1" \
+            or share is None or not 0 < share < 100 or not ref.sd > 0:
+        return None
+    model = ref.sd * math.sqrt((100.0 - share) / share)
+    if binomial:
+        factor = _at_limit(ref.value, stats.limit_of(ref.value, tolerance, rule.min_effect,
+                                                     higher))
+        if factor is None:
+            return None
+        model *= factor
+    return model
+
+
+def measured(ctx: EvalContext, version: Version, metric: str, start: float,
+             window: np.ndarray, floor: float) -> float:
+    """Noise of one version's metric since ``start``, computed once per tick."""
+    key = ("noise", version, metric, start, floor)
+    found = ctx.memo.get(key)
+    if found is None:
+        recent = ctx.series.get(version, metric).window(start, ctx.now)[1]
+        ctx.memo[("count", version, metric, start)] = len(recent)
+        found = ctx.memo[key] = window_sd(recent, window, floor)
+    return float(found)
+
+
+def window_sd(recent: np.ndarray, window: np.ndarray, floor: float) -> float:
+    """Successive-difference noise of ``recent`` (of ``window`` when that is longer)."""
+    sd = stats.noise_sd(recent if len(recent) >= len(window) else window)
+    if math.isnan(sd):
+        sd = float(np.std(window, ddof=1)) if len(window) > 1 else 0.0
+    return max(sd, floor)
