@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -254,3 +255,41 @@ def test_an_error_cluster_in_v2s_first_windows_is_not_an_early_rollback(rules: R
     result = replay.run(scenario, rules)
     assert result.outcome == "rolled_back"
     assert result.rollback_at is not None and result.rollback_at >= 240
+
+
+def test_a_total_outage_after_sparse_errors_is_judged_at_once() -> None:
+    # V2 at a small share fails one of ~100 requests now and then (a sparse count), then
+    # every request for a minute: 600 events where 5 are expected. The Poisson tail's
+    # first term underflows to 0; summing on from there once never ended (the judge hung
+    # exactly when it had to roll back)
+    module = load_default_rules().for_module("checkout")
+    rule = next(r for r in module.rules if r.name == "error_rate_regression")
+    assert isinstance(rule, RelativeRule)
+    grid = np.arange(0.0, 601, 10.0)
+    sparse = np.where(np.arange(len(grid)) % 4 == 0, 0.01, 0.0)
+    v2 = np.where(grid > 540, 1.0, sparse)
+    wobble = np.resize([1.0, -1.0], len(grid))
+    store = SeriesStore({
+        (Version.V1, "latency_p95_ms"): Series(grid, 180.0 + 3 * wobble),
+        (Version.V2, "latency_p95_ms"): Series(grid, 180.0 - 3 * wobble),
+        (Version.V1, rule.metric): Series(grid, 0.005 + 0.0005 * wobble),
+        (Version.V2, rule.metric): Series(grid, v2),
+    })
+    ctx = EvalContext(module, 600.0, 0.0, store, {})
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("the judge did not return within 10 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        judged = evaluate_relative(rule, ctx)
+        tails = (counts.poisson_tail(600, 5.0), counts.poisson_tail(3, 5000.0),
+                 counts.poisson_tail(5000, 5000.0))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert judged.breached is True
+    assert judged.evidence.get("poisson") == 1  # judged by the exact test, as sparse
+    assert tails[0] == 0.0 and tails[1] == pytest.approx(1.0)
+    assert tails[2] == pytest.approx(0.5, abs=0.01)

@@ -60,16 +60,29 @@ def count_z(tested: np.ndarray, per_sample: float, limit: float) -> float | None
 
 
 def poisson_tail(k: int, mean: float) -> float:
-    """P(X >= k) for X ~ Poisson(mean), summed term by term (k and mean are small here)."""
+    """P(X >= k) for X ~ Poisson(mean): summed term by term from k (or 1 minus the terms
+    below k where k is at most the mean); a normal approximation for a mean of over
+    POISSON_MAX events."""
     if k <= 0:
         return 1.0
     if mean <= 0:
         return 0.0
+    if mean > POISSON_MAX:
+        return 0.5 * math.erfc((k - 0.5 - mean) / math.sqrt(2.0 * mean))
     log_mean = math.log(mean)
+
+    def term(i: int) -> float:
+        return math.exp(-mean + i * log_mean - math.lgamma(i + 1))
+
+    if k <= mean:
+        return max(0.0, 1.0 - math.fsum(term(i) for i in range(k)))
     total, i = 0.0, k
-    while True:
-        term = math.exp(-mean + i * log_mean - math.lgamma(i + 1))
-        total += term
+    while True:  # the terms fall from k on (k > mean)
+        t = term(i)
+        total += t
         i += 1
-        if i > mean and term < total * 1e-12:
+        if t <= total * 1e-12:  # also a first term that underflows to 0
             return min(total, 1.0)
+
+
+POISSON_MAX = 1000.0
