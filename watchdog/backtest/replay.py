@@ -53,6 +53,18 @@ def scenario_plan(scenario: Scenario, template: Plan) -> Plan:
     })
 
 
+def rules_at_step(rules: RuleSet, scenario: Scenario) -> RuleSet:
+    """The rules with the scenario's module evaluated every ``step_seconds`` where its
+    samples are sparser than the module's interval (a recording scraped every 30 s is
+    judged every 30 s, and its windows hold ``min_samples`` of its samples)."""
+    module = rules.for_module(scenario.module)
+    if scenario.step_seconds <= module.interval:
+        return rules
+    modules = dict(rules.modules)
+    modules[scenario.module] = module.model_copy(update={"interval": scenario.step_seconds})
+    return RuleSet(modules=modules, files=rules.files)
+
+
 def capture_baselines(journal: Journal, scenario: Scenario, metrics: list[str]) -> None:
     for metric in metrics:
         series = scenario.store.get(Version.V1, metric)
@@ -69,6 +81,7 @@ def capture_baselines(journal: Journal, scenario: Scenario, metrics: list[str]) 
 def run(scenario: Scenario, rules: RuleSet, journal_path: str | Path = ":memory:",
         stop_after: float | None = None,
         on_tick: Callable[[TickResult], None] | None = None) -> BacktestResult:
+    rules = rules_at_step(rules, scenario)
     module = rules.for_module(scenario.module)
     plan = scenario_plan(scenario, module.plan)
     journal = Journal(journal_path)

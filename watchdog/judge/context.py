@@ -34,6 +34,12 @@ def warm_from(rule: Rule, ctx: EvalContext) -> float:
     return ctx.started_at + ctx.module.warmup_of(rule.metric)
 
 
+def span(rule: Rule, ctx: EvalContext) -> float:
+    """A rule's window, widened to hold ``min_samples`` samples where the samples are
+    sparser than that (a module evaluated, or scraped, every 30 s with a 1-minute window)."""
+    return max(rule.window, rule.min_samples * ctx.module.interval)
+
+
 def inconclusive(rule: Rule, why: str, **evidence: Any) -> RuleResult:
     return RuleResult(rule.name, rule.metric, None, f"{rule.metric}: {why}",
                       {"inconclusive": why, **evidence})
@@ -47,7 +53,7 @@ def young(rule: Rule, ctx: EvalContext, why: str, **evidence: Any) -> RuleResult
     """
     needed = 4 * rule.envelope if isinstance(rule, GrowthRule) else (
         (rule.min_samples + 1) * ctx.module.interval)
-    needed = min(needed, rule.window)
+    needed = min(needed, span(rule, ctx))
     if ctx.now - warm_from(rule, ctx) >= needed:
         return None
     return inconclusive(rule, why, warming=True, **evidence)

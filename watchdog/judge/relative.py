@@ -32,7 +32,7 @@ import numpy as np
 from watchdog.baseline import Baseline
 from watchdog.config.schema import RelativeRule
 from watchdog.judge import counts, noise, stats
-from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, too_few, warm_from
+from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, span, too_few, warm_from
 from watchdog.judge.series import Series
 from watchdog.judge.warmup import stale_for, still_falling, warm_until, warming_in
 from watchdog.model import Direction, RuleResult, Version
@@ -61,12 +61,13 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     if settling:
         # while V2 may still be settling, look only at the latter half of its life
         earliest = max(earliest, ctx.started_at + elapsed / 2 - EPS)
-    start = max(ctx.now - rule.window, earliest)
+    short = span(rule, ctx)
+    start = max(ctx.now - short, earliest)
     _, v2 = v2s.window(start, ctx.now)
     if len(v2) < rule.min_samples:
         return too_few(rule, ctx, len(v2))
-    windows = [rule.window]
-    if rule.test == "sequential" and rule.long_window is not None:
+    windows = [short]
+    if rule.test == "sequential" and rule.long_window is not None and rule.long_window > short:
         windows.append(rule.long_window)
     best: tuple[float, stats.Comparison, Reference, float] | None = None
     z_crit = stats.z_critical(rule.alpha / len(windows)) if rule.test == "sequential" else 0.0
@@ -77,7 +78,7 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     long_from = earliest if warm_end is None \
         else max(earliest, min(warm_end + EPS, ctx.started_at + elapsed / 2 - EPS))
     for width in windows:
-        start = max(ctx.now - width, earliest if width == rule.window else long_from)
+        start = max(ctx.now - width, earliest if width == short else long_from)
         _, v2 = v2s.window(start, ctx.now)
         if len(v2) < rule.min_samples:
             continue

@@ -16,7 +16,7 @@ from watchdog.config.schema import (
 )
 from watchdog.judge import stats
 from watchdog.judge.bursts import evaluate_bursts
-from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from, young
+from watchdog.judge.context import EPS, EvalContext, inconclusive, span, too_few, warm_from, young
 from watchdog.judge.relative import evaluate_relative
 from watchdog.model import RuleResult, Version
 
@@ -36,7 +36,7 @@ def evaluate(rule: Rule, ctx: EvalContext) -> RuleResult:
 
 
 def _canary_window(rule: Rule, ctx: EvalContext) -> tuple[list[float], np.ndarray, float]:
-    start = max(ctx.now - rule.window, warm_from(rule, ctx) - EPS)
+    start = max(ctx.now - span(rule, ctx), warm_from(rule, ctx) - EPS)
     times, values = ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)
     return times, values, start
 

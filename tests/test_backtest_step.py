@@ -1,0 +1,60 @@
+"""A recording scraped every 30 s (not 10 s) is judged as well: the module is evaluated
+every step and a rule's window widens to hold ``min_samples`` samples (judge.context.span).
+With 1-minute windows and 30-s samples every relative rule once held 2 samples of the 3
+it needs, forever: no regression was rolled back and no healthy rollout was promoted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from watchdog.backtest import replay
+from watchdog.backtest.scenario import load_scenario
+from watchdog.config.loader import RuleSet, load_default_rules
+
+DATA = Path(__file__).parent / "data" / "scenarios"
+TRUTH = {t["scenario"]: t for t in json.loads((DATA / "truth.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_default_rules()
+
+
+def _every(path: Path, step: int, out: Path) -> Path:
+    """The recording with only the samples on a ``step``-second grid, as a scrape every
+    ``step`` seconds would have stored it."""
+    lines = path.read_text().splitlines()
+    meta = json.loads(lines[0])
+    meta["step_seconds"] = step
+    kept = [json.dumps(meta)] + [ln for ln in lines[1:] if json.loads(ln)["t"] % step == 0]
+    target = out / path.name
+    target.write_text("\n".join(kept) + "\n")
+    return target
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.jsonl")), ids=lambda p: p.stem)
+def test_a_recording_scraped_every_30s_is_judged(path: Path, rules: RuleSet,
+                                                  tmp_path: Path) -> None:
+    truth = TRUTH[path.stem]
+    result = replay.run(load_scenario(_every(path, 30, tmp_path)), rules)
+    if truth["expect"] == "rollback":
+        assert result.outcome == "rolled_back", result.decisions[-1].decision.reasons
+        assert result.rollback_at is not None and result.rollback_at >= truth["onset"]
+    elif path.stem.startswith("aa-gaps"):
+        # whole-scrape gaps of up to 250 s at 30-s samples may hold it past the recording
+        assert result.outcome in ("promoted", "in_progress")
+    else:
+        assert result.outcome == "promoted", result.decisions[-1].decision.reasons
+
+
+def test_the_window_widens_only_where_samples_are_sparse(rules: RuleSet,
+                                                         tmp_path: Path) -> None:
+    scenario = load_scenario(_every(DATA / "aa-clean-1000.jsonl", 30, tmp_path))
+    module = replay.rules_at_step(rules, scenario).for_module(scenario.module)
+    assert module.interval == 30
+    ten = load_scenario(DATA / "aa-clean-1000.jsonl")
+    assert replay.rules_at_step(rules, ten) is rules  # 10-s recordings: the rules as given
