@@ -17,7 +17,7 @@ import numpy as np
 
 from watchdog.config.schema import BurstsRule
 from watchdog.judge import counts, stats
-from watchdog.judge.context import EPS, EvalContext, inconclusive, too_few, warm_from
+from watchdog.judge.context import EPS, EvalContext, inconclusive, span, too_few, warm_from
 from watchdog.judge.warmup import warming_in
 from watchdog.model import Direction, RuleResult, Version
 
@@ -27,24 +27,29 @@ WARMING_WINDOW = 60.0  # settle_with: how far back the other metric's warm-up is
 def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
     spec = ctx.module.metrics[rule.metric]
     higher = spec.direction is not Direction.LOWER_IS_WORSE
-    start = max(ctx.now - rule.window, warm_from(rule, ctx) - EPS)
+    start = max(ctx.now - span(rule, ctx), warm_from(rule, ctx) - EPS)
     times, v2 = ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)
     if len(v2) < max(rule.min_samples, rule.min_run):
         return too_few(rule, ctx, len(v2))
     reference = _reference(rule, ctx, start)
     if reference is None:
         return inconclusive(rule, "no reference: neither live V1 nor a stored baseline")
+    level = _shared(rule, ctx, times, reference, higher)
     recent = ctx.series.get(Version.V2, rule.metric).window(ctx.now - ctx.noise_window,
                                                             ctx.now)[1]
     sd = stats.noise_sd(recent) if len(recent) >= 3 else math.nan
+    if not sd > 0 and len(v2) >= 3:
+        # V2 constant of late (no errors at a thin share, or an outage): the window's
+        # successive differences, which a step into an outage does not inflate
+        sd = stats.noise_sd(v2)
     if not sd > 0:
         sd = float(np.std(v2)) if len(v2) > 1 else 0.0
     margin = max(rule.min_effect, rule.sigmas * max(sd, spec.noise_floor))
-    excess = (v2 - reference) if higher else (reference - v2)
+    excess = (v2 - level) if higher else (level - v2)
     out = excess > margin
     limit = reference + margin if higher else reference - margin
     if rule.noise == "binomial" and higher:
-        out = _significant_runs(v2, out, limit, rule.min_run)
+        out = _significant_runs(v2, out, level + margin, rule.min_run)
     episodes, longest, last_end = _runs(times, out, rule.min_run, ctx.module.interval * 1.5)
     breached = episodes >= rule.episodes
     run = _single_run(out) if breached else None  # where the only out run began
@@ -84,6 +89,27 @@ def _reference(rule: BurstsRule, ctx: EvalContext, start: float) -> float | None
     return baseline.p50
 
 
+def _shared(rule: BurstsRule, ctx: EvalContext, times: list[float], reference: float,
+            higher: bool) -> np.ndarray:
+    """The reference at each of V2's samples: V1's level, or V1's sample at the same
+    instant where that is worse (a shift V1 shares, such as a dependency failing for both,
+    is no V2 burst). Only ever relaxes the limit."""
+    level = np.full(len(times), reference)
+    if rule.against == "baseline":
+        return level
+    v1s = ctx.series.get(Version.V1, rule.metric)
+    if not len(v1s) or not times:
+        return level
+    t = np.asarray(times)
+    idx = np.minimum(v1s.t.searchsorted(t), len(v1s.t) - 1)
+    left = np.maximum(idx - 1, 0)
+    nearest = np.where(np.abs(v1s.t[left] - t) <= np.abs(v1s.t[idx] - t), left, idx)
+    at = np.abs(v1s.t[nearest] - t) <= ctx.module.interval / 2
+    same = np.where(at, v1s.v[nearest], reference)
+    return np.asarray(np.maximum(level, same) if higher else np.minimum(level, same),
+                      dtype=float)
+
+
 def _runs(times: list[float], out: np.ndarray, min_run: int,
           max_gap: float) -> tuple[int, int, float | None]:
     """(episodes, longest run, end time of the last episode)."""
@@ -109,7 +135,7 @@ def _runs(times: list[float], out: np.ndarray, min_run: int,
 SPARSE_ALPHA = 0.001  # a sparse count's run is a burst when its events are this unlikely
 
 
-def _significant_runs(v2: np.ndarray, out: np.ndarray, limit: float,
+def _significant_runs(v2: np.ndarray, out: np.ndarray, limit: np.ndarray,
                       min_run: int) -> np.ndarray:
     """``out`` without the runs whose events a sparse count at the limit explains.
 
@@ -131,7 +157,7 @@ def _significant_runs(v2: np.ndarray, out: np.ndarray, limit: float,
         while j < n and out[j]:
             j += 1
         if j - i >= min_run:
-            z = counts.count_z(v2[i:j], per_sample, limit)
+            z = counts.count_z(v2[i:j], per_sample, float(limit[i:j].mean()))
             if z is not None and z <= z_critical:
                 kept[i:j] = False
         i = j

@@ -25,6 +25,12 @@ class Series:
     __slots__ = ("_pairs", "_times", "t", "v")
 
     def __init__(self, t: np.ndarray, v: np.ndarray) -> None:
+        if len(v) and not np.isfinite(v).all():
+            # NaN (a rate of no requests: 0 / 0) or inf is no measurement: a missing
+            # sample, as a failed scrape is. Kept, it made a window's level NaN, which no
+            # comparison reads as worse (silently healthy) and no count can be made of
+            keep = np.isfinite(v)
+            t, v = t[keep], v[keep]
         self.t = t
         self.v = v
         self._times: list[float] | None = None

@@ -251,12 +251,11 @@ def growth_per_hour(times: list[float], values: np.ndarray, block: float, start:
     x, y = np.asarray(centres), np.asarray(minima)
     slope = theil_sen_slope(x, y)
     level = _median(y)
-    if level <= 0:
+    if not level > 0 or not math.isfinite(level):
         return None
     z = recent = None
-    if len(minima) >= 4:
-        se = slope_se(x, y, slope, 0.001 * level)
-        assert se is not None  # four distinct block centres, a positive floor
+    se = slope_se(x, y, slope, 0.001 * level) if len(minima) >= 4 else None
+    if se:  # four distinct block centres and a positive floor (not underflowed to 0)
         z = (slope - limit * level / 3600.0) / se
         recent = theil_sen_slope(x[1:], y[1:]) * 3600.0 / level
     return Growth(slope * 3600.0 / level, minima, z, level, recent)

@@ -144,8 +144,8 @@ def quantile(q: float, buckets: Mapping[float, float]) -> float | None:
     for le in bounds:  # repair non-monotonic counts as Prometheus does
         counts.append(max(buckets[le], counts[-1]) if counts else buckets[le])
     observations = counts[-1]
-    if observations <= 0:
-        return None
+    if not 0 < observations < math.inf or any(math.isnan(c) for c in counts):
+        return None  # no observations, or a count that is no number
     rank = q * observations
     b = next(i for i, c in enumerate(counts) if c >= rank)
     if b == len(bounds) - 1:
