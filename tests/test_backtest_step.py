@@ -58,3 +58,32 @@ def test_the_window_widens_only_where_samples_are_sparse(rules: RuleSet,
     assert module.interval == 30
     ten = load_scenario(DATA / "aa-clean-1000.jsonl")
     assert replay.rules_at_step(rules, ten) is rules  # 10-s recordings: the rules as given
+
+
+def _without(path: Path, metrics: tuple[str, ...], out: Path) -> Path:
+    lines = path.read_text().splitlines()
+    meta = json.loads(lines[0])
+    for m in metrics:
+        del meta["metrics"][m]
+    kept = [json.dumps(meta)] + [ln for ln in lines[1:] if json.loads(ln)["metric"] not in metrics]
+    target = out / path.name
+    target.write_text("\n".join(kept) + "\n")
+    return target
+
+
+def test_rules_on_a_metric_the_recording_lacks_are_not_judged(rules: RuleSet,
+                                                              tmp_path: Path) -> None:
+    # a recording without parse rate and memory: their rules would hold it forever as
+    # missing data (nothing promoted); they are left out, and the output says so
+    path = _without(DATA / "aa-clean-1000.jsonl", ("parse_rate", "memory_rss_bytes"), tmp_path)
+    result = replay.run(load_scenario(path), rules)
+    assert result.outcome == "promoted"
+    assert result.not_judged == ("parse_rate_regression", "memory_growth")
+    assert result.to_json()["not_judged"] == ["parse_rate_regression", "memory_growth"]
+    # the regressions on the metrics it has are still judged
+    lat = _without(DATA / "reg-latency-x1.4-1388.jsonl", ("parse_rate",), tmp_path)
+    judged = replay.run(load_scenario(lat), rules)
+    assert judged.outcome == "rolled_back" and judged.not_judged == ("parse_rate_regression",)
+    # a full recording: every rule judged, and no new key in the JSON contract
+    full = replay.run(load_scenario(DATA / "aa-clean-1000.jsonl"), rules)
+    assert full.not_judged == () and "not_judged" not in full.to_json()

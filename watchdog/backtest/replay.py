@@ -30,6 +30,7 @@ class BacktestResult:
     rollback_at: float | None
     decisions: tuple[JournaledDecision, ...]
     finished: bool
+    not_judged: tuple[str, ...] = ()  # rules on a metric the recording does not have
 
     def to_json(self) -> dict[str, Any]:
         out = []
@@ -41,9 +42,13 @@ class BacktestResult:
             if d.action is Action.ROLLBACK:
                 item["evidence"] = [e for e in d.evidence if e.get("breached")]
             out.append(item)
-        return {"scenario": self.scenario.name, "outcome": self.outcome,
-                "rollback_at": None if self.rollback_at is None else _num(self.rollback_at),
-                "decisions": out}
+        found: dict[str, Any] = {
+            "scenario": self.scenario.name, "outcome": self.outcome,
+            "rollback_at": None if self.rollback_at is None else _num(self.rollback_at),
+            "decisions": out}
+        if self.not_judged:
+            found["not_judged"] = list(self.not_judged)
+        return found
 
 
 def scenario_plan(scenario: Scenario, template: Plan) -> Plan:
@@ -54,15 +59,30 @@ def scenario_plan(scenario: Scenario, template: Plan) -> Plan:
 
 
 def rules_at_step(rules: RuleSet, scenario: Scenario) -> RuleSet:
-    """The rules with the scenario's module evaluated every ``step_seconds`` where its
-    samples are sparser than the module's interval (a recording scraped every 30 s is
-    judged every 30 s, and its windows hold ``min_samples`` of its samples)."""
+    """The rules as the scenario can be judged by them: its module evaluated every
+    ``step_seconds`` where its samples are sparser than the module's interval (a
+    recording scraped every 30 s is judged every 30 s, and its windows hold
+    ``min_samples`` of its samples), and without the rules on metrics the recording
+    does not declare (not collected is not missing data: they would hold it forever).
+    The rules as given where neither applies."""
     module = rules.for_module(scenario.module)
-    if scenario.step_seconds <= module.interval:
+    kept = [r for r in module.rules if r.metric in scenario.metrics]
+    update: dict[str, Any] = {}
+    if scenario.step_seconds > module.interval:
+        update["interval"] = scenario.step_seconds
+    if len(kept) < len(module.rules):
+        update["rules"] = kept
+    if not update:
         return rules
     modules = dict(rules.modules)
-    modules[scenario.module] = module.model_copy(update={"interval": scenario.step_seconds})
+    modules[scenario.module] = module.model_copy(update=update)
     return RuleSet(modules=modules, files=rules.files)
+
+
+def not_judged(rules: RuleSet, scenario: Scenario) -> tuple[str, ...]:
+    """The module's rules on a metric the recording does not declare."""
+    return tuple(r.name for r in rules.for_module(scenario.module).rules
+                 if r.metric not in scenario.metrics)
 
 
 def capture_baselines(journal: Journal, scenario: Scenario, metrics: list[str]) -> None:
@@ -81,6 +101,7 @@ def capture_baselines(journal: Journal, scenario: Scenario, metrics: list[str]) 
 def run(scenario: Scenario, rules: RuleSet, journal_path: str | Path = ":memory:",
         stop_after: float | None = None,
         on_tick: Callable[[TickResult], None] | None = None) -> BacktestResult:
+    skipped = not_judged(rules, scenario)
     rules = rules_at_step(rules, scenario)
     module = rules.for_module(scenario.module)
     plan = scenario_plan(scenario, module.plan)
@@ -121,7 +142,7 @@ def run(scenario: Scenario, rules: RuleSet, journal_path: str | Path = ":memory:
         outcome = "in_progress"
     return BacktestResult(scenario, outcome,
                           None if rollback is None else rollback.decision.at,
-                          decisions, finished)
+                          decisions, finished, skipped)
 
 
 def _num(x: float) -> float | int:

@@ -22,4 +22,7 @@ def render(result: BacktestResult) -> str:
     if result.rollback_at is not None:
         outcome += f" at t={result.rollback_at:g}s"
     lines.append(f"outcome: {outcome}")
+    if result.not_judged:
+        lines.append(f"not judged (their metric is not in the recording): "
+                     f"{', '.join(result.not_judged)}")
     return "\n".join(lines)
