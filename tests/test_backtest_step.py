@@ -87,3 +87,27 @@ def test_rules_on_a_metric_the_recording_lacks_are_not_judged(rules: RuleSet,
     # a full recording: every rule judged, and no new key in the JSON contract
     full = replay.run(load_scenario(DATA / "aa-clean-1000.jsonl"), rules)
     assert full.not_judged == () and "not_judged" not in full.to_json()
+
+
+def test_span_widens_a_window_only_to_hold_min_samples() -> None:
+    from watchdog.config.loader import load_texts
+    from watchdog.judge.context import EvalContext, span
+    from watchdog.judge.series import SeriesStore
+
+    text = """
+modules:
+  - name: svc
+    interval: {interval}
+    metrics:
+      m: {{direction: higher_is_worse}}
+    rules:
+      - {{name: last, kind: absolute, metric: m, above: 1, window: 5s, min_samples: 1}}
+      - {{name: minute, kind: absolute, metric: m, above: 1, window: 1m}}
+"""
+    for interval, expected in (("10s", {"last": 5.0, "minute": 60.0}),
+                               ("30s", {"last": 15.0, "minute": 75.0}),
+                               ("1m", {"last": 30.0, "minute": 150.0})):
+        module = load_texts([("t.yaml", text.format(interval=interval))]).for_module("svc")
+        ctx = EvalContext(module, 1000.0, 0.0, SeriesStore(), {})
+        # (last): the newest sample only, at any interval; (minute): three samples
+        assert {r.name: span(r, ctx) for r in module.rules} == expected

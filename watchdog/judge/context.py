@@ -36,8 +36,10 @@ def warm_from(rule: Rule, ctx: EvalContext) -> float:
 
 def span(rule: Rule, ctx: EvalContext) -> float:
     """A rule's window, widened to hold ``min_samples`` samples where the samples are
-    sparser than that (a module evaluated, or scraped, every 30 s with a 1-minute window)."""
-    return max(rule.window, rule.min_samples * ctx.module.interval)
+    sparser than that (a module evaluated, or scraped, every 30 s with a 1-minute window
+    is judged over 75 s: three samples). A window that holds enough is left as it is."""
+    interval = ctx.module.interval
+    return max(rule.window, (rule.min_samples - 0.5) * interval)
 
 
 def inconclusive(rule: Rule, why: str, **evidence: Any) -> RuleResult:
