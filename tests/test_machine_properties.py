@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from watchdog.config.loader import load_texts
@@ -211,6 +211,9 @@ ops = st.lists(st.tuples(
 @settings(max_examples=50, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(steps=ops)
+# ticks 5 s apart at a 10 s interval: a 5s window holds only the newest sample (a window
+# widened to 10 s once read the warning at 1010 together with the healthy 1005)
+@example(steps=[(5, VerdictKind.HEALTHY, "tick"), (5, VerdictKind.WARNING, "tick")])
 def test_engine_never_acts_on_an_advance_that_is_not_journaled(
         kit: Any, steps: list[tuple[int, VerdictKind, str]]) -> None:
     rules = kit.engine_rules()
