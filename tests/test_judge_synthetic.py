@@ -51,7 +51,12 @@ was a false rollback on a held-back proxy set until the change named here:
   first minute while V2 is still warming up in that metric, bursts.py);
 * aa-warmup-long-641 (seed 640, a clean check): V2's latency x1.6 for two minutes before
   it decays, rolled back at 130 s (a settling metric's breach now counts only after
-  ``settle_min``, 3 minutes by default; tests/test_judge_settle.py).
+  ``settle_min``, 3 minutes by default; tests/test_judge_settle.py);
+* aa-very-low-traffic-640 (seed 640, a clean check) and -780 (seed 780, never seen before
+  this change): at 4-10 rps V1 had no error in a minute, and V2 two or three in its
+  few dozen requests: 3.5-4.4 % against a limit of 0 + 0.3 points (a live V1 whose error
+  count is mostly zeros is now compared with its stored baseline where that is worse,
+  relative.py ``_small_share_reference``).
 
 And regressions rolled back before their onset: reg-latency-creep-slow-400 (seed 400, a
 clean check; the error cluster of aa-ar1-noise-424 at 30 s), reg-latency-creep-fast-143 (seed 140, a

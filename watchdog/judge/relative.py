@@ -158,7 +158,8 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     return comp
 
 
-def _small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float) -> float | None:
+def _small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float,
+                           v1: np.ndarray) -> float | None:
     """The stored baseline's level, where it should replace live V1's, else None.
 
     A p95 of the few requests a small share serves reads low (an order statistic of a
@@ -169,7 +170,12 @@ def _small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float) -
     """
     share = ctx.traffic_percent
     spec = ctx.module.metrics[rule.metric]
-    if not spec.per_request or share is None or share <= 50.0:
+    small = spec.per_request and share is not None and share > 50.0
+    # a count of a few events a window (mostly zeros: thin traffic) reads as low as 0
+    # for minutes by chance; its stored baseline says what V1's rate really is
+    sparse = rule.noise == "binomial" and len(v1) > 0 \
+        and np.count_nonzero(v1 == 0) >= counts.SPARSE_ZEROS * len(v1)
+    if not small and not sparse:
         return None
     baseline = ctx.baselines.get(rule.metric)
     if baseline is None or baseline.expired(ctx.now):
@@ -197,10 +203,11 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
                              ctx.now - max(ctx.noise_window, width), v1, floor)
         est = rule.estimator
         level = stats.location(v1, sd1, est)
-        stored = _small_share_reference(rule, ctx, level)
+        stored = _small_share_reference(rule, ctx, level, v1)
         note = "" if stored is None else (
-            f"V1 serves the smaller share: its level {level:.4g} reads better than its "
-            f"stored baseline {stored:.4g}, which is the reference")
+            f"V1's level {level:.4g} reads better than its stored baseline {stored:.4g} "
+            f"(V1 serves the smaller share, or its count is mostly zeros), which is the "
+            f"reference")
         return Reference("live_v1", level if stored is None else stored,
                          stats.standard_error(sd1, len(v1), est), len(v1), note, paired=v2,
                          sd=sd1)
@@ -259,7 +266,7 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
                      v1, floor)
         reference: np.ndarray | float = v1
         level1 = float(np.median(v1))
-        stored = _small_share_reference(rule, ctx, level1)
+        stored = _small_share_reference(rule, ctx, level1, v1)
         if stored is not None:
             reference = v1 + (stored - level1)
         live = Reference("live_v1", level1, 0.0, len(v1), sd=sd1)
