@@ -114,7 +114,8 @@ class Series:
         return self._part(bisect_right(times, start), bisect_right(times, end))
 
     def _part(self, lo: int, hi: int) -> Series:
-        part = Series(self.t[lo:hi], self.v[lo:hi])
+        part = Series.__new__(Series)  # a slice of finite samples: no check again
+        part.t, part.v, part._pairs = self.t[lo:hi], self.v[lo:hi], None
         part._times = self.times[lo:hi]
         return part
 
