@@ -95,19 +95,11 @@ def _shared(rule: BurstsRule, ctx: EvalContext, times: list[float], reference: f
     instant where that is worse (a shift V1 shares, such as a dependency failing for both,
     is no V2 burst). Only ever relaxes the limit."""
     level = np.full(len(times), reference)
-    if rule.against == "baseline":
+    if rule.against == "baseline" or not times:
         return level
-    v1s = ctx.series.get(Version.V1, rule.metric)
-    if not len(v1s) or not times:
-        return level
-    t = np.asarray(times)
-    idx = np.minimum(v1s.t.searchsorted(t), len(v1s.t) - 1)
-    left = np.maximum(idx - 1, 0)
-    nearest = np.where(np.abs(v1s.t[left] - t) <= np.abs(v1s.t[idx] - t), left, idx)
-    at = np.abs(v1s.t[nearest] - t) <= ctx.module.interval / 2
-    same = np.where(at, v1s.v[nearest], reference)
-    return np.asarray(np.maximum(level, same) if higher else np.minimum(level, same),
-                      dtype=float)
+    same = ctx.series.get(Version.V1, rule.metric).at(np.asarray(times),
+                                                     ctx.module.interval / 2)
+    return np.asarray(np.fmax(level, same) if higher else np.fmin(level, same), dtype=float)
 
 
 def _runs(times: list[float], out: np.ndarray, min_run: int,

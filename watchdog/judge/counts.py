@@ -59,6 +59,9 @@ def count_z(tested: np.ndarray, per_sample: float, limit: float) -> float | None
     return -_NORMAL.inv_cdf(max(tail, 1e-300)) if tail < 1.0 else -math.inf
 
 
+POISSON_MAX = 1000.0  # above this many expected events the tail is taken as normal
+
+
 def poisson_tail(k: int, mean: float) -> float:
     """P(X >= k) for X ~ Poisson(mean): summed term by term from k (or 1 minus the terms
     below k where k is at most the mean); a normal approximation for a mean of over
@@ -84,5 +87,3 @@ def poisson_tail(k: int, mean: float) -> float:
         if t <= total * 1e-12:  # also a first term that underflows to 0
             return min(total, 1.0)
 
-
-POISSON_MAX = 1000.0

@@ -90,19 +90,29 @@ class Series:
         t, v = self.t[first:], self.v[first:]
         if not len(t) or not len(other.t):
             return [], np.empty(0), np.empty(0)
-        last = len(other.t) - 1
-        found = other.t.searchsorted(t)
-        at = np.minimum(found, last)
-        if tolerance >= 0 and bool((other.t[at] == t).all()):
-            # every sample has one of other's at the very same instant (a shared scrape
-            # grid, the usual case): that one is the nearest
-            return self.times[first:], v, other.v[at]
+        found = other.at(t, tolerance)
+        keep = ~np.isnan(found)
+        if keep.all():
+            return self.times[first:], v, found
+        return t[keep].tolist(), v[keep], found[keep]
+
+    def at(self, t: np.ndarray, tolerance: float) -> np.ndarray:
+        """This series' nearest sample to each of the instants ``t`` (ascending), NaN where
+        none is within ``tolerance`` (a series holds no NaN of its own)."""
+        if not len(self.t):
+            return np.full(len(t), np.nan)
+        last = len(self.t) - 1
+        found = self.t.searchsorted(t)
+        exact = np.minimum(found, last)
+        if tolerance >= 0 and bool((self.t[exact] == t).all()):
+            # every instant has a sample at the very same time (a shared scrape grid, the
+            # usual case): that one is the nearest
+            return self.v[exact]
         idx = np.minimum(np.maximum(found, 1), last) if last > 0 \
             else np.zeros(len(t), dtype=int)
         left = np.maximum(idx - 1, 0)
-        nearest = np.where(np.abs(other.t[left] - t) <= np.abs(other.t[idx] - t), left, idx)
-        keep = np.abs(other.t[nearest] - t) <= tolerance
-        return t[keep].tolist(), v[keep], other.v[nearest[keep]]
+        nearest = np.where(np.abs(self.t[left] - t) <= np.abs(self.t[idx] - t), left, idx)
+        return np.where(np.abs(self.t[nearest] - t) <= tolerance, self.v[nearest], np.nan)
 
     def until(self, end: float) -> Series:
         hi = bisect_right(self.times, end)
