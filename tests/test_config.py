@@ -375,8 +375,8 @@ def test_every_field_fixture_is_read_as_written() -> None:
     assert isinstance(errors_rule, RelativeRule)
     assert (errors_rule.max_increase, errors_rule.min_effect, errors_rule.baseline_tolerance,
             errors_rule.estimator, errors_rule.noise, errors_rule.window,
-            errors_rule.long_window, errors_rule.scan_threshold) == (
-        0.5, 0.003, 1.0, "winsorised", "binomial", 60.0, 300.0, 9.5)
+            errors_rule.long_window, errors_rule.scan_threshold, errors_rule.exact_alpha) == (
+        0.5, 0.003, 1.0, "winsorised", "binomial", 60.0, 300.0, 9.5, 0.004)
     bursts = by_name["error_bursts"]
     assert isinstance(bursts, BurstsRule)
     assert (bursts.against, bursts.min_run, bursts.episodes, bursts.sigmas, bursts.min_effect,
@@ -758,6 +758,20 @@ def test_noise_is_observed_or_binomial() -> None:
     assert isinstance(plain, BurstsRule) and plain.noise == "observed"
     (issue,) = issues_of(rule_yaml("kind: bursts\nnoise: exact"))
     assert issue.line == 9 and "binomial" in issue.message
+
+
+def test_exact_alpha_is_for_the_exact_count_test_only() -> None:
+    rule = module_of(rule_yaml("kind: relative\nmax_increase: 5%\ntest: sequential\n"
+                               "noise: binomial\nalpha: 0.0002\nexact_alpha: 0.002")).rules[0]
+    assert isinstance(rule, RelativeRule) and (rule.alpha, rule.exact_alpha) == (0.0002, 0.002)
+    bare = module_of(rule_yaml("kind: relative\nmax_increase: 5%\ntest: sequential")).rules[0]
+    assert isinstance(bare, RelativeRule) and bare.exact_alpha is None
+    (issue,) = issues_of(rule_yaml("kind: relative\nmax_increase: 5%\ntest: sequential\n"
+                                   "exact_alpha: 0.002"))
+    assert issue.line == 11 and "noise: binomial" in issue.message
+    (issue,) = issues_of(rule_yaml("kind: relative\nmax_increase: 5%\ntest: sequential\n"
+                                   "noise: binomial\nexact_alpha: 0.5"))
+    assert issue.line == 12 and "0.5" in issue.message
 
 
 def test_settle_min_defaults_to_three_minutes_and_is_per_metric() -> None:

@@ -57,11 +57,22 @@ was a false rollback on a held-back proxy set until the change named here:
   few dozen requests: 3.5-4.4 % against a limit of 0 + 0.3 points (a live V1 whose error
   count is mostly zeros is now compared with its stored baseline where that is worse,
   relative.py ``_small_share_reference``).
+* aa-very-low-traffic-842 (seed 840, never seen before this change): V2 received 7-11
+  messages a window and failed to parse one in three windows of four, 0.86-0.91 against
+  a 0.95 limit: z=3.4 by the normal approximation, 5 failures where 2.9 are expected at
+  the limit by the Poisson tail (p=0.17). The parse rule now has ``noise: binomial``, and
+  a rate where lower is worse is counted on its failures, 1 - rate.
 
 And regressions rolled back before their onset: reg-latency-creep-slow-400 (seed 400, a
 clean check; the error cluster of aa-ar1-noise-424 at 30 s), reg-latency-creep-fast-143 (seed 140, a
 clean check), an error cluster at a 5 % share; the exact test now reads the count's
 sparseness off V2's noise window, as a cluster has no zeros of its own.
+reg-error-bursts-745 (seed 740, never seen) and reg-latency-intermittent-400 (seed 400): at a 5 %
+share V2 failed 5 of ~230 requests in its first three windows (and 11 of ~600 in one
+minute later on), with no zero among them, so the count did not read as sparse: the
+normal z said 3.8-3.9, the Poisson tail of those events p=0.003-0.01 (the requests a
+window are now also read off live V1's noise where V2's are not sparse,
+counts.implied_requests, and the exact test has its own alpha, ``exact_alpha``).
 """
 
 from __future__ import annotations
@@ -168,7 +179,7 @@ def test_binomial_noise_judges_a_clear_error_increase_sooner(rules: RuleSet) -> 
     # the shipped error rule takes V2's noise at the limit (noise: binomial): V2 at 3 %
     # against a 0.8 % limit is far less noisy there than at its own level
     observed = load_texts([("observed.yaml", default_rules_text().replace(
-        "        noise: binomial\n", ""))])
+        "        noise: binomial\n", "").replace("        exact_alpha: 0.0005\n", ""))])
     assert "noise: binomial" in default_rules_text()
     # bench/synth.py --seed 5000 (the public shape): 3 % from the start at a 5 % share
     scenario = load_scenario(DATA / "reg-errors-3pct-5006.jsonl")
@@ -298,3 +309,126 @@ def test_a_total_outage_after_sparse_errors_is_judged_at_once() -> None:
     assert judged.evidence.get("poisson") == 1  # judged by the exact test, as sparse
     assert tails[0] == 0.0 and tails[1] == pytest.approx(1.0)
     assert tails[2] == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize(("name", "onset"), [("reg-error-bursts-745", 600),
+                                             ("reg-latency-intermittent-400", 720)])
+def test_an_error_cluster_without_zeros_is_not_an_early_rollback(rules: RuleSet, name: str,
+                                                                 onset: int) -> None:
+    result = replay.run(load_scenario(DATA / f"{name}.jsonl"), rules)
+    assert result.outcome == "rolled_back"
+    assert result.rollback_at is not None and result.rollback_at >= onset
+
+
+def test_live_v1_noise_implies_v2_requests_a_window() -> None:
+    # V1 at 0.5 % over 1,900 requests a window has a binomial noise of sqrt(p (1-p) / n);
+    # V2 at a 5 % share serves 1/19 of V1's requests
+    sd = math.sqrt(0.005 * 0.995 / 1900)
+    assert counts.implied_requests(0.005, sd, 5.0) == pytest.approx(100.0)
+    assert counts.implied_requests(0.005, sd, 50.0) == pytest.approx(1900.0)
+    # extra noise of V1's (not from counting) implies fewer requests: a more cautious test
+    assert counts.implied_requests(0.005, 2 * sd, 5.0) == pytest.approx(25.0)
+    for level, noise, share in ((0.0, sd, 5.0), (0.005, 0.0, 5.0), (0.005, sd, 100.0),
+                                (0.005, sd, 0.0), (1.0, sd, 5.0)):
+        assert counts.implied_requests(level, noise, share) is None
+
+
+def _implied_count_context(v2_rate: np.ndarray, share: float | None,
+                           exact_alpha: float | None) -> tuple[RelativeRule, EvalContext]:
+    # V1 at 0.5 % over ~1,900 requests a window (its noise binomial), V2 at a 5 % share:
+    # ~100 requests a window, a few events each, never zero
+    module = load_default_rules().for_module("checkout")
+    rule = next(r for r in module.rules if r.name == "error_rate_regression")
+    assert isinstance(rule, RelativeRule)
+    rule = rule.model_copy(update={"exact_alpha": exact_alpha})
+    grid = np.arange(-600.0, 51, 10.0)
+    rng = np.random.default_rng(7)
+    v1 = rng.binomial(1900, 0.005, len(grid)) / 1900
+    v2_grid = np.arange(0.0, 51, 10.0)
+    wobble = np.resize([1.0, -1.0], len(grid))
+    store = SeriesStore({
+        (Version.V1, "latency_p95_ms"): Series(grid, 180.0 + 3 * wobble),
+        (Version.V2, "latency_p95_ms"): Series(v2_grid, 180.0 - 3 * wobble[:len(v2_grid)]),
+        (Version.V1, rule.metric): Series(grid, v1),
+        (Version.V2, rule.metric): Series(v2_grid, v2_rate),
+    })
+    return rule, EvalContext(module, 50.0, 0.0, store, {}, traffic_percent=share)
+
+
+def test_a_few_events_a_window_are_counted_where_v1_implies_the_requests() -> None:
+    # 2, 1, 2, 3, 2, 1 errors in ~100 requests a window: 11 where ~4.9 are expected at the
+    # 0.8 % limit, p = 0.01 by the Poisson tail, while the normal z reads it as a breach
+    cluster = np.array([2, 1, 2, 3, 2, 1]) / 100
+    rule, ctx = _implied_count_context(cluster, 5.0, None)
+    counted = evaluate_relative(rule, ctx)
+    assert counted.evidence.get("poisson") == 1
+    assert counted.breached is False
+    assert 1.5 < counted.evidence["z"] < 3.0
+    # without a traffic share there is no V2 request count to read: the normal test stands
+    rule, ctx = _implied_count_context(cluster, None, None)
+    normal = evaluate_relative(rule, ctx)
+    assert "poisson" not in normal.evidence
+    assert normal.evidence["z"] > counted.evidence["z"]
+    # a clear increase (5 % of requests) is still a breach on the exact test at once
+    rule, ctx = _implied_count_context(np.array([5, 4, 6, 5, 5, 6]) / 100, 5.0, None)
+    clear = evaluate_relative(rule, ctx)
+    assert clear.breached is True and clear.evidence.get("poisson") == 1
+
+
+def test_exact_alpha_sets_the_critical_value_of_an_exact_test() -> None:
+    # 4, 3, 3, 4, 3, 4 errors in ~100 requests a window: 21 events where ~4.9 are expected
+    # at the limit, clear to an exact test even at a strict alpha
+    rate = np.array([4, 3, 3, 4, 3, 4]) / 100
+    rule, ctx = _implied_count_context(rate, 5.0, None)
+    strict = evaluate_relative(rule, ctx)
+    rule, ctx = _implied_count_context(rate, 5.0, 0.01)
+    lenient = evaluate_relative(rule, ctx)
+    assert strict.evidence["alpha"] == rule.alpha and lenient.evidence["alpha"] == 0.01
+    assert lenient.evidence["z_critical"] < strict.evidence["z_critical"]
+    assert lenient.evidence["z"] == strict.evidence["z"]
+    # a count between the two critical values breaches only at the lenient alpha
+    between = np.array([3, 1, 2, 3, 1, 2]) / 100
+    rule, ctx = _implied_count_context(between, 5.0, None)
+    at_strict = evaluate_relative(rule, ctx)
+    rule, ctx = _implied_count_context(between, 5.0, 0.05)
+    at_lenient = evaluate_relative(rule, ctx)
+    assert at_lenient.evidence.get("poisson") == 1
+    assert at_lenient.evidence["z_critical"] < at_lenient.evidence["z"] \
+        < at_strict.evidence["z_critical"]
+    assert at_strict.breached is False and at_lenient.breached is True
+
+
+def _parse_context(v2_rate: np.ndarray) -> tuple[RelativeRule, EvalContext]:
+    # V1 parses 98 % of ~190 messages a window (binomial noise), V2 at a 5 % share gets ~10
+    module = load_default_rules().for_module("checkout")
+    rule = next(r for r in module.rules if r.name == "parse_rate_regression")
+    assert isinstance(rule, RelativeRule)
+    grid = np.arange(-600.0, 61, 10.0)
+    rng = np.random.default_rng(11)
+    v1 = 1.0 - rng.binomial(190, 0.02, len(grid)) / 190
+    v2_grid = np.arange(0.0, 61, 10.0)
+    wobble = np.resize([1.0, -1.0], len(grid))
+    store = SeriesStore({
+        (Version.V1, "latency_p95_ms"): Series(grid, 180.0 + 3 * wobble),
+        (Version.V2, "latency_p95_ms"): Series(v2_grid, 180.0 - 3 * wobble[:len(v2_grid)]),
+        (Version.V1, rule.metric): Series(grid, v1),
+        (Version.V2, rule.metric): Series(v2_grid, v2_rate),
+    })
+    return rule, EvalContext(module, 60.0, 0.0, store, {}, traffic_percent=5.0)
+
+
+def test_a_rate_where_lower_is_worse_is_counted_on_its_failures() -> None:
+    # one message in ten or eleven failed to parse in four of seven windows: 4 failures
+    # where ~3.4 are expected at the 95 % limit is no evidence, though the normal z of
+    # samples at 0.9 against 0.95 is large
+    rule, ctx = _parse_context(np.array([1.0, 0.9, 1.0, 0.909091, 0.9, 1.0, 0.9]))
+    assert rule.noise == "binomial"
+    counted = evaluate_relative(rule, ctx)
+    assert counted.evidence.get("poisson") == 1 and counted.breached is False
+    assert counted.evidence["z"] < 1.5
+    plain = evaluate_relative(rule.model_copy(update={"noise": "observed"}), ctx)
+    assert "poisson" not in plain.evidence and plain.evidence["z"] > counted.evidence["z"] + 1
+    # V2 parsing 60 % of its messages is a breach on the exact count too
+    rule, ctx = _parse_context(np.array([0.6, 0.5, 0.6, 0.7, 0.6, 0.5, 0.6]))
+    dropped = evaluate_relative(rule, ctx)
+    assert dropped.breached is True

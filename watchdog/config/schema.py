@@ -121,6 +121,7 @@ class RelativeRule(RuleBase):
     estimator: Literal["robust", "winsorised"] = "robust"
     noise: Literal["observed", "binomial"] = "observed"
     alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    exact_alpha: float | None = Field(default=None, gt=0, lt=0.5)
     long_window: Duration | None = Field(default=None, gt=0)
     scan_threshold: float | None = Field(default=None, gt=0)
     min_effect: float = Field(default=0.0, ge=0)
@@ -134,6 +135,10 @@ class RelativeRule(RuleBase):
                              "or max_decrease (worse when lower)")
         if self.max_decrease is not None and self.max_decrease >= 1:
             raise ValueError(f"max_decrease must be below 100%, got {self.max_decrease:.0%}")
+        if self.exact_alpha is not None and (self.test != "sequential"
+                                             or self.noise != "binomial"):
+            raise ValueError("exact_alpha applies only to test: sequential with "
+                             "noise: binomial (the exact count test)")
         if self.scan_threshold is not None and self.test != "sequential":
             raise ValueError("scan_threshold applies only to test: sequential")
         if self.long_window is not None:

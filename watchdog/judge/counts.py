@@ -2,8 +2,10 @@
 
 An error rate at a small traffic share is mostly 0 and sometimes one event in n
 requests; the normal approximation the windowed test uses (stats.py) overstates a chance
-cluster of such events. These read the requests a sample off the data and test the
-events against a Poisson tail. Used by ``noise: binomial`` rules (relative.py, bursts.py).
+cluster of such events. These read the requests a sample off the data (V2's own zeros
+and ones, or, where V2's samples are not sparse, live V1's noise: implied_requests) and
+test the events against a Poisson tail. Used by ``noise: binomial`` rules (relative.py,
+bursts.py).
 """
 
 from __future__ import annotations
@@ -57,6 +59,22 @@ def count_z(tested: np.ndarray, per_sample: float, limit: float) -> float | None
     events = int(np.round(tested * per_sample).sum())
     tail = poisson_tail(events, limit * per_sample * len(tested))
     return -_NORMAL.inv_cdf(max(tail, 1e-300)) if tail < 1.0 else -math.inf
+
+
+IMPLIED_MAX = 30.0  # an implied-count test runs where fewer events than this are expected
+
+
+def implied_requests(level: float, sd: float, share: float) -> float | None:
+    """V2's requests a sample as live V1's noise implies them, or None.
+
+    V1's rate ``level`` with per-sample noise ``sd`` behaves like a binomial over
+    p (1 - p) / sd**2 requests a sample (fewer where V1 also varies for other reasons,
+    which only makes a test on them more cautious); V2 at ``share`` percent serves
+    share / (100 - share) of that.
+    """
+    if not 0 < level < 1 or not sd > 0 or not 0 < share < 100:
+        return None
+    return level * (1 - level) / sd**2 * share / (100.0 - share)
 
 
 POISSON_MAX = 1000.0  # above this many expected events the tail is taken as normal

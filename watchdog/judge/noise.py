@@ -26,15 +26,18 @@ BINOMIAL_MIN = 0.7  # noise: binomial never shrinks V2's measured noise below th
 SHARE_PRIOR = 5.0  # per_request: V1's noise scaled to V2's share counts as this many samples
 
 
-def binomial(ctx: EvalContext, metric: str, start: float) -> tuple[float, float | None]:
+def binomial(ctx: EvalContext, metric: str, start: float,
+             higher: bool = True) -> tuple[float, float | None]:
     """V2's mean over its noise window and, for a sparse count, its requests a sample
     (counts.sparse_requests: a cluster has no zeros of its own, so both are read off the
-    noise window), once a tick: the rule's windows share it."""
-    key = ("binomial", metric, start)
+    noise window), once a tick: the rule's windows share it. A rate where lower is worse
+    (parsed / received) counts its failures, 1 - rate."""
+    key = ("binomial", metric, start, higher)
     found = ctx.memo.get(key)
     if found is None:
         recent = ctx.series.get(Version.V2, metric).window(start, ctx.now)[1]
-        found = ctx.memo[key] = (float(np.mean(recent)), counts.sparse_requests(recent))
+        failures = recent if higher else 1.0 - recent
+        found = ctx.memo[key] = (float(np.mean(recent)), counts.sparse_requests(failures))
     return found
 
 
@@ -90,7 +93,7 @@ def v2_noise(rule: RelativeRule, ctx: EvalContext, noise_from: float, v2: np.nda
         # scattered samples understate the noise, so the window's own scatter is a floor
         sd2 = max(sd2, float(np.std(sample, ddof=1)))
     if to_limit and not math.isnan(sd2):
-        sd2 *= binomial_factor(rule, binomial(ctx, rule.metric, noise_from)[0], ref.value,
+        sd2 *= binomial_factor(rule, binomial(ctx, rule.metric, noise_from, higher)[0], ref.value,
                                tolerance, higher)
     if model is None:
         return sd2

@@ -47,6 +47,7 @@ class Reference:
     note: str = ""
     paired: np.ndarray | None = None  # V2's samples at V1's instants (live_v1 only)
     sd: float = 0.0  # V1's noise per sample (live_v1 only)
+    level: float = math.nan  # V1's own live level (live_v1 only; value may be the baseline)
 
 
 def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
@@ -71,6 +72,14 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         windows.append(rule.long_window)
     best: tuple[float, stats.Comparison, Reference, float] | None = None
     z_crit = stats.z_critical(rule.alpha / len(windows)) if rule.test == "sequential" else 0.0
+    # an exact count test's p-value is what it says (the normal z's alpha also absorbs how
+    # far a few events a window are from normal), so it may have its own alpha
+    z_exact = stats.z_critical(rule.exact_alpha / len(windows)) \
+        if rule.test == "sequential" and rule.exact_alpha is not None else z_crit
+
+    def critical(comp: stats.Comparison) -> float:
+        return z_exact if comp.exact else z_crit
+
     # when V2 visibly warmed up in the metric this one settles with, the long window skips
     # that warm-up (up to the latter half of V2's life): what it left is not judged. A V2
     # that never warmed up is judged over its whole life (no samples thrown away)
@@ -91,11 +100,11 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         if ref.kind != "live_v1" and rule.baseline_tolerance is not None:
             allowed = rule.baseline_tolerance
         comp = _compare(rule, ctx, v2, ref, allowed, higher)
-        if best is None or comp.z > best[1].z:
-            best = (width, comp, ref, z_crit)
+        if best is None or comp.z - critical(comp) > best[1].z - best[3]:
+            best = (width, comp, ref, critical(comp))
     assert best is not None
-    width, comp, ref, _ = best
-    breached = comp.z > z_crit
+    width, comp, ref, crit = best
+    breached = comp.z > crit
     scanned = _scan(rule, ctx, windows[-1], earliest, tolerance, higher) \
         if rule.scan_threshold is not None else None
     if scanned is not None and scanned > (rule.scan_threshold or 0.0):
@@ -105,7 +114,8 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     evidence: dict[str, Any] = {"against": ref.kind, "tolerance": used, "test": rule.test,
                                 "window": width, **comp.as_dict()}
     if rule.test == "sequential":
-        evidence.update(alpha=rule.alpha, z_critical=round(z_crit, 3))
+        evidence.update(alpha=rule.alpha if not comp.exact or rule.exact_alpha is None
+                        else rule.exact_alpha, z_critical=round(crit, 3))
     if ref.note:
         evidence["reference_note"] = ref.note
     if scanned is not None:
@@ -116,7 +126,7 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         evidence["baseline"] = _round(baseline.mean)
     summary = _summary(rule, comp, ref, width)
     if scanned is not None and rule.scan_threshold is not None \
-            and scanned > rule.scan_threshold >= 0 and comp.z <= z_crit:
+            and scanned > rule.scan_threshold >= 0 and comp.z <= crit:
         summary += f"; sustained excess: scan {scanned:.1f} > {rule.scan_threshold:g}"
     stale = stale_for(v2s, ctx) if breached else None
     if stale is not None:
@@ -146,16 +156,40 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     noise_from = max(ctx.now - max(ctx.noise_window, len(v2) * ctx.module.interval),
                      warm_from(rule, ctx) - EPS)
     sd2 = noise.v2_noise(rule, ctx, noise_from, v2, ref, tolerance, higher)
-    binomial = noise.binomial(ctx, rule.metric, noise_from) if rule.noise == "binomial" else None
+    binomial = noise.binomial(ctx, rule.metric, noise_from, higher) \
+        if rule.noise == "binomial" else None
     est = rule.estimator
     comp = stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
                          len(v2), ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
-    if binomial is not None and binomial[1] is not None and higher:
-        # a count of a few events a window: the normal z overstates a chance cluster
-        exact = counts.count_z(v2, binomial[1], comp.limit)
+    if binomial is not None:
+        # a count of a few events a window: the normal z overstates a chance cluster (where
+        # lower is worse, the events are the failures: 1 - rate against 1 - limit)
+        events, limit = (v2, comp.limit) if higher else (1.0 - v2, 1.0 - comp.limit)
+        exact = _count_z(rule, ctx, events, ref, limit, binomial[1])
         if exact is not None and exact < comp.z:
             comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)
     return comp
+
+
+def _count_z(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Reference,
+             limit: float, sparse: float | None) -> float | None:
+    """The exact count test's z (``noise: binomial``), or None where it does not apply.
+
+    Requests a sample are read off V2's noise window where it is a sparse count
+    (``sparse``), else, against live V1 for a ``per_request`` metric at a known share,
+    off V1's noise (counts.implied_requests) where the window is expected to hold fewer
+    than IMPLIED_MAX events at the limit: V2's samples need not be mostly zeros for a
+    window of a few events to be far from normal.
+    """
+    if sparse is not None:
+        return counts.count_z(v2, sparse, limit)
+    if ref.kind != "live_v1" or ctx.traffic_percent is None \
+            or not ctx.module.metrics[rule.metric].per_request:
+        return None
+    per_sample = counts.implied_requests(ref.level, ref.sd, ctx.traffic_percent)
+    if per_sample is None or limit * per_sample * len(v2) >= counts.IMPLIED_MAX:
+        return None
+    return counts.count_z(v2, per_sample, limit)
 
 
 def _small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float,
@@ -170,18 +204,20 @@ def _small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float,
     """
     share = ctx.traffic_percent
     spec = ctx.module.metrics[rule.metric]
+    higher = spec.direction is not Direction.LOWER_IS_WORSE
     small = spec.per_request and share is not None and share > 50.0
     # a count of a few events a window (mostly zeros: thin traffic) reads as low as 0
-    # for minutes by chance; its stored baseline says what V1's rate really is
+    # (a parse rate as high as 1) for minutes by chance; its stored baseline says what
+    # V1's rate really is
+    failures = v1 if higher else 1.0 - v1
     sparse = rule.noise == "binomial" and len(v1) > 0 \
-        and np.count_nonzero(v1 == 0) >= counts.SPARSE_ZEROS * len(v1)
+        and np.count_nonzero(failures == 0) >= counts.SPARSE_ZEROS * len(v1)
     if not small and not sparse:
         return None
     baseline = ctx.baselines.get(rule.metric)
     if baseline is None or baseline.expired(ctx.now):
         return None
     value = _baseline_level(baseline)[0]
-    higher = spec.direction is not Direction.LOWER_IS_WORSE
     return value if (value > level) == higher and value != level else None
 
 
@@ -210,7 +246,7 @@ def _reference(rule: RelativeRule, ctx: EvalContext, start: float,
             f"reference")
         return Reference("live_v1", level if stored is None else stored,
                          stats.standard_error(sd1, len(v1), est), len(v1), note, paired=v2,
-                         sd=sd1)
+                         sd=sd1, level=level)
     if rule.against == "live":
         if _v1_retired(ctx, v1s, start):
             # V2 serves everything: there is no control group left for this rule. That is
