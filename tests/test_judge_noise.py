@@ -78,4 +78,6 @@ def test_a_clear_regression_is_still_found_within_the_first_minute() -> None:
     module = _module(True)
     judged = evaluate_relative(_error_rule(module),
                                _context(module, [0.03, 0.029, 0.032, 0.028, 0.031, 0.03], 5))
-    assert judged.breached is True and judged.evidence["z"] > 4
+    # (four windows: the first half of V2's life is left out while it may settle; 12
+    # events where 2.6 are expected at the 0.66 % limit, counted exactly)
+    assert judged.breached is True and judged.evidence["z"] > judged.evidence["z_critical"] + 0.3

@@ -186,7 +186,15 @@ def _count_z(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     if ref.kind != "live_v1" or ctx.traffic_percent is None \
             or not ctx.module.metrics[rule.metric].per_request:
         return None
-    per_sample = counts.implied_requests(ref.level, ref.sd, ctx.traffic_percent)
+    # V1's noise as its plain successive differences give it (the robust ref.sd reads a
+    # count of a few events a sample as less noisy than it is), at one standard error
+    # above the estimate: noise that reads low by chance implies too many requests
+    v1 = ctx.series.get(Version.V1, rule.metric).window(ctx.now - ctx.noise_window, ctx.now)[1]
+    if len(v1) < 3:
+        return None
+    variance = float(np.mean(np.diff(v1) ** 2)) / 2 * (1 + math.sqrt(2 / (len(v1) - 2)))
+    sd = max(ref.sd, math.sqrt(variance))
+    per_sample = counts.implied_requests(ref.level, sd, ctx.traffic_percent)
     if per_sample is None or limit * per_sample * len(v2) >= counts.IMPLIED_MAX:
         return None
     return counts.count_z(v2, per_sample, limit)
