@@ -4,7 +4,8 @@ A relative rule's test needs each version's noise per sample. It is measured fro
 successive differences (stats.noise_sd), once a tick per version and start (the rule's
 windows share it). For a ``per_request`` metric compared with live V1, V2's noise at its
 current traffic share is pooled with what V1's noise implies at that share; for
-``noise: binomial`` it is moved to the rule's limit (a score test).
+``noise: binomial`` it is moved to the rule's limit (a score test), and count_z runs the
+exact count test on the requests a sample V2's zeros or live V1's noise imply.
 """
 
 from __future__ import annotations
@@ -143,3 +144,32 @@ def window_sd(recent: np.ndarray, window: np.ndarray, floor: float) -> float:
     if math.isnan(sd):
         sd = float(np.std(window, ddof=1)) if len(window) > 1 else 0.0
     return max(sd, floor)
+
+
+def count_z(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Reference,
+             limit: float, sparse: float | None) -> float | None:
+    """The exact count test's z (``noise: binomial``), or None where it does not apply.
+
+    Requests a sample are read off V2's noise window where it is a sparse count
+    (``sparse``), else, against live V1 for a ``per_request`` metric at a known share,
+    off V1's noise (counts.implied_requests) where the window is expected to hold fewer
+    than IMPLIED_MAX events at the limit: V2's samples need not be mostly zeros for a
+    window of a few events to be far from normal.
+    """
+    if sparse is not None:
+        return counts.count_z(v2, sparse, limit)
+    if ref.kind != "live_v1" or ctx.traffic_percent is None \
+            or not ctx.module.metrics[rule.metric].per_request:
+        return None
+    # V1's noise as its plain successive differences give it (the robust ref.sd reads a
+    # count of a few events a sample as less noisy than it is), at one standard error
+    # above the estimate: noise that reads low by chance implies too many requests
+    v1 = ctx.series.get(Version.V1, rule.metric).window(ctx.now - ctx.noise_window, ctx.now)[1]
+    if len(v1) < 3:
+        return None
+    variance = float(np.mean(np.diff(v1) ** 2)) / 2 * (1 + math.sqrt(2 / (len(v1) - 2)))
+    sd = max(ref.sd, math.sqrt(variance))
+    per_sample = counts.implied_requests(ref.level, sd, ctx.traffic_percent)
+    if per_sample is None or limit * per_sample * len(v2) >= counts.IMPLIED_MAX:
+        return None
+    return counts.count_z(v2, per_sample, limit)

@@ -165,39 +165,10 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
         # a count of a few events a window: the normal z overstates a chance cluster (where
         # lower is worse, the events are the failures: 1 - rate against 1 - limit)
         events, limit = (v2, comp.limit) if higher else (1.0 - v2, 1.0 - comp.limit)
-        exact = _count_z(rule, ctx, events, ref, limit, binomial[1])
+        exact = noise.count_z(rule, ctx, events, ref, limit, binomial[1])
         if exact is not None and exact < comp.z:
             comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)
     return comp
-
-
-def _count_z(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Reference,
-             limit: float, sparse: float | None) -> float | None:
-    """The exact count test's z (``noise: binomial``), or None where it does not apply.
-
-    Requests a sample are read off V2's noise window where it is a sparse count
-    (``sparse``), else, against live V1 for a ``per_request`` metric at a known share,
-    off V1's noise (counts.implied_requests) where the window is expected to hold fewer
-    than IMPLIED_MAX events at the limit: V2's samples need not be mostly zeros for a
-    window of a few events to be far from normal.
-    """
-    if sparse is not None:
-        return counts.count_z(v2, sparse, limit)
-    if ref.kind != "live_v1" or ctx.traffic_percent is None \
-            or not ctx.module.metrics[rule.metric].per_request:
-        return None
-    # V1's noise as its plain successive differences give it (the robust ref.sd reads a
-    # count of a few events a sample as less noisy than it is), at one standard error
-    # above the estimate: noise that reads low by chance implies too many requests
-    v1 = ctx.series.get(Version.V1, rule.metric).window(ctx.now - ctx.noise_window, ctx.now)[1]
-    if len(v1) < 3:
-        return None
-    variance = float(np.mean(np.diff(v1) ** 2)) / 2 * (1 + math.sqrt(2 / (len(v1) - 2)))
-    sd = max(ref.sd, math.sqrt(variance))
-    per_sample = counts.implied_requests(ref.level, sd, ctx.traffic_percent)
-    if per_sample is None or limit * per_sample * len(v2) >= counts.IMPLIED_MAX:
-        return None
-    return counts.count_z(v2, per_sample, limit)
 
 
 def _small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float,
