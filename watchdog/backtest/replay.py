@@ -66,7 +66,8 @@ def rules_at_step(rules: RuleSet, scenario: Scenario) -> RuleSet:
     does not declare (not collected is not missing data: they would hold it forever).
     The rules as given where neither applies."""
     module = rules.for_module(scenario.module)
-    kept = [r for r in module.rules if r.metric in scenario.metrics]
+    skipped = not_judged(rules, scenario)
+    kept = [r for r in module.rules if r.name not in skipped]
     update: dict[str, Any] = {}
     if scenario.step_seconds > module.interval:
         update["interval"] = scenario.step_seconds

@@ -61,6 +61,12 @@ def count_z(tested: np.ndarray, per_sample: float, limit: float) -> float | None
     return -_NORMAL.inv_cdf(max(tail, 1e-300)) if tail < 1.0 else -math.inf
 
 
+def failures(values: np.ndarray, higher: bool) -> np.ndarray:
+    """The event rate of a ratio of counts: itself where higher is worse (failed /
+    served), 1 - rate where lower is worse (parsed / received counts its failures)."""
+    return values if higher else 1.0 - values
+
+
 IMPLIED_MAX = 30.0  # an implied-count test runs where fewer events than this are expected
 
 

@@ -4,7 +4,7 @@ A relative rule's test needs each version's noise per sample. It is measured fro
 successive differences (stats.noise_sd), once a tick per version and start (the rule's
 windows share it). For a ``per_request`` metric compared with live V1, V2's noise at its
 current traffic share is pooled with what V1's noise implies at that share; for
-``noise: binomial`` it is moved to the rule's limit (a score test), and count_z runs the
+``noise: binomial`` it is moved to the rule's limit (a score test), and exact_z runs the
 exact count test on the requests a sample V2's zeros or live V1's noise imply.
 """
 
@@ -37,8 +37,8 @@ def binomial(ctx: EvalContext, metric: str, start: float,
     found = ctx.memo.get(key)
     if found is None:
         recent = ctx.series.get(Version.V2, metric).window(start, ctx.now)[1]
-        failures = recent if higher else 1.0 - recent
-        found = ctx.memo[key] = (float(np.mean(recent)), counts.sparse_requests(failures))
+        found = ctx.memo[key] = (float(np.mean(recent)),
+                                 counts.sparse_requests(counts.failures(recent, higher)))
     return found
 
 
@@ -146,8 +146,8 @@ def window_sd(recent: np.ndarray, window: np.ndarray, floor: float) -> float:
     return max(sd, floor)
 
 
-def count_z(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Reference,
-             limit: float, sparse: float | None) -> float | None:
+def exact_z(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Reference,
+            limit: float, sparse: float | None) -> float | None:
     """The exact count test's z (``noise: binomial``), or None where it does not apply.
 
     Requests a sample are read off V2's noise window where it is a sparse count
@@ -161,15 +161,25 @@ def count_z(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Reference
     if ref.kind != "live_v1" or ctx.traffic_percent is None \
             or not ctx.module.metrics[rule.metric].per_request:
         return None
-    # V1's noise as its plain successive differences give it (the robust ref.sd reads a
-    # count of a few events a sample as less noisy than it is), at one standard error
-    # above the estimate: noise that reads low by chance implies too many requests
-    v1 = ctx.series.get(Version.V1, rule.metric).window(ctx.now - ctx.noise_window, ctx.now)[1]
-    if len(v1) < 3:
+    plain = _plain_upper(ctx, rule.metric)
+    if math.isnan(plain):
         return None
-    variance = float(np.mean(np.diff(v1) ** 2)) / 2 * (1 + math.sqrt(2 / (len(v1) - 2)))
-    sd = max(ref.sd, math.sqrt(variance))
-    per_sample = counts.implied_requests(ref.level, sd, ctx.traffic_percent)
+    per_sample = counts.implied_requests(ref.level, max(ref.sd, plain), ctx.traffic_percent)
     if per_sample is None or limit * per_sample * len(v2) >= counts.IMPLIED_MAX:
         return None
     return counts.count_z(v2, per_sample, limit)
+
+
+def _plain_upper(ctx: EvalContext, metric: str) -> float:
+    """Live V1's noise as its plain successive differences give it over the noise window,
+    one standard error above the estimate (NaN under 3 samples), once a tick: the robust
+    noise reads a count of a few events a sample as less noisy than it is, and noise that
+    reads low by chance would imply too many requests."""
+    key = ("plain", metric)
+    found = ctx.memo.get(key)
+    if found is None:
+        v1 = ctx.series.get(Version.V1, metric).window(ctx.now - ctx.noise_window, ctx.now)[1]
+        found = math.nan if len(v1) < 3 else math.sqrt(
+            float(np.mean(np.diff(v1) ** 2)) / 2 * (1 + math.sqrt(2 / (len(v1) - 2))))
+        ctx.memo[key] = found
+    return float(found)

@@ -71,14 +71,15 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     if rule.test == "sequential" and rule.long_window is not None and rule.long_window > short:
         windows.append(rule.long_window)
     best: tuple[float, stats.Comparison, Reference, float] | None = None
-    z_crit = stats.z_critical(rule.alpha / len(windows)) if rule.test == "sequential" else 0.0
-    # an exact count test's p-value is what it says (the normal z's alpha also absorbs how
-    # far a few events a window are from normal), so it may have its own alpha
-    z_exact = stats.z_critical(rule.exact_alpha / len(windows)) \
-        if rule.test == "sequential" and rule.exact_alpha is not None else z_crit
+
+    def alpha_of(comp: stats.Comparison) -> float:
+        # an exact count test's p-value is what it says (the normal z's alpha also absorbs
+        # how far a few events a window are from normal), so it may have its own alpha
+        return rule.exact_alpha if comp.exact and rule.exact_alpha is not None else rule.alpha
 
     def critical(comp: stats.Comparison) -> float:
-        return z_exact if comp.exact else z_crit
+        return stats.z_critical(alpha_of(comp) / len(windows)) \
+            if rule.test == "sequential" else 0.0
 
     # when V2 visibly warmed up in the metric this one settles with, the long window skips
     # that warm-up (up to the latter half of V2's life): what it left is not judged. A V2
@@ -114,8 +115,7 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     evidence: dict[str, Any] = {"against": ref.kind, "tolerance": used, "test": rule.test,
                                 "window": width, **comp.as_dict()}
     if rule.test == "sequential":
-        evidence.update(alpha=rule.alpha if not comp.exact or rule.exact_alpha is None
-                        else rule.exact_alpha, z_critical=round(crit, 3))
+        evidence.update(alpha=alpha_of(comp), z_critical=round(crit, 3))
     if ref.note:
         evidence["reference_note"] = ref.note
     if scanned is not None:
@@ -164,8 +164,9 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     if binomial is not None:
         # a count of a few events a window: the normal z overstates a chance cluster (where
         # lower is worse, the events are the failures: 1 - rate against 1 - limit)
-        events, limit = (v2, comp.limit) if higher else (1.0 - v2, 1.0 - comp.limit)
-        exact = noise.count_z(rule, ctx, events, ref, limit, binomial[1])
+        events = counts.failures(v2, higher)
+        limit = comp.limit if higher else 1.0 - comp.limit
+        exact = noise.exact_z(rule, ctx, events, ref, limit, binomial[1])
         if exact is not None and exact < comp.z:
             comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)
     return comp
@@ -188,9 +189,8 @@ def _small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float,
     # a count of a few events a window (mostly zeros: thin traffic) reads as low as 0
     # (a parse rate as high as 1) for minutes by chance; its stored baseline says what
     # V1's rate really is
-    failures = v1 if higher else 1.0 - v1
     sparse = rule.noise == "binomial" and len(v1) > 0 \
-        and np.count_nonzero(failures == 0) >= counts.SPARSE_ZEROS * len(v1)
+        and np.count_nonzero(counts.failures(v1, higher) == 0) >= counts.SPARSE_ZEROS * len(v1)
     if not small and not sparse:
         return None
     baseline = ctx.baselines.get(rule.metric)
