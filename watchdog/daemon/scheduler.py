@@ -16,7 +16,15 @@ APScheduler 3.x, as its source (3.11) does it:
   handed to the pool) to finish, which is how SIGTERM finishes the current tick.
 
 Fresh data, no extra interval of latency: the first tick runs at once, then ticks are
-aligned to whole multiples of the interval in wall-clock time plus ``offset``. The
+aligned to whole multiples of the interval in wall-clock time plus ``offset``. The grid is
+kept by :class:`GridTrigger`, not by APScheduler's ``IntervalTrigger``: that one computes
+each next run as the previous run time plus the interval, so after the immediate first run
+(at "now", off the grid) every later tick kept the phase of "now" and ``offset`` did
+nothing. :class:`GridTrigger` snaps every next run time to the grid instead. With
+``coalesce`` and ``misfire_grace``: after a stall (a suspended machine, a tick overrunning
+several intervals) the next run is the latest grid point not after "now", run once
+(coalesced), and dropped as missed only if the executor starts it more than
+``misfire_grace`` after that grid point; the run after it is again on the grid. The
 ``scrape`` source reads the endpoints inside the tick, so its data is as fresh as the tick.
 Prometheus scrapes every ``scrape_interval`` at a fixed phase; with the evaluation interval
 equal to the scrape interval and ``offset`` set just past the scrape's phase plus the
@@ -31,11 +39,11 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 from watchdog.clock import Clock, SystemClock
 
@@ -54,11 +62,59 @@ class JobSpec:
                                 else self.interval))
 
     def first_boundary(self, now: float) -> float:
-        """The start of the trigger: a whole multiple of the interval (plus offset)."""
+        """The first grid point after ``now``: a whole multiple of the interval (plus
+        offset); not aligned, one interval after ``now``."""
         if not self.align:
             return now + self.interval
         k = math.floor((now - self.offset) / self.interval) + 1
         return k * self.interval + self.offset
+
+    def trigger(self, now: float) -> GridTrigger:
+        """Aligned: the grid of whole multiples of the interval plus the offset. Not
+        aligned: every interval counted from ``now``, the time the job is planned."""
+        return GridTrigger(self.interval, self.offset if self.align else now)
+
+
+class GridTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3.x is untyped
+    """Fires at ``origin + k * interval`` (k whole), whatever the previous fire time was.
+
+    For an aligned job ``origin`` is the offset (the grid counts from the epoch); for an
+    unaligned one it is the time the job was planned. A previous fire time within
+    :attr:`slack` before a grid point counts as that point (datetimes carry microseconds,
+    so a grid point read back may be a hair early; without the slack it would fire twice).
+    """
+
+    __slots__ = ("interval", "origin", "slack", "timezone")
+
+    def __init__(self, interval: float, origin: float = 0.0, timezone: tzinfo = UTC) -> None:
+        if not interval > 0:
+            raise ValueError(f"interval must be positive, not {interval!r}")
+        self.interval = float(interval)
+        self.origin = float(origin) % self.interval
+        self.slack = min(0.001, self.interval / 100)
+        self.timezone = timezone
+
+    def _point(self, k: int) -> datetime:
+        return datetime.fromtimestamp(self.origin + k * self.interval, self.timezone)
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime
+                           ) -> datetime:
+        """The first grid point after ``previous_fire_time``; without one, the first not
+        before ``now``; when that is already past ``now``, the latest point not after
+        ``now`` (the same single run ``coalesce`` makes of the missed ones, found without
+        walking through each of them)."""
+        at_now = (now.timestamp() - self.origin) / self.interval
+        if previous_fire_time is None:
+            return self._point(math.ceil(at_now - self.slack / self.interval))
+        before = (previous_fire_time.timestamp() - self.origin + self.slack) / self.interval
+        k = math.floor(before) + 1
+        return self._point(max(k, math.floor(at_now + self.slack / self.interval)))
+
+    def __str__(self) -> str:
+        return f"grid[{self.interval:g}s + {self.origin:g}s]"
+
+    def __repr__(self) -> str:
+        return f"<GridTrigger (interval={self.interval:g}, origin={self.origin:g})>"
 
 
 class Scheduler:
@@ -78,9 +134,7 @@ class Scheduler:
         if self._specs.get(module) == spec:
             return
         now = self._clock.now()
-        trigger = IntervalTrigger(seconds=spec.interval, timezone=UTC,
-                                  start_date=datetime.fromtimestamp(spec.first_boundary(now),
-                                                                    UTC))
+        trigger = spec.trigger(now)
         first = datetime.fromtimestamp(now, UTC) if run_now else None
         if module in self._specs:
             self._scheduler.modify_job(module, misfire_grace_time=spec.grace())
