@@ -24,8 +24,9 @@ nothing. :class:`GridTrigger` snaps every next run time to the grid instead. Wit
 ``coalesce`` and ``misfire_grace``: after a stall (a suspended machine, a tick overrunning
 several intervals) the next run is the latest grid point not after "now", run once
 (coalesced), and dropped as missed only if the executor starts it more than
-``misfire_grace`` after that grid point; the run after it is again on the grid. The
-``scrape`` source reads the endpoints inside the tick, so its data is as fresh as the tick.
+``misfire_grace`` after that grid point; the run after it is again on the grid.
+
+The ``scrape`` source reads the endpoints inside the tick, so its data is as fresh as the tick.
 Prometheus scrapes every ``scrape_interval`` at a fixed phase; with the evaluation interval
 equal to the scrape interval and ``offset`` set just past the scrape's phase plus the
 ingestion delay (a second or two), each tick runs right after the sample it needs landed,
