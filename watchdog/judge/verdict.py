@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
-from watchdog.config.schema import Module
-from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState, step
+from watchdog.config.schema import Module, Rule
+from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState, carried, step
 from watchdog.judge.rules import EvalContext, evaluate
 from watchdog.model import RuleAction, RuleResult, Verdict, VerdictKind
 
 JITTER = 0.1  # of the interval: how far off the grid a live tick may wake (see alerts.py)
+CARRY_INTERVALS = 3  # a rollback rule's last breach counts `for` + this many intervals
 
 
 def judge(ctx: EvalContext, states: Mapping[str, AlertState]
@@ -21,6 +23,10 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
     inconclusive a rule that could hold or roll back lacks the evidence to say (a rule
                  that is only "warming", i.e. V2 has not run long enough yet, does not count)
     healthy      otherwise (notify-only and dry-run rules never change the verdict)
+
+    A rollback rule whose data goes missing while its alert is pending keeps counting its
+    ``for`` on its last breach for up to ``for`` + CARRY_INTERVALS intervals after it
+    (see alerts.py): a regression that takes V2's metrics down with it is rolled back.
     """
     module: Module = ctx.module
     results: list[RuleResult] = []
@@ -35,19 +41,25 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         # "warming" is evidence of a settling V2, not of a lasting breach: it clears a
         # pending alert, where missing data (plain inconclusive) leaves it as it was
         breached = False if result.evidence.get("warming") else result.breached
+        jitter = JITTER * module.interval
+        carry = carry_for(rule, module.interval)
         state = step(states.get(rule.name, INACTIVE), breached, ctx.now,
-                     rule.for_, rule.keep_firing_for, JITTER * module.interval)
+                     rule.for_, rule.keep_firing_for, jitter, carry)
+        if breached:
+            state = replace(state, breach_summary=result.summary)
         new_states[rule.name] = state
+        said = f"{rule.name}: {result.summary}" if breached is not None else _missing(
+            rule, result, state, ctx.now, carried(state, ctx.now, carry, jitter))
         if state.phase is AlertPhase.FIRING:
             firing.append(rule.name)
         if rule.dry_run or rule.action is RuleAction.NOTIFY:
             continue
         if state.phase is AlertPhase.FIRING:
             target = critical if rule.action is RuleAction.ROLLBACK else warning
-            target.append(f"{rule.name}: {result.summary}")
+            target.append(said)
         elif result.breached is None and not (result.evidence.get("warming")
                                               or result.evidence.get("inapplicable")):
-            unsure.append(f"{rule.name}: {result.summary}")
+            unsure.append(said)
     if critical:
         kind, reasons = VerdictKind.CRITICAL, critical
     elif warning:
@@ -58,3 +70,30 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         kind, reasons = VerdictKind.HEALTHY, []
     verdict = Verdict(module.name, ctx.now, kind, tuple(results), tuple(firing), tuple(reasons))
     return verdict, new_states
+
+
+def carry_for(rule: Rule, interval: float) -> float:
+    """How long after its last breach a rule's missing data still counts as that breach."""
+    if rule.action is not RuleAction.ROLLBACK:
+        return 0.0
+    return rule.for_ + CARRY_INTERVALS * interval
+
+
+def _missing(rule: Rule, result: RuleResult, state: AlertState, now: float,
+             carrying: bool) -> str:
+    """The reason of a rule without data: plain about the breach it last saw, if any."""
+    if state.phase is AlertPhase.INACTIVE or state.last_breach_at is None:
+        return f"{rule.name}: {result.summary}"
+    last = state.breach_summary or "(no summary kept)"
+    said = (f"{rule.name}: data missing for {_secs(now - state.last_breach_at)}s "
+            f"({result.summary}); last seen breached: {last}")
+    if state.phase is AlertPhase.PENDING:
+        active = state.active_at if state.active_at is not None else now
+        said += f"; pending for {_secs(now - active)}s of its {_secs(rule.for_)}s"
+        said += (", counted on that evidence" if carrying else
+                 ", that evidence is too old to act on: held until data returns")
+    return said
+
+
+def _secs(seconds: float) -> str:
+    return f"{round(seconds, 1):g}"
