@@ -3,7 +3,8 @@
     progressing --critical (failure limits reached)--> rolled_back (paused until resumed)
     progressing --healthy for the stage's hold--> next stage ... --> promoted
     (the hold counts healthy time at the stage: a warning, a failure or the kill switch
-    starts it again; missing data only stops the clock while it lasts)
+    starts it again; missing data only stops the clock while it lasts, and so does time
+    in which no evaluation ran: the daemon down, ticks missed; see ``max_gap``)
     progressing <--pause / resume--> paused
     any non-terminal --abort--> aborted;  progressing/paused --promote--> promoted
 
@@ -22,6 +23,13 @@ from watchdog.model import Action, Decision, Verdict, VerdictKind
 from watchdog.rollout.state import TERMINAL, Checkpoint, Phase
 
 EPS = 1e-6
+GAP_INTERVALS = 2.0  # evaluations further apart than this many intervals (+ slack) ...
+GAP_SLACK = 1.0      # ... are a gap: the time between them does not count toward a hold
+
+
+def gap_limit(interval: float) -> float:
+    """The longest time between two evaluations that still counts toward a hold."""
+    return GAP_INTERVALS * interval + GAP_SLACK
 
 
 def start(module: str, plan: Plan, now: float, actor: str = "watchdog",
@@ -36,12 +44,25 @@ def start(module: str, plan: Plan, now: float, actor: str = "watchdog",
 
 
 def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
-               kill_switch: bool = False) -> tuple[Checkpoint, list[Decision]]:
-    """One evaluation's effect on a progressing module; other phases ignore verdicts."""
+               kill_switch: bool = False, max_gap: float | None = None
+               ) -> tuple[Checkpoint, list[Decision]]:
+    """One evaluation's effect on a progressing module; other phases ignore verdicts.
+
+    ``max_gap``: when more than that has passed since the last evaluation (or since the
+    healthy run began, if later: the stage's start, a resume), no evaluation saw the time
+    in between, so it does not count: the healthy run is banked up to the last evaluation
+    and starts again now. None (callers that pass nothing) counts any gap, as before.
+    """
     previous_tick = cp.last_tick_at
     cp = replace(cp, last_tick_at=now)
     if cp.phase is not Phase.PROGRESSING:
         return cp, []
+    if max_gap is not None and cp.healthy_since is not None:
+        seen = max(cp.healthy_since, previous_tick if previous_tick is not None
+                   else cp.healthy_since)
+        if now - seen > max_gap:
+            cp = replace(cp, healthy_since=None,
+                         healthy_banked=cp.healthy_banked + (seen - cp.healthy_since))
     if kill_switch or verdict.kind in (VerdictKind.WARNING, VerdictKind.CRITICAL):
         cp = replace(cp, healthy_since=None, healthy_banked=0.0)
     elif verdict.kind is VerdictKind.INCONCLUSIVE and cp.healthy_since is not None:
