@@ -27,7 +27,7 @@ SCENARIOS = Path(__file__).parent / "data" / "scenarios"
 REGRESSION = SCENARIOS / "reg-errors-3pct-1582.jsonl"
 
 LABELS = {"module", "version", "metric", "rule", "state", "verdict", "action", "source",
-          "kind", "actuator", "phase", "stat", "notifier", "python", "le"}
+          "kind", "actuator", "phase", "stat", "notifier", "python", "le", "reason"}
 
 
 def scrape(registry: CollectorRegistry) -> dict[str, tuple[str, list[Sample]]]:

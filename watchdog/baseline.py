@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from watchdog.judge.domain import Domain
+
 
 @dataclass(frozen=True)
 class Baseline:
@@ -51,17 +53,24 @@ class EmptyBaseline(ValueError):
 
 def capture(module: str, metric: str, points: Iterable[tuple[float, float]],
             window_from: float, window_to: float, source: str, captured_at: float,
-            expires_at: float | None = None) -> Baseline:
+            expires_at: float | None = None, domain: Domain | None = None) -> Baseline:
     """Summarise V1 points ``(t, value)`` of one metric with ``window_from <= t < window_to``.
 
     Non-finite values (a source's NaN for 0/0, say) are no samples: one would make every
-    statistic NaN, and every comparison against the baseline silently false.
+    statistic NaN, and every comparison against the baseline silently false. Nor are
+    values outside the metric's ``domain`` (judge/domain.py; unknown, any value within
+    +-1e100): a negative error rate in a baseline makes every healthy V2 look worse.
     """
-    picked = sorted((t, v) for t, v in points
-                    if window_from <= t < window_to and math.isfinite(v))
+    bounds = domain or Domain()
+    inside = [(t, v) for t, v in points if window_from <= t < window_to]
+    picked = sorted((t, v) for t, v in inside
+                    if math.isfinite(v) and bounds.low <= v <= bounds.high)
     if not picked:
+        dropped = len(inside)
         raise EmptyBaseline(f"no V1 samples of {metric} for module {module} in "
-                            f"[{window_from:g}, {window_to:g})")
+                            f"[{window_from:g}, {window_to:g})"
+                            + (f" ({dropped} not finite or out of domain {bounds} dropped)"
+                               if dropped else ""))
     values = np.array([v for _, v in picked], dtype=float)
     p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99])
     return Baseline(

@@ -73,6 +73,26 @@ class RuleResult:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
+class RejectReason(StrEnum):
+    """Why the judge took a sample for no measurement (see judge/domain.py)."""
+
+    NON_FINITE = "non_finite"
+    BELOW_MIN = "below_min"
+    ABOVE_MAX = "above_max"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Samples of one version's metric the judge dropped as missing data, for one reason:
+    ``times`` of the samples, ``domain`` the metric's domain as written ("[0, 1]")."""
+
+    version: Version
+    metric: str
+    reason: RejectReason
+    domain: str
+    times: tuple[float, ...]
+
+
 @dataclass(frozen=True)
 class Verdict:
     module: str
@@ -81,6 +101,8 @@ class Verdict:
     results: tuple[RuleResult, ...]
     firing: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
+    # samples of the tick's data dropped before the rules saw them (judge/domain.py)
+    rejected: tuple[Rejected, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from watchdog.errors import (
     UnknownModule,
 )
 from watchdog.journal.store import Journal
+from watchdog.judge.domain import Domain, domain_of
 from watchdog.model import Version
 from watchdog.settings import load_settings
 
@@ -67,10 +68,11 @@ def capture(db: str | None, scenario_path: str | None, config_path: str | None,
         click.echo(f"error: --expires-in: {err}", err=True)
         sys.exit(2)
     now = SystemClock().now()
+    domains: dict[str, Domain]  # a metric's values (its declared domain)
     if config_path is not None:
         found = _live(config_path, module, window, now)
         journal = _journal(db or found[0])
-        name, start, end, points, source = found[1:]
+        name, start, end, points, source, domains = found[1:]
     else:
         assert scenario_path is not None
         try:
@@ -86,11 +88,13 @@ def capture(db: str | None, scenario_path: str | None, config_path: str | None,
                   for m in sc.metrics}
         source = f"scenario:{scenario_path}"
         journal = _journal(db)
+        domains = {}
     saved = 0
     for metric, pts in points.items():
         try:
             b = baselines.capture(name, metric, pts, start, end, source, captured_at=now,
-                                  expires_at=None if ttl is None else now + ttl)
+                                  expires_at=None if ttl is None else now + ttl,
+                                  domain=domains.get(metric))
         except baselines.EmptyBaseline as err:
             click.echo(f"warning: {err}", err=True)
             continue
@@ -106,7 +110,8 @@ def capture(db: str | None, scenario_path: str | None, config_path: str | None,
 
 
 def _live(config_path: str, module: str | None, window: str, now: float
-          ) -> tuple[str, str, float, float, dict[str, list[tuple[float, float]]], str]:
+          ) -> tuple[str, str, float, float, dict[str, list[tuple[float, float]]], str,
+                     dict[str, Domain]]:
     """V1's samples over the past ``window`` through the configured source."""
     from watchdog.daemon.build import build_source, close_plugin
     from watchdog.daemon.config import load_config
@@ -136,7 +141,8 @@ def _live(config_path: str, module: str | None, window: str, now: float
               for m in spec.metrics}
     label = f"{loaded.config.source.plugin}:{config_path}:{window}"
     # the window is (start, now]; capture() keeps start <= t < end
-    return loaded.db, module, start, now + 1e-6, points, label
+    domains = {m: domain_of(s) for m, s in spec.metrics.items()}  # drop what is no sample
+    return loaded.db, module, start, now + 1e-6, points, label, domains
 
 
 @baseline.command("list")

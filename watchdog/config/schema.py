@@ -46,6 +46,9 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Fraction = Annotated[float, BeforeValidator(_fraction)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$", max_length=200)]
 ModuleName = Annotated[str, Field(pattern=r"^(\*|[A-Za-z_][A-Za-z0-9_.:-]*)$", max_length=200)]
+# the largest magnitude any sample may have (judge/domain.py): beyond every physical
+# measurement, and small enough that the judge's sums of squares of a window stay finite
+VALUE_LIMIT = 1e100
 Aggregate = Literal["mean", "median", "p50", "p90", "p95", "p99", "min", "max", "last"]
 
 
@@ -87,6 +90,23 @@ class MetricSpec(Frozen):
     settle_with: Name | None = None
     noise_floor: float = Field(default=0.0, ge=0)
     per_request: bool = False
+    # the values the metric can take (judge/domain.py): a sample outside is no measurement;
+    # unset, they follow from the unit (ratio [0, 1], ms/bytes/rps >= 0, else any)
+    min_value: float | None = Field(default=None, alias="min")
+    max_value: float | None = Field(default=None, alias="max")
+
+    @model_validator(mode="after")
+    def _domain(self) -> MetricSpec:
+        for word, bound in (("min", self.min_value), ("max", self.max_value)):
+            if bound is not None and abs(bound) > VALUE_LIMIT:
+                raise ValueError(f"{word} must be within +-{VALUE_LIMIT:g} (no measurement is "
+                                 f"larger, and the judge's statistics must stay finite), "
+                                 f"got {bound:g}")
+        if self.min_value is not None and self.max_value is not None \
+                and self.max_value <= self.min_value:
+            raise ValueError(f"max ({self.max_value:g}) must be greater than min "
+                             f"({self.min_value:g})")
+        return self
 
 
 class RuleBase(Frozen):

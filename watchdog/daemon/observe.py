@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from watchdog.clock import Clock
 from watchdog.daemon.config import Loaded
 from watchdog.engine import TickResult
+from watchdog.model import RejectReason
 from watchdog.notifiers.queue import NotificationQueue
 from watchdog.telemetry import JournalCollector, Telemetry
 
@@ -30,6 +31,7 @@ class Observability:
                  env: Mapping[str, str]) -> None:
         self.registry = CollectorRegistry()
         self.telemetry = Telemetry(self.registry)
+        self.rejections = RejectionLog()
         self.telemetry.declare([loaded.config.source.plugin],
                                [ref.plugin for ref in loaded.config.actuators])
         self.registry.register(JournalCollector(loaded.db, clock.now,
@@ -59,3 +61,38 @@ class Observability:
 
     def tick(self, result: TickResult, seconds: float) -> None:
         self.telemetry.observe_tick(result, seconds)
+        self.rejections.note(result)
+
+
+class RejectionLog:
+    """Logs samples the judge dropped as missing data once per episode, not every tick.
+
+    An episode of a module's (version, metric, reason) lasts while the data a tick judged
+    (the source's lookback) holds such samples: a warning when it begins, a line when the
+    judged data is clean again. The count of every sample is watchdog_samples_rejected_total.
+    """
+
+    def __init__(self) -> None:
+        self._active: dict[str, set[tuple[str, str, str]]] = {}
+
+    def note(self, result: TickResult) -> None:
+        verdict = result.verdict
+        if verdict is None:
+            return
+        module = result.module
+        before = self._active.get(module, set())
+        now: set[tuple[str, str, str]] = set()
+        for r in verdict.rejected:
+            key = (r.version.value, r.metric, r.reason.value)
+            now.add(key)
+            if key not in before:
+                why = "not finite" if r.reason is RejectReason.NON_FINITE else \
+                    f"outside its domain {r.domain} ({r.reason.value})"
+                log.warning("module %s: %d %s samples of %s %s: dropped as missing data "
+                            "(counted in watchdog_samples_rejected_total; logged again "
+                            "when they are gone)", module, len(r.times), r.version.value.upper(),
+                            r.metric, why)
+        for version, metric, reason in sorted(before - now):
+            log.info("module %s: no more %s samples of %s dropped (%s) in the judged data",
+                     module, version.upper(), metric, reason)
+        self._active[module] = now

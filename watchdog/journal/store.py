@@ -18,6 +18,7 @@ import sqlite_utils
 
 from watchdog.baseline import Baseline
 from watchdog.errors import JournalError
+from watchdog.journal import jsonsafe
 from watchdog.journal.schema import open_database
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState
 from watchdog.model import Action, Decision
@@ -98,7 +99,7 @@ class Journal:
             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (d.module, d.at, d.action.value, d.traffic_percent, d.from_stage, d.to_stage,
              int(d.kill_switch), d.actor, json.dumps(list(d.reasons)),
-             json.dumps(list(d.evidence), default=_json_default), journaled_at))
+             jsonsafe.dumps(list(d.evidence)), journaled_at))
         return int(cur.lastrowid or 0)
 
     def mark_applied(self, decision_id: int, at: float, error: str | None = None) -> None:

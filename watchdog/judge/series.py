@@ -11,6 +11,7 @@ import numpy as np
 from watchdog.model import Sample, Version
 
 PAIR_SPAN = 600.0  # seconds of samples paired at least (the default rules' windows: 5 min)
+_NONE = np.empty(0)  # no times (shared: never modified)
 
 
 class Series:
@@ -22,14 +23,17 @@ class Series:
     built on first use. ``t`` and ``v`` are never modified once the series exists.
     """
 
-    __slots__ = ("_pairs", "_times", "t", "v")
+    __slots__ = ("_pairs", "_times", "non_finite", "t", "v")
 
     def __init__(self, t: np.ndarray, v: np.ndarray) -> None:
+        self.non_finite = _NONE
         if len(v) and not np.isfinite(v).all():
             # NaN (a rate of no requests: 0 / 0) or inf is no measurement: a missing
             # sample, as a failed scrape is. Kept, it made a window's level NaN, which no
-            # comparison reads as worse (silently healthy) and no count can be made of
+            # comparison reads as worse (silently healthy) and no count can be made of.
+            # Their times are kept to be counted (judge/domain.py)
             keep = np.isfinite(v)
+            self.non_finite = t[~keep]
             t, v = t[keep], v[keep]
         self.t = t
         self.v = v
@@ -116,17 +120,26 @@ class Series:
 
     def until(self, end: float) -> Series:
         hi = bisect_right(self.times, end)
-        return self._part(0, hi)
+        return self._part(0, hi, -np.inf, end)
 
     def between(self, start: float, end: float) -> Series:
         """A view of the samples with ``start < t <= end``."""
         times = self.times
-        return self._part(bisect_right(times, start), bisect_right(times, end))
+        return self._part(bisect_right(times, start), bisect_right(times, end), start, end)
 
-    def _part(self, lo: int, hi: int) -> Series:
+    def _part(self, lo: int, hi: int, start: float, end: float) -> Series:
         part = Series.__new__(Series)  # a slice of finite samples: no check again
         part.t, part.v, part._pairs = self.t[lo:hi], self.v[lo:hi], None
         part._times = self.times[lo:hi]
+        bad = self.non_finite
+        part.non_finite = bad[(bad > start) & (bad <= end)] if len(bad) else _NONE
+        return part
+
+    def kept(self, keep: np.ndarray) -> Series:
+        """The samples where ``keep`` (a mask over them) is true; the non-finite ones
+        dropped at construction are remembered as they were."""
+        part = Series(self.t[keep], self.v[keep])
+        part.non_finite = self.non_finite
         return part
 
     def last_time(self, at_or_before: float) -> float | None:
@@ -167,6 +180,9 @@ class SeriesStore:
 
     def keys(self) -> list[tuple[Version, str]]:
         return list(self._series)
+
+    def items(self) -> list[tuple[tuple[Version, str], Series]]:
+        return list(self._series.items())
 
     def count(self) -> int:
         return sum(len(s) for s in self._series.values())

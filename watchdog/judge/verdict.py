@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from watchdog.config.schema import Module, Rule
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState, carried, step
+from watchdog.judge.domain import admit, annotate
 from watchdog.judge.rules import EvalContext, evaluate
 from watchdog.model import RuleAction, RuleResult, Verdict, VerdictKind
 
@@ -29,6 +30,9 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
     (see alerts.py): a regression that takes V2's metrics down with it is rolled back.
     """
     module: Module = ctx.module
+    # samples outside their metric's domain are missing data (domain.py), said per rule
+    store, rejected = admit(ctx.series, module)
+    ctx = replace(ctx, series=store) if rejected else ctx
     results: list[RuleResult] = []
     new_states: dict[str, AlertState] = {}
     critical: list[str] = []
@@ -36,7 +40,7 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
     unsure: list[str] = []
     firing: list[str] = []
     for rule in module.rules:
-        result = evaluate(rule, ctx)
+        result = annotate(evaluate(rule, ctx), rule, ctx.now, module.interval, rejected)
         results.append(result)
         # "warming" is evidence of a settling V2, not of a lasting breach: it clears a
         # pending alert, where missing data (plain inconclusive) leaves it as it was
@@ -68,7 +72,8 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         kind, reasons = VerdictKind.INCONCLUSIVE, unsure
     else:
         kind, reasons = VerdictKind.HEALTHY, []
-    verdict = Verdict(module.name, ctx.now, kind, tuple(results), tuple(firing), tuple(reasons))
+    verdict = Verdict(module.name, ctx.now, kind, tuple(results), tuple(firing), tuple(reasons),
+                      rejected)
     return verdict, new_states
 
 

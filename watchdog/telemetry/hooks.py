@@ -10,6 +10,7 @@ that is no longer evaluated, a metric a tick no longer measured.
 
 from __future__ import annotations
 
+import math
 import platform
 import threading
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ from watchdog import __version__
 from watchdog.engine import TickResult
 from watchdog.errors import BadQuery, EmptyResult, SourceError, SourceUnavailable
 from watchdog.judge.alerts import AlertPhase
-from watchdog.model import RuleResult, VerdictKind, Version
+from watchdog.model import RejectReason, RuleResult, Verdict, VerdictKind, Version
 
 RULE_STATES = ("ok", "inconclusive", "pending", "firing")
 """``watchdog_rule_state``: one of these is 1 per rule, the others 0."""
@@ -89,6 +90,15 @@ class Telemetry:
         self.actuator_failures = Counter(
             "watchdog_actuator_failures", "Flag changes that failed or did not read back",
             ["actuator"], registry=registry)
+        self.samples_rejected = Counter(
+            "watchdog_samples_rejected", "Samples the judge dropped as missing data: outside "
+            "their metric's domain (below_min, above_max) or not finite (non_finite); each "
+            "counted once, when first seen", ["module", "version", "metric", "reason"],
+            registry=registry)
+        # per module: the time up to which its rejected samples are counted, and the label
+        # sets created at 0 so far
+        self._rejected_until: dict[str, float] = {}
+        self._rejected_declared: set[tuple[str, str]] = set()
 
     def declare(self, sources: Iterable[str], actuators: Iterable[str]) -> None:
         """Create the failure counters of these plugins at 0, so a dashboard's increase()
@@ -114,6 +124,7 @@ class Telemetry:
         if verdict is None:  # the tick only started the rollout
             return
         self.last_evaluation.labels(module).set(verdict.at)
+        self._count_rejected(module, verdict)
         for kind in VerdictKind:
             self.verdict.labels(module, kind.value).set(1 if kind is verdict.kind else 0)
         states = {name: s.phase for name, s in result.checkpoint.alerts.items()}
@@ -144,6 +155,24 @@ class Telemetry:
         self._keep(module, "rule_value", self.rule_value, values)
         self._keep(module, "rule_threshold", self.rule_threshold, limits)
         self._keep(module, "metric_value", self.metric_value, set(metrics))
+
+    def _count_rejected(self, module: str, verdict: Verdict) -> None:
+        """Count the samples dropped since the module's last tick (a tick's data overlaps
+        the last one's: each sample is counted once, by its time). The series of each
+        metric a rule judged start at 0, so that a first rejection is an increase."""
+        for metric in {r.metric for r in verdict.results} - {
+                m for mod, m in self._rejected_declared if mod == module}:
+            self._rejected_declared.add((module, metric))
+            for version in Version:
+                for reason in RejectReason:
+                    self.samples_rejected.labels(module, version.value, metric, reason.value)
+        since = self._rejected_until.get(module, -math.inf)
+        for r in verdict.rejected:
+            new = sum(1 for t in r.times if since < t <= verdict.at)
+            if new:
+                self.samples_rejected.labels(module, r.version.value, r.metric,
+                                             r.reason.value).inc(new)
+        self._rejected_until[module] = max(since, verdict.at)
 
     def source_error(self, source: str, error: BaseException | str) -> None:
         """Count one failed fetch of ``source`` (a :class:`SourceError` or a kind name)."""
