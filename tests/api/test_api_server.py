@@ -40,7 +40,7 @@ def test_unknown_route_and_wrong_method_are_json(reader: Served) -> None:
                         "message": "no such route; see /openapi.json"}
     r = reader.client.get("/api/modules/search/pause")
     assert r.status_code == 405
-    assert r.headers["allow"] == "POST"
+    assert r.headers["allow"] == "OPTIONS, POST"
     assert r.json()["error"] == "method_not_allowed" and "GET" in r.json()["message"]
     r = reader.client.delete("/status")
     assert r.status_code == 405 and r.headers["content-type"] == "application/json"

@@ -52,9 +52,10 @@ def create_app(journal_path: str | Path, *, rules: RuleSet | None = None,
         registry=registry, telemetry=telemetry,
         rules=rules if rules is not None else load_default_rules())
     errors.install(app)
-    app.add_middleware(errors.BodyLimit, limit=max_body_bytes)
-    app.add_middleware(errors.CatchAll)  # outermost of ours: sees every other failure
     for router in (health.router, status.router, decisions.router, checkpoints.reader,
                    control.router, checkpoints.router):
         app.include_router(router)
+    app.add_middleware(errors.BodyLimit, limit=max_body_bytes)
+    app.add_middleware(errors.Options, routes=list(app.router.routes))  # OPTIONS, no body
+    app.add_middleware(errors.CatchAll)  # outermost of ours: sees every other failure
     return app

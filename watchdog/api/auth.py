@@ -2,7 +2,8 @@
 
 :class:`ProtectedRoute` checks the token before FastAPI reads the body or resolves any
 dependency, so a caller without the token learns nothing (not whether the module exists,
-not what the body should look like): every such request is 401, and journaled. The token
+not what the body should look like): every such request is 401, and journaled (refused
+requests aggregated per client, route and reason: :mod:`watchdog.api.audit`). The token
 is compared in constant time (:func:`hmac.compare_digest`). With no token configured the
 control routes refuse everyone (use the CLI on the host instead).
 """
@@ -73,6 +74,7 @@ class ProtectedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         action = self.name
+        route = self.path
 
         async def guarded(request: Request) -> Response:
             ctx = context(request)
@@ -83,14 +85,16 @@ class ProtectedRoute(APIRoute):
                 return audit.Attempt(ctx.clock.now(), client, request.method,
                                      request.url.path, action,
                                      module if isinstance(module, str) else None,
-                                     status, outcome)
+                                     status, outcome, route)
 
             outcome = verify(request.headers.get("authorization"), ctx.token)
             if outcome != "ok":
-                log.warning("api: refused %s %s from %s: %s", request.method,
-                            request.url.path, attempt(401, outcome).client, outcome)
-                await run_in_threadpool(audit.record, ctx.journal_path,
-                                        attempt(401, outcome))
+                refused = attempt(401, outcome)
+                recorded = await run_in_threadpool(audit.write, ctx.journal_path, refused)
+                # one warning per audit row: a flood of refused requests is counted there
+                log.log(logging.DEBUG if recorded == "counted" else logging.WARNING,
+                        "api: refused %s %s from %s: %s", request.method,
+                        request.url.path, refused.client, outcome)
                 challenge = 'Bearer realm="rollout-watchdog"' + (
                     ', error="invalid_token"' if outcome == "wrong_token" else "")
                 raise ApiError(401, MESSAGES[outcome], {"WWW-Authenticate": challenge})

@@ -4,6 +4,8 @@ Unknown routes (404), wrong methods (405), malformed bodies or parameters (422, 
 which field and why, without echoing the input), bodies over the limit (413), failed
 authentication (401), illegal transitions (409), an unreadable journal (503) and
 anything unexpected (500, with no traceback: that goes to the log; :class:`CatchAll`).
+``OPTIONS`` on a route, and the ``Allow`` header of a 405, name every method served at
+that path, whichever router serves it (:class:`Options`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from watchdog.errors import IllegalTransition, JournalError, UnknownModule
@@ -80,10 +83,11 @@ def install(app: FastAPI) -> None:
             exc.status_code, "error")
         if exc.status_code == 404 and message == "Not Found":
             message = "no such route; see /openapi.json"
-        elif exc.status_code == 405:
-            allowed = (exc.headers or {}).get("Allow", "")
-            message = f"method {request.method} not allowed here (allowed: {allowed})"
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            allowed = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+            headers = {**(headers or {}), "Allow": allowed}
+            message = f"method {request.method} not allowed here (allowed: {allowed})"
         return error_response(exc.status_code, message, headers=headers)
 
     async def invalid(_: Request, exc: Exception) -> JSONResponse:
@@ -194,3 +198,36 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": status,
                     "headers": response.raw_headers})
         await send({"type": "http.response.body", "body": response.body})
+
+
+METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route serves at ``scope``'s path, and OPTIONS; [] when none."""
+    served = {method for method in METHODS for route in routes
+              if route.matches({**scope, "method": method})[0] is Match.FULL}
+    return sorted(served | {"OPTIONS"}) if served else []
+
+
+class Options:
+    """ASGI middleware: ``OPTIONS`` on a path some route serves is 204 with ``Allow``
+    listing every method served there (no token needed: it reveals only what the published
+    OpenAPI spec says); on any other path 404."""
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        allowed = allowed_methods(self.routes, scope)
+        if not allowed:
+            response = error_response(404, "no such route; see /openapi.json")
+            await response(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 204,
+                    "headers": [(b"allow", ", ".join(allowed).encode("ascii"))]})
+        await send({"type": "http.response.body", "body": b""})

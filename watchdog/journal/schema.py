@@ -91,7 +91,15 @@ def _v4(db: sqlite_utils.Database) -> None:
         BEGIN SELECT RAISE(ABORT, 'the API audit is append-only'); END""")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """Refused API requests are aggregated, one row per client, route and reason per time
+    bucket (watchdog.api.audit): how many requests a row stands for, and the last one."""
+    db.execute("ALTER TABLE api_audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE api_audit ADD COLUMN last_at REAL")
+    db.execute("UPDATE api_audit SET last_at = at")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
