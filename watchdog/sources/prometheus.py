@@ -6,9 +6,18 @@ range query (``/api/v1/query_range``, step = the module's interval) per metric a
 so a baseline over a past window costs one request, not one per sample; ``instant`` runs
 instant queries (``/api/v1/query``).
 
+A slow Prometheus must not hold a tick: the queries of one ``fetch``/``instant`` run
+concurrently (at most ``concurrency`` at once) under one deadline, ``deadline_fraction``
+of the module's interval (default half, at least 1 s; a window that needs k requests per
+query, a baseline over days, gets k deadlines). Each request's timeout and the retries'
+backoff are cut to fit inside it. What arrived in time is returned; a query that missed it
+is :class:`~watchdog.sources.deadline.DeadlineExceeded` in ``errors`` (its metric is
+missing for this tick), logged at WARNING once per episode.
+
 Errors: an unreachable server, a timeout, HTTP 429 or 5xx are :class:`SourceUnavailable`
 and are retried with exponential backoff; a rejected query (HTTP 400/422, ``bad_data``) is
-:class:`BadQuery`; a query with no series is :class:`EmptyResult`. Credentials are
+:class:`BadQuery`; a query with no series is :class:`EmptyResult`. A failing query does not
+hide the others; ``fetch`` raises only when no query gave a sample. Credentials are
 ``SecretStr`` and never logged or shown in ``repr``.
 """
 
@@ -18,7 +27,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -28,24 +36,19 @@ from watchdog.config.schema import Module
 from watchdog.errors import BadQuery, EmptyResult, SourceError, SourceUnavailable
 from watchdog.judge.series import SeriesStore
 from watchdog.model import Sample, Version
+from watchdog.sources import deadline as dl
+from watchdog.sources.promapi import PromSeries, decode, error_text, one_series, payload
 
 log = logging.getLogger(__name__)
 
 ALL_VERSIONS = (Version.V1, Version.V2)
+__all__ = ["PromSeries", "PrometheusSource", "render"]
 
 
 def render(template: str, module: str, version: str) -> str:
     """The query for one module and version: ``{module}``/``{version}`` replaced, nothing
     else touched."""
     return template.replace("{module}", module).replace("{version}", version)
-
-
-@dataclass(frozen=True)
-class PromSeries:
-    """One series of a query result: its labels and its ``(t, value)`` points."""
-
-    labels: dict[str, str]
-    points: tuple[tuple[float, float], ...]
 
 
 def _secret(value: SecretStr | str | None) -> SecretStr | None:
@@ -60,6 +63,7 @@ class PrometheusSource:
                  password: SecretStr | str | None = None,
                  headers: Mapping[str, str] | None = None,
                  backoff: float = 0.5, max_backoff: float = 10.0, max_points: int = 11_000,
+                 deadline_fraction: float = dl.DEFAULT_FRACTION, concurrency: int = 20,
                  transport: httpx.BaseTransport | None = None,
                  client: httpx.Client | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -67,6 +71,11 @@ class PrometheusSource:
             raise ValueError(f"prometheus url must start with http:// or https://, got {url!r}")
         if timeout <= 0 or retries < 0 or backoff < 0 or max_points < 2:
             raise ValueError("need timeout > 0, retries >= 0, backoff >= 0, max_points >= 2")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be a whole number >= 1 (queries at once), "
+                             f"got {concurrency!r}")
+        self.deadline_fraction = dl.check_fraction(deadline_fraction)
+        self.concurrency = concurrency
         if token is not None and (username is not None or password is not None):
             raise ValueError("give a bearer token or basic auth (username/password), not both")
         self.url = url.rstrip("/")
@@ -82,6 +91,7 @@ class PrometheusSource:
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(transport=transport)
         self._sleep = sleep
+        self._late = dl.LateLog(log)
         self.errors: dict[str, dict[tuple[Version, str], SourceError]] = {}
         """Per module, the (version, metric) problems of its last ``fetch``/``instant``
         that still returned the other metrics' samples."""
@@ -104,48 +114,64 @@ class PrometheusSource:
 
     # -- the Source protocol ---------------------------------------------------------------
 
+    def deadline(self, module: Module) -> float:
+        """Seconds the queries of one tick of ``module`` may take, all together."""
+        return dl.tick_deadline(module.interval, self.deadline_fraction)
+
     def fetch(self, module: Module, start: float, end: float, *,
               versions: Iterable[Version] = ALL_VERSIONS,
-              metrics: Iterable[str] | None = None) -> SeriesStore:
+              metrics: Iterable[str] | None = None,
+              deadline: float | None = None) -> SeriesStore:
         """Samples with ``start < t <= end`` on a grid of ``module.interval`` ending at
         ``end``: one range request per metric and version (``versions``/``metrics`` narrow
-        it, e.g. V1 of one metric for a baseline). Metrics without a query are skipped."""
+        it, e.g. V1 of one metric for a baseline), all at once, within ``deadline``
+        seconds (default: :meth:`deadline` per request a query needs). Metrics without a
+        query are skipped."""
         step = module.interval
         last = math.floor(end * 1000) / 1000  # Prometheus keeps milliseconds
         first = last - math.floor((last - start) / step + 1e-9) * step
         if first <= start:
             first += step
+        if deadline is None:
+            points = max(1, math.floor((last - first) / step + 1e-9) + 1)
+            deadline = self.deadline(module) * math.ceil(points / self.max_points)
 
-        def run(query: str) -> list[PromSeries]:
+        def run(query: str, until: float) -> list[PromSeries]:
             if first > last:
                 return [PromSeries({}, ())]
-            found = self.query_range(query, first, last, step)
+            found = self.query_range(query, first, last, step, until=until)
             return [PromSeries(s.labels, tuple(p for p in s.points if start < p[0] <= end))
                     for s in found]
 
-        return self._collect(module, versions, metrics, run)
+        return self._collect(module, versions, metrics, run, deadline)
 
     def instant(self, module: Module, at: float, *,
                 versions: Iterable[Version] = ALL_VERSIONS,
-                metrics: Iterable[str] | None = None) -> SeriesStore:
-        """One instant query per metric and version, evaluated at ``at``."""
-        return self._collect(module, versions, metrics, lambda query: self.query(query, at))
+                metrics: Iterable[str] | None = None,
+                deadline: float | None = None) -> SeriesStore:
+        """One instant query per metric and version, evaluated at ``at``, all at once
+        within ``deadline`` seconds (default: :meth:`deadline`)."""
+        return self._collect(module, versions, metrics,
+                             lambda query, until: self.query(query, at, until=until),
+                             self.deadline(module) if deadline is None else deadline)
 
     # -- raw API ---------------------------------------------------------------------------
 
-    def query(self, promql: str, at: float | None = None) -> list[PromSeries]:
-        """An instant query (``/api/v1/query``); raises EmptyResult when nothing matches."""
+    def query(self, promql: str, at: float | None = None, *,
+              until: float | None = None) -> list[PromSeries]:
+        """An instant query (``/api/v1/query``); raises EmptyResult when nothing matches.
+        ``until``: the monotonic instant by which it must be done (retries included)."""
         form = {"query": promql}
         if at is not None:
             form["time"] = repr(float(at))
-        data = self._call("/api/v1/query", form)
-        series = _decode(data, promql)
+        data = self._call("/api/v1/query", form, until)
+        series = decode(data, promql)
         if not series:
             raise EmptyResult(f"prometheus: no series for {promql!r}")
         return series
 
-    def query_range(self, promql: str, start: float, end: float,
-                    step: float) -> list[PromSeries]:
+    def query_range(self, promql: str, start: float, end: float, step: float, *,
+                    until: float | None = None) -> list[PromSeries]:
         """A range query (``/api/v1/query_range``), in as few requests as the server's point
         limit allows (one for any window under ``max_points`` steps); raises EmptyResult
         when nothing matches."""
@@ -157,8 +183,8 @@ class PrometheusSource:
             chunk_end = min(end, chunk_start + (self.max_points - 1) * step)
             data = self._call("/api/v1/query_range", {
                 "query": promql, "start": repr(float(chunk_start)),
-                "end": repr(float(chunk_end)), "step": repr(float(step))})
-            for s in _decode(data, promql):
+                "end": repr(float(chunk_end)), "step": repr(float(step))}, until)
+            for s in decode(data, promql):
                 merged.setdefault(tuple(sorted(s.labels.items())), []).extend(s.points)
             chunk_start = chunk_end + step
         if not merged:
@@ -170,36 +196,46 @@ class PrometheusSource:
 
     def _collect(self, module: Module, versions: Iterable[Version],
                  metrics: Iterable[str] | None,
-                 run: Callable[[str], list[PromSeries]]) -> SeriesStore:
+                 run: Callable[[str, float], list[PromSeries]],
+                 seconds: float) -> SeriesStore:
         wanted = list(module.metrics) if metrics is None else list(metrics)
-        versions = tuple(versions)
         unknown = [m for m in wanted if m not in module.metrics]
         if unknown:
             raise ValueError(f"module {module.name} declares no metric {', '.join(unknown)}")
-        samples: list[Sample] = []
-        errors: dict[tuple[Version, str], SourceError] = {}
-        asked = 0
+        versions = tuple(versions)
+        jobs: dict[tuple[Version, str], Callable[[float], list[PromSeries]]] = {}
         for metric in wanted:
             template = module.metrics[metric].query
             if template is None:
                 continue
             for version in versions:
-                asked += 1
-                query = render(template, module.name, version.value)
-                try:
-                    found = _one_series(run(query), metric, version)
-                except (BadQuery, EmptyResult) as err:  # other metrics may still answer
-                    errors[(version, metric)] = err
-                    continue
-                samples.extend(Sample(t, module.name, version, metric, v)
-                               for t, v in found if math.isfinite(v))
+                jobs[(version, metric)] = _job(run, render(template, module.name,
+                                                           version.value))
+        answers = dl.gather(jobs, seconds, concurrency=self.concurrency,
+                            what=lambda k: f"prometheus: the query of {k[1]} for {k[0]}")
+        samples: list[Sample] = []
+        errors: dict[tuple[Version, str], SourceError] = {}
+        for (version, metric), answer in answers.items():
+            try:  # a failing query does not hide the others
+                if isinstance(answer, SourceError):
+                    raise answer
+                found = one_series(answer, metric, version)
+            except SourceError as err:
+                errors[(version, metric)] = err
+                continue
+            samples.extend(Sample(t, module.name, version, metric, v)
+                           for t, v in found if math.isfinite(v))
         self.errors[module.name] = self.last_errors = errors
+        late = {k: e for k, e in errors.items() if isinstance(e, dl.DeadlineExceeded)}
+        self._late.update(module.name, late, [k for k in answers if k not in late],
+                          lambda k: f"{k[1]} {k[0]}")
         for (version, metric), problem in errors.items():
+            if problem in late.values():
+                continue
             level = logging.DEBUG if isinstance(problem, EmptyResult) else logging.WARNING
             log.log(level, "module %s metric %s %s: %s", module.name, metric, version, problem)
-        if asked and not samples:
-            bad = [e for e in errors.values() if isinstance(e, BadQuery)]
-            first = bad[0] if bad else next(iter(errors.values()), None)
+        if jobs and not samples:
+            first = _worst(errors.values())
             if first is not None:
                 raise type(first)(f"no samples for module {module.name}: {first}") from first
             raise EmptyResult(f"prometheus: no finite values for module {module.name}")
@@ -211,29 +247,39 @@ class PrometheusSource:
             headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
         return headers
 
-    def _post(self, url: str, form: dict[str, str]) -> httpx.Response:
+    def _post(self, url: str, form: dict[str, str], timeout: float) -> httpx.Response:
         """One POST; basic auth if configured, else whatever the client does."""
         headers = self._request_headers()
         if self._username is None:
-            return self._client.post(url, data=form, headers=headers, timeout=self.timeout)
+            return self._client.post(url, data=form, headers=headers, timeout=timeout)
         password = self._password.get_secret_value() if self._password else ""
-        return self._client.post(url, data=form, headers=headers, timeout=self.timeout,
+        return self._client.post(url, data=form, headers=headers, timeout=timeout,
                                  auth=httpx.BasicAuth(self._username, password))
 
-    def _call(self, path: str, form: dict[str, str]) -> Any:
-        """POST a form to the API, retrying SourceUnavailable with exponential backoff."""
+    def _call(self, path: str, form: dict[str, str], until: float | None = None) -> Any:
+        """POST a form to the API, retrying SourceUnavailable with exponential backoff;
+        every attempt and wait ends by the monotonic instant ``until``."""
         url = self.url + path
         failure: SourceUnavailable | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+                if delay + dl.MIN_ATTEMPT > dl.left(until):
+                    break  # no time for another try before the deadline
                 log.debug("prometheus: retry %d of %d in %.3gs after: %s",
                           attempt, self.retries, delay, failure)
                 self._sleep(delay)
+            timeout = min(self.timeout, dl.left(until))
+            if timeout <= 0:
+                failure = failure or dl.DeadlineExceeded(f"prometheus {url}: no time left "
+                                                         "before the deadline")
+                break
             try:
-                response = self._post(url, form)
+                response = self._post(url, form, timeout)
             except httpx.TimeoutException as err:
-                failure = SourceUnavailable(f"prometheus {url}: timed out after {self.timeout:g}s")
+                failure = SourceUnavailable(f"prometheus {url}: timed out after {self.timeout:g}s"
+                                            ) if timeout >= self.timeout else \
+                    dl.DeadlineExceeded(f"prometheus {url}: no answer before the deadline")
                 failure.__cause__ = err
                 continue
             except httpx.TransportError as err:
@@ -242,75 +288,25 @@ class PrometheusSource:
                 continue
             if response.status_code >= 500 or response.status_code == 429:
                 failure = SourceUnavailable(f"prometheus {url}: HTTP {response.status_code}"
-                                            f"{_error_text(response)}")
+                                            f"{error_text(response)}")
                 continue
-            return _payload(url, response)
+            return payload(url, response)
         assert failure is not None
         raise failure from failure.__cause__
 
 
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
-        return f": {text[:200]}" if text else ""
-    if isinstance(body, dict) and body.get("error"):
-        return f": {body.get('errorType', 'error')}: {body['error']}"
-    return ""
+def _job(run: Callable[[str, float], list[PromSeries]],
+         query: str) -> Callable[[float], list[PromSeries]]:
+    return lambda until: run(query, until)
 
 
-def _payload(url: str, response: httpx.Response) -> Any:
-    status = response.status_code
-    if status in (400, 422):
-        raise BadQuery(f"prometheus rejected the query (HTTP {status}){_error_text(response)}")
-    if status in (401, 403):
-        raise SourceError(f"prometheus {url}: HTTP {status}: check the credentials")
-    if status >= 300:
-        raise SourceError(f"prometheus {url}: HTTP {status}{_error_text(response)}")
-    try:
-        body = response.json()
-    except ValueError as err:
-        raise SourceError(f"prometheus {url}: the answer is not JSON "
-                          f"(is this the Prometheus base URL?)") from err
-    if not isinstance(body, dict) or body.get("status") not in ("success", "error"):
-        raise SourceError(f"prometheus {url}: not a Prometheus API answer")
-    if body["status"] == "error":
-        kind, message = body.get("errorType", "error"), body.get("error", "")
-        if kind in ("bad_data", "execution"):
-            raise BadQuery(f"prometheus rejected the query: {kind}: {message}")
-        raise SourceError(f"prometheus {url}: {kind}: {message}")
-    for warning in body.get("warnings") or []:
-        log.warning("prometheus %s: %s", url, warning)
-    return body.get("data")
-
-
-def _decode(data: Any, promql: str) -> list[PromSeries]:
-    """The series of a ``data`` object (matrix, vector or scalar result)."""
-    try:
-        kind, result = data["resultType"], data["result"]
-        if kind == "matrix":
-            return [PromSeries(dict(r["metric"]),
-                               tuple((float(t), float(v)) for t, v in r["values"]))
-                    for r in result]
-        if kind == "vector":
-            return [PromSeries(dict(r["metric"]), ((float(r["value"][0]),
-                                                    float(r["value"][1])),))
-                    for r in result]
-        if kind == "scalar":
-            return [PromSeries({}, ((float(result[0]), float(result[1])),))]
-    except (KeyError, TypeError, ValueError, IndexError) as err:
-        raise SourceError(f"prometheus: malformed answer to {promql!r}: {err}") from err
-    raise BadQuery(f"prometheus: {promql!r} gives a {kind} result, not numbers")
-
-
-def _one_series(series: list[PromSeries], metric: str,
-                version: Version) -> tuple[tuple[float, float], ...]:
-    if len(series) > 1:
-        shown = ", ".join(str(s.labels) for s in series[:3])
-        raise BadQuery(f"query of {metric} for {version} returns {len(series)} series "
-                       f"({shown}...): aggregate it to one, e.g. with sum() or max()")
-    return series[0].points
+def _worst(errors: Iterable[SourceError]) -> SourceError | None:
+    """The error that best explains a fetch without samples: a rejected query, then an
+    unreachable server or a failure of its own, then a missed deadline, then no data."""
+    def rank(e: SourceError) -> int:
+        return 0 if isinstance(e, BadQuery) else 2 if isinstance(e, dl.DeadlineExceeded) \
+            else 3 if isinstance(e, EmptyResult) else 1
+    return min(errors, key=rank, default=None)
 
 
 if TYPE_CHECKING:

@@ -22,6 +22,12 @@ One endpoint failing does not hide the other: its error is kept in ``last_errors
 ``(version, "*")`` and the other version's samples are returned; only when every endpoint
 of the module fails does ``fetch`` raise. Metrics absent from an answer are recorded as
 ``EmptyResult`` under ``(version, metric)``.
+
+A stalling endpoint must not hold a tick: the endpoints are read at once under one
+deadline, ``deadline_fraction`` of the module's interval (default half, at least 1 s),
+which also caps each read's ``timeout``. An endpoint that misses it is
+:class:`~watchdog.sources.deadline.DeadlineExceeded` (its version has no sample this
+tick), logged at WARNING once per episode.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
@@ -39,6 +45,7 @@ from watchdog.config.schema import Module, ScrapeSpec
 from watchdog.errors import EmptyResult, SourceError, SourceUnavailable
 from watchdog.judge.series import SeriesStore
 from watchdog.model import Sample, Version
+from watchdog.sources import deadline as dl
 from watchdog.sources import exposition as ex
 
 log = logging.getLogger(__name__)
@@ -56,11 +63,13 @@ class ScrapeSource:
 
     def __init__(self, endpoints: Mapping[str, Mapping[str, str]], timeout: float = 5.0, *,
                  keep: float = 3 * 3600.0, clock: Clock | None = None,
+                 deadline_fraction: float = dl.DEFAULT_FRACTION,
                  headers: Mapping[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None,
                  client: httpx.Client | None = None) -> None:
         if timeout <= 0 or keep <= 0:
             raise ValueError("timeout and keep must be positive")
+        self.deadline_fraction = dl.check_fraction(deadline_fraction)
         self.endpoints: dict[str, dict[Version, str]] = {}
         for module, urls in endpoints.items():
             try:
@@ -77,6 +86,7 @@ class ScrapeSource:
         self._last: dict[tuple[str, Version, str], ex.Reading] = {}
         self._history: dict[tuple[str, Version, str], deque[tuple[float, float]]] = {}
         self._lock = threading.Lock()  # fetches of different modules may run concurrently
+        self._late = dl.LateLog(log)
         self.errors: dict[str, dict[tuple[Version, str], SourceError]] = {}
         """Per module, the problems of its last fetch: ``(version, "*")`` for an endpoint
         that failed, ``(version, metric)`` for a metric missing from an endpoint's answer."""
@@ -96,6 +106,10 @@ class ScrapeSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def deadline(self, module: Module) -> float:
+        """Seconds the endpoint reads of one tick of ``module`` may take, all together."""
+        return dl.tick_deadline(module.interval, self.deadline_fraction)
+
     def fetch(self, module: Module, start: float, end: float) -> SeriesStore:
         """Scrape the module's endpoints once, then its history with ``start < t <= end``.
 
@@ -114,11 +128,13 @@ class ScrapeSource:
                             samples.append(Sample(t, module.name, version, metric, v))
         return SeriesStore.of(samples)
 
-    def scrape(self, module: Module, at: float | None = None) -> None:
-        """One scrape of each of the module's endpoints, added to the history.
+    def scrape(self, module: Module, at: float | None = None, *,
+               deadline: float | None = None) -> None:
+        """One scrape of each of the module's endpoints, all at once within ``deadline``
+        seconds (default: :meth:`deadline`), added to the history.
 
-        ``at`` stamps the samples (default: the clock's time); rates always use the
-        monotonic clock between scrapes.
+        ``at`` stamps the samples (default: the clock's time at the read); rates always
+        use the monotonic clock between scrapes.
         """
         urls = self.endpoints.get(module.name)
         if not urls:
@@ -128,15 +144,22 @@ class ScrapeSource:
         specs = {m: spec.scrape for m, spec in module.metrics.items() if spec.scrape}
         errors: dict[tuple[Version, str], SourceError] = {}
         found = answered = 0
-        for version, url in urls.items():
-            t = self._clock.now() if at is None else at
-            mono = self._clock.monotonic()
-            try:
-                exposition = ex.parse(self._get(url), where=f"scrape {version} {url}")
-            except SourceError as err:
-                errors[(version, ENDPOINT)] = err
-                log.warning("module %s: %s", module.name, err)
+        reads = dl.gather({v: self._reader(v, url, at) for v, url in urls.items()},
+                          self.deadline(module) if deadline is None else deadline,
+                          concurrency=len(urls), what=lambda v: f"scrape {v} {urls[v]}")
+        late = {(v, ENDPOINT): r for v, r in reads.items()
+                if isinstance(r, dl.DeadlineExceeded)}
+        self._late.update(module.name, late, [(v, ENDPOINT) for v in reads
+                                              if (v, ENDPOINT) not in late],
+                          lambda k: f"{k[0]} {urls[k[0]]}")
+        for version, read in reads.items():
+            if isinstance(read, SourceError):
+                errors[(version, ENDPOINT)] = read
+                if not isinstance(read, dl.DeadlineExceeded):
+                    log.warning("module %s: %s", module.name, read)
                 continue
+            exposition, t, mono = read
+            url = urls[version]
             answered += 1
             for metric, spec in specs.items():
                 reading = _read(exposition, spec, module.name, version, t, mono)
@@ -155,10 +178,25 @@ class ScrapeSource:
             raise EmptyResult(f"scrape: none of the metrics of module {module.name} "
                               f"({', '.join(sorted(specs))}) are exposed")
 
-    def _get(self, url: str) -> str:
+    def _reader(self, version: Version, url: str, at: float | None
+                ) -> Callable[[float], tuple[ex.Exposition, float, float]]:
+        """A job for :func:`dl.gather`: read and parse ``url`` by the monotonic instant
+        it is given; with the time and monotonic time of the read."""
+        def read(until: float) -> tuple[ex.Exposition, float, float]:
+            t = self._clock.now() if at is None else at
+            mono = self._clock.monotonic()
+            text = self._get(url, until)
+            return ex.parse(text, where=f"scrape {version} {url}"), t, mono
+        return read
+
+    def _get(self, url: str, until: float | None = None) -> str:
+        timeout = min(self.timeout, dl.left(until))
         try:
-            response = self._client.get(url, headers=self._headers, timeout=self.timeout)
+            response = self._client.get(url, headers=self._headers, timeout=timeout)
         except httpx.TimeoutException as err:
+            if timeout < self.timeout:
+                raise dl.DeadlineExceeded(f"scrape {url}: no answer before the deadline"
+                                          ) from err
             raise SourceUnavailable(f"scrape {url}: timed out after {self.timeout:g}s") from err
         except httpx.TransportError as err:
             raise SourceUnavailable(f"scrape {url}: unreachable: {err}") from err
@@ -234,7 +272,8 @@ def _value(spec: ScrapeSpec, prev: ex.Reading | None, cur: ex.Reading) -> float 
 
 def _all_failed(module: str, errors: list[SourceError]) -> SourceError:
     text = "; ".join(str(e) for e in errors)
-    kind = SourceUnavailable if all(isinstance(e, SourceUnavailable) for e in errors) \
+    kind = dl.DeadlineExceeded if all(isinstance(e, dl.DeadlineExceeded) for e in errors) \
+        else SourceUnavailable if all(isinstance(e, SourceUnavailable) for e in errors) \
         else type(next(e for e in errors if not isinstance(e, SourceUnavailable)))
     return kind(f"scrape: every endpoint of module {module} failed: {text}")
 
