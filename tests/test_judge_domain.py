@@ -15,13 +15,15 @@ import math
 import numpy as np
 import pytest
 
+from watchdog.baseline import EmptyBaseline, capture
 from watchdog.config.loader import load_default_rules
-from watchdog.config.schema import Module
+from watchdog.config.schema import VALUE_LIMIT, MetricSpec, Module
 from watchdog.judge.alerts import AlertState
+from watchdog.judge.domain import Domain, admit, domain_of
 from watchdog.judge.rules import EvalContext
 from watchdog.judge.series import Series, SeriesStore
 from watchdog.judge.verdict import judge
-from watchdog.model import RuleResult, Verdict, VerdictKind, Version
+from watchdog.model import Rejected, RejectReason, RuleResult, Verdict, VerdictKind, Version
 
 # numpy warns about the overflow of 1e308 before the fix: expected there
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -125,3 +127,89 @@ def test_a_few_impossible_samples_among_good_ones_are_dropped_and_said() -> None
     assert rejected["domain"] == "[0, 1]"
     assert all(math.isfinite(x) for x in last.evidence.values()
                if isinstance(x, float))
+
+
+# -- the domain of a metric ------------------------------------------------------------------
+
+
+def spec(**fields: object) -> MetricSpec:
+    return MetricSpec.model_validate({"direction": "higher_is_worse", **fields})
+
+
+@pytest.mark.parametrize(("fields", "low", "high"), [
+    ({"unit": "ratio"}, 0.0, 1.0), ({"unit": "percent"}, 0.0, 100.0),
+    ({"unit": "ms"}, 0.0, VALUE_LIMIT), ({"unit": "Bytes"}, 0.0, VALUE_LIMIT),
+    ({"unit": "rps"}, 0.0, VALUE_LIMIT), ({"unit": ""}, -VALUE_LIMIT, VALUE_LIMIT),
+    ({"unit": "celsius"}, -VALUE_LIMIT, VALUE_LIMIT),
+    ({"unit": "ms", "min": -500}, -500.0, VALUE_LIMIT),  # a clock offset can be negative
+    ({"unit": "ratio", "max": 2}, 0.0, 2.0), ({"min": 1, "max": 5}, 1.0, 5.0),
+])
+def test_a_domain_is_declared_or_follows_from_the_unit(fields: dict[str, object], low: float,
+                                                       high: float) -> None:
+    assert domain_of(spec(**fields)) == Domain(low, high)
+
+
+def test_the_default_metrics_have_the_domains_their_units_say() -> None:
+    found = {name: str(domain_of(s)) for name, s in MODULE.metrics.items()}
+    assert found == {"latency_p95_ms": "[0, 1e+100]", "error_rate": "[0, 1]",
+                     "throughput_rps": "[0, 1e+100]", "parse_rate": "[0, 1]",
+                     "memory_rss_bytes": "[0, 1e+100]"}
+
+
+def test_admit_passes_clean_series_through_as_they_are() -> None:
+    store = store_with(600.0)
+    kept, rejected = admit(store, MODULE)
+    assert rejected == ()
+    assert all(kept.get(v, m) is s for (v, m), s in store.items())
+
+
+def test_admit_says_what_it_dropped_and_why_with_the_times() -> None:
+    times = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    store = SeriesStore({
+        (Version.V2, "error_rate"): Series(times, np.array([0.1, -0.5, math.nan, 1.5, 1.0])),
+        (Version.V1, "error_rate"): Series(times, np.full(5, 0.01)),
+        (Version.V2, "undeclared"): Series(times, np.array([1.0, -1.0, 1e308, 0.0, 2.0]))})
+    kept, rejected = admit(store, MODULE)
+    assert kept.get(Version.V2, "error_rate").v.tolist() == [0.1, 1.0]
+    assert kept.get(Version.V2, "error_rate").t.tolist() == [10.0, 50.0]
+    assert kept.get(Version.V1, "error_rate") is store.get(Version.V1, "error_rate")
+    assert kept.get(Version.V2, "undeclared").v.tolist() == [1.0, -1.0, 0.0, 2.0]
+    assert set(rejected) == {
+        Rejected(Version.V2, "error_rate", RejectReason.NON_FINITE, "[0, 1]", (30.0,)),
+        Rejected(Version.V2, "error_rate", RejectReason.BELOW_MIN, "[0, 1]", (20.0,)),
+        Rejected(Version.V2, "error_rate", RejectReason.ABOVE_MAX, "[0, 1]", (40.0,)),
+        Rejected(Version.V2, "undeclared", RejectReason.ABOVE_MAX, "[-1e+100, 1e+100]",
+                 (30.0,))}
+
+
+def test_a_view_of_a_series_keeps_the_times_of_its_non_finite_samples() -> None:
+    series = Series(np.array([10.0, 20.0, 30.0]), np.array([1.0, math.nan, math.inf]))
+    assert series.non_finite.tolist() == [20.0, 30.0]
+    assert series.between(15.0, 25.0).non_finite.tolist() == [20.0]
+    assert series.until(20.0).non_finite.tolist() == [20.0]
+    assert series.between(20.0, 30.0).non_finite.tolist() == [30.0]
+
+
+def test_the_verdict_carries_what_was_dropped() -> None:
+    end = 900.0
+    verdicts = run(store_with(end, v2={"latency_p95_ms": np.array([-50.0, 180.0])}), end,
+                   start=end)
+    (dropped,) = verdicts[-1].rejected
+    assert (dropped.version, dropped.metric, dropped.reason) == (
+        Version.V2, "latency_p95_ms", RejectReason.BELOW_MIN)
+    assert len(dropped.times) == 76  # every other sample from -600 s to 900 s
+
+
+# -- baselines -------------------------------------------------------------------------------
+
+
+def test_a_baseline_keeps_no_sample_outside_the_domain() -> None:
+    points = [(-30.0, 0.01), (-20.0, -1.003), (-10.0, 1e308), (-5.0, 0.03)]
+    b = capture("checkout", "error_rate", points, -60.0, 0.0, "test", 0.0,
+                domain=domain_of(MODULE.metrics["error_rate"]))
+    assert b.samples == ((-30.0, 0.01), (-5.0, 0.03)) and b.mean == pytest.approx(0.02)
+    # without a declared domain, +-1e100 still holds (1e308 would overflow the stats)
+    assert capture("checkout", "x", points, -60.0, 0.0, "test", 0.0).count == 3
+    with pytest.raises(EmptyBaseline, match=r"2 not finite or out of domain \[0, 1\] dropped"):
+        capture("checkout", "error_rate", points[1:3], -60.0, 0.0, "test", 0.0,
+                domain=Domain(0.0, 1.0))
