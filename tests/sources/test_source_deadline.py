@@ -373,3 +373,25 @@ def test_scrape_deadline_fraction(server: SlowServer) -> None:
         store = within(10.0, lambda: source.fetch(scrape_module(), 990, 1000))
         assert present(store) == {(V1, "memory")}
         assert isinstance(source.last_errors[(V2, "*")], DeadlineExceeded)
+
+
+def test_a_fetch_that_missed_the_deadline_counts_as_a_timeout(server: SlowServer) -> None:
+    """What the daemon's on_source_error does with a fetch that raised: the source error
+    counter, kind ``timeout`` (created at 0 with the others)."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.telemetry import Telemetry
+
+    telemetry = Telemetry(CollectorRegistry())
+    telemetry.declare(["prometheus"], [])
+    server.delays = {"hang": HANG}
+    end = time.time()
+    with PrometheusSource(server.url) as source, pytest.raises(DeadlineExceeded) as caught:
+        within(10.0, lambda: source.fetch(prom_module("hang"), end - 30, end))
+    telemetry.source_error("prometheus", caught.value)
+
+    def count(kind: str) -> float | None:
+        return telemetry.registry.get_sample_value(
+            "watchdog_source_errors_total", {"source": "prometheus", "kind": kind})
+
+    assert count("timeout") == 1.0 and count("unavailable") == 0.0

@@ -23,6 +23,7 @@ from watchdog.engine import TickResult
 from watchdog.errors import BadQuery, EmptyResult, SourceError, SourceUnavailable
 from watchdog.judge.alerts import AlertPhase
 from watchdog.model import RejectReason, RuleResult, Verdict, VerdictKind, Version
+from watchdog.sources.deadline import DeadlineExceeded
 
 RULE_STATES = ("ok", "inconclusive", "pending", "firing")
 """``watchdog_rule_state``: one of these is 1 per rule, the others 0."""
@@ -86,7 +87,7 @@ class Telemetry:
             registry=registry)
         self.source_errors = Counter(
             "watchdog_source_errors", "Metrics source failures by kind (unavailable, "
-            "bad_query, empty_result, error)", ["source", "kind"], registry=registry)
+            "timeout, bad_query, empty_result, error)", ["source", "kind"], registry=registry)
         self.actuator_failures = Counter(
             "watchdog_actuator_failures", "Flag changes that failed or did not read back",
             ["actuator"], registry=registry)
@@ -200,10 +201,12 @@ class Telemetry:
         self._seen[(module, name)] = now
 
 
-ERROR_KINDS = ("unavailable", "bad_query", "empty_result", "error", "internal")
+ERROR_KINDS = ("unavailable", "timeout", "bad_query", "empty_result", "error", "internal")
 
 
 def error_kind(error: BaseException) -> str:
+    if isinstance(error, DeadlineExceeded):  # the reads missed the tick's deadline
+        return "timeout"
     if isinstance(error, SourceUnavailable):
         return "unavailable"
     if isinstance(error, BadQuery):
