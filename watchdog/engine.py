@@ -17,9 +17,15 @@ checkpoint is still the one it started from (compare-and-swap under the state lo
 decides again, except a rollback, which is re-derived from the new checkpoint when that
 one still allows it.
 
-Acting: with an ``outbox`` (the daemon) every journaled decision is applied by
-:meth:`Applier.deliver` right away, in the tick, in journal order, then read back and
-marked applied; with a bare ``actuate`` callable (tests) each decision is passed to it.
+Acting: with an ``outbox`` (the daemon) the tick only journals and wakes the outbox
+(:meth:`Applier.wake`): evaluation never waits on an actuator, the outbox's own threads
+apply, read back and mark applied. A rollback the journal could not take is handed over
+with :meth:`Applier.apply_unjournaled`. With a bare ``actuate`` callable (backtests,
+tests) each decision is passed to it in the tick.
+
+The journal's lock: the daemon opens each module's journal with a busy timeout of
+:func:`journal_wait` of its interval, so a write blocked by another process fails in time
+for the rollback to be handed over within the interval.
 """
 
 from __future__ import annotations
@@ -51,15 +57,34 @@ NOISE_WINDOW = 300.0
 DRIFT_LOOKBACK = 1800.0
 
 
-class Applier(Protocol):
-    """Applies journaled decisions (the daemon's outbox)."""
+JOURNAL_WAIT_FRACTION = 0.2
+JOURNAL_WAIT_CAP = 2.0
 
-    def deliver(self) -> int:
-        """Apply every journaled, unapplied decision now, in journal order; never raises."""
+
+def journal_wait(interval: float) -> float:
+    """Seconds a tick's journal write may wait for another writer's lock, then fail.
+
+    A tick may wait twice (writing records held in memory, then its own), so 20 % of the
+    interval each leaves the rollback handed to the actuators within the interval; capped
+    at 2 s (a healthy writer, the CLI or the API, holds the lock for milliseconds), and
+    at least 50 ms.
+    """
+    return min(JOURNAL_WAIT_CAP, max(0.05, JOURNAL_WAIT_FRACTION * interval))
+
+
+class Applier(Protocol):
+    """Applies journaled decisions in its own threads (the daemon's outbox)."""
+
+    def wake(self) -> None:
+        """Decisions were journaled: apply them soon; never blocks."""
         ...
 
-    def apply_unjournaled(self, decision: Decision) -> bool:
-        """Apply a rollback the journal could not take; True when confirmed."""
+    def apply_unjournaled(self, decision: Decision) -> None:
+        """Apply a rollback the journal could not take (held in memory); never blocks."""
+        ...
+
+    def journaled(self, module: str) -> None:
+        """The records of ``module``'s unjournaled rollback are in the journal now."""
         ...
 
 
@@ -167,7 +192,8 @@ class Engine:
         verdict, states = judge(ctx, cp.alerts)
         new_cp, decisions = machine.on_verdict(replace(cp, alerts=states), verdict,
                                                self.plan(name), now,
-                                               kill_switch=self.kill_switch())
+                                               kill_switch=self.kill_switch(),
+                                               max_gap=machine.gap_limit(module.interval))
         summaries = {r.rule: r.summary for r in verdict.results}
         done, new_cp = self._commit(name, decisions, new_cp, now, cp, summaries)
         return TickResult(name, verdict, tuple(done), new_cp)
@@ -195,7 +221,8 @@ class Engine:
             self._memory[name] = cp
             rollbacks = [d for d in decisions if d.action is Action.ROLLBACK]
             for d in decisions:
-                # a rollback is applied now; with an outbox, the rest once journaled
+                # a rollback is applied now (handed over); with an outbox, the rest once
+                # journaled
                 applied = self._act_unjournaled(d) if d.action is Action.ROLLBACK \
                     else self.outbox is None
                 self._unjournaled.append((d, cp, applied))
@@ -246,7 +273,7 @@ class Engine:
     def _act(self, decisions: list[Decision], ids: list[int], now: float) -> None:
         if self.outbox is not None:
             if decisions:
-                self.outbox.deliver()
+                self.outbox.wake()
             return
         for decision, decision_id in zip(decisions, ids, strict=True):
             if self.actuate is not None and decision.action is not Action.HOLD:
@@ -254,31 +281,40 @@ class Engine:
             self.journal.mark_applied(decision_id, now)
 
     def _act_unjournaled(self, decision: Decision) -> bool:
+        """True when applied here; with an outbox, False: the outbox applies it (and the
+        journaled record again once written)."""
         if self.outbox is not None:
-            return self.outbox.apply_unjournaled(decision)
+            self.outbox.apply_unjournaled(decision)
+            return False
         if self.actuate is not None:
             self.actuate(decision)
         return True
 
     def _retry_journal(self, now: float) -> None:
-        """Write what the journal could not take, in order, once it takes writes again."""
+        """Write what the journal could not take, once it takes writes again: each
+        module's records in one transaction, so the outbox never sees a hold without the
+        rollback that followed it."""
         written: list[tuple[int, Decision, bool]] = []
-        while self._unjournaled:
-            decision, cp, applied = self._unjournaled[0]
+        for module in list(dict.fromkeys(d.module for d, _, _ in self._unjournaled)):
+            entries = [e for e in self._unjournaled if e[0].module == module]
             try:
                 with state_lock(self.journal.path):
-                    (decision_id,) = self.journal.record([decision], cp, now)
+                    ids = self.journal.record([d for d, _, _ in entries], entries[-1][1], now)
             except JournalError:
                 break
-            self._unjournaled.pop(0)
-            written.append((decision_id, decision, applied))
+            self._unjournaled = [e for e in self._unjournaled if e[0].module != module]
+            written += [(i, d, a) for i, (d, _, a) in zip(ids, entries, strict=True)]
+            log.warning("module %s: %d decision(s) held in memory are journaled now (#%s)",
+                        module, len(ids), ", #".join(map(str, ids)))
+            if self.outbox is not None:
+                self.outbox.journaled(module)  # it applies them (the latest) and marks them
+        if self.outbox is not None:
+            return
         later = [(d, a) for _, d, a in written] + [(d, a) for d, _, a in self._unjournaled]
         for k, (decision_id, decision, applied) in enumerate(written):
             # a rollback applied directly stands for the records of its module before it
             if applied or any(a and d.module == decision.module for d, a in later[k + 1:]):
                 try:
                     self.journal.mark_applied(decision_id, now)
-                except JournalError as err:  # the outbox applies it again: idempotent
+                except JournalError as err:
                     log.warning("decision #%d: cannot mark applied: %s", decision_id, err)
-        if written and self.outbox is not None:
-            self.outbox.deliver()

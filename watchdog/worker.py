@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,13 @@ class PollingWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._round_done = time.monotonic()  # when the last round finished (or the start)
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
+        self._round_done = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
@@ -44,6 +47,10 @@ class PollingWorker:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def since_round(self) -> float:
+        """Seconds since the last round finished (or the worker started)."""
+        return time.monotonic() - self._round_done
+
     def stop(self, timeout: float) -> bool:
         """Stop after the current round; False if it is still busy after ``timeout``."""
         self._stop.set()
@@ -56,6 +63,7 @@ class PollingWorker:
     def _run(self) -> None:
         failing = False
         while not self._stop.is_set():
+            self._wake.clear()  # before the round: a wake-up during the round is kept
             try:
                 self._work()
                 failing = False
@@ -63,5 +71,5 @@ class PollingWorker:
                 if not failing:
                     log.exception("%s; it keeps going", self._failure_message)
                 failing = True
+            self._round_done = time.monotonic()
             self._wake.wait(self.poll_interval)
-            self._wake.clear()

@@ -32,15 +32,15 @@ def test_sigterm_finishes_the_running_tick_then_exits_0(dkit: Any, spawn: Any,
     proc.signal(signal.SIGTERM)
     assert proc.wait() == 0
     took = time.monotonic() - sent
-    # it waited for the actuation (the tick), then stopped without starting another tick
+    # it waited for the actuation (the outbox's), then stopped; ticks do not wait on an
+    # actuator, so a few may have run meanwhile: the latest decision is the one applied last
     assert 0.5 < took < 10, took
-    assert setup.actuations() == [(1, "checkout", "v2", 5.0, False)]
+    assert setup.actuations()[0] == (1, "checkout", "v2", 5.0, False)
     journal = Journal(setup.db)
     try:
-        (row,) = journal.decisions()
-        assert row.applied_at is not None
-        cp = journal.checkpoint("checkout")
-        assert cp is not None and cp.last_tick_at is None  # no tick after the start
+        rows = journal.decisions()
+        assert all(r.applied_at is not None for r in rows)  # applied, or superseded
+        assert setup.actuations()[-1][0] == rows[-1].id
     finally:
         journal.close()
     log = proc.log()

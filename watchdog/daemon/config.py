@@ -22,7 +22,8 @@ demo set-up: scrape source, file actuator into a state folder). Example::
     interval: 15s           # overrides every module's evaluation interval (module's wins)
     schedule: {align: true, offset: 2s, misfire_grace: null}
     clock: {kind: system}   # or {kind: replay, start: 0, step: 10s, end: 3600, pace: 50ms}
-    outbox: {poll_interval: 250ms, backoff: 500ms, max_backoff: 1m}
+    outbox: {poll_interval: 250ms, backoff: 500ms, max_backoff: 1m, deadline: 10s,
+             stuck_after: 5s}   # per actuator call; a rollback not applied by then: alerted
     api: {enabled: true, host: 127.0.0.1, port: 8787}   # /metrics, /status, control
     log_level: info
 
@@ -124,6 +125,8 @@ class OutboxConfig(Frozen):
     poll_interval: Duration = Field(default=0.25, gt=0, le=0.25)
     backoff: Duration = Field(default=0.5, gt=0)
     max_backoff: Duration = Field(default=60.0, gt=0)
+    deadline: Duration = Field(default=10.0, gt=0)  # one actuator call, then abandoned
+    stuck_after: Duration = Field(default=5.0, gt=0)  # a rollback not applied: announced
 
 
 class ApiConfig(Frozen):

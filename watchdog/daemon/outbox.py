@@ -1,26 +1,35 @@
 """The actuation outbox: journaled decisions are applied, read back, then marked applied.
 
 A decision is journaled before anything acts on it (the journal's ``decisions`` table is
-the outbox). :meth:`Outbox.deliver` applies every decision whose ``applied_at`` is empty,
-in journal order, through every actuator (each one writes, reads back and raises
-:class:`~watchdog.errors.ActuatorError` on a mismatch), and only then marks it applied.
-It runs:
+the outbox). The tick only journals and wakes the outbox: evaluation never waits on an
+actuator. Each round (:meth:`Outbox.deliver`) reads the pending decisions (``applied_at``
+empty) and hands each module's *latest* one to every actuator's lane
+(:mod:`watchdog.daemon.lanes`: its own thread, a deadline per call, backoff). Once every
+lane confirmed it (each actuator writes, reads back, and raises on a mismatch), it is
+marked applied and the older pending decisions of the module are marked applied as
+superseded: a decision's effect is a complete flag state (module, version, traffic, kill
+switch), so the latest contains theirs, and a new rollback never queues behind a stale
+advance. Rounds run:
 
-* in the tick, right after the tick journaled its decisions (a rollback is acted on at
-  once, not on the worker's next round);
-* at start-up, before the first tick: whatever a crash left unconfirmed is applied again;
-* in the worker thread every ``poll_interval`` (<= 0.25 s): decisions written by another
-  process (the CLI: pause, kill switch...) and retries.
+* in the worker thread, woken by the tick right after it journaled, by a lane that
+  finished a call, and at least every ``poll_interval`` (<= 0.25 s): decisions written by
+  another process (the CLI: pause, kill switch...) and retries;
+* at start-up, before the first tick, waiting for the lanes (each call bounded by its
+  deadline): whatever a crash left unconfirmed is applied again;
+* at shutdown, and from ``rollout-watchdog apply``, the same way.
 
-Idempotent: a decision's effect is a complete flag state (module, version, traffic, kill
-switch) keyed by the decision id, so applying it twice after a crash has one effect.
-While the global kill switch is on, every effect is forced to V1 (traffic 0).
+Idempotent: a decision's effect is keyed by the decision id, so applying it twice after a
+crash has one effect. While the global kill switch is on, every effect is forced to V1.
+
+A rollback the journal could not take (:meth:`apply_unjournaled`) is held in memory and
+wins over anything journaled for its module until the engine has written its record
+(:meth:`journaled`); the record is then applied again (same flags, idempotent).
 
 A failing actuator: the decision stays pending with its error in ``apply_error``, is
 retried with exponential backoff, and every failed attempt is an alert (an ERROR log
-line and :attr:`OutboxStats.failures`). A newer decision of the same module is not held
-up behind it: it is tried, and once it is confirmed the older ones it replaces are
-marked applied as superseded (its flag state contains theirs).
+line, :attr:`OutboxStats.failures`, ``on_failure``). A safety action (rollback, abort,
+kill switch) not applied ``stuck_after`` seconds after it was decided is announced through
+``on_stuck`` with the actuator's error, and through ``on_unstuck`` once it is applied.
 """
 
 from __future__ import annotations
@@ -28,19 +37,24 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from watchdog.actuators import Actuator, FlagState
 from watchdog.clock import Clock, SystemClock
+from watchdog.daemon.lanes import Attempt, Lane
 from watchdog.errors import JournalError
 from watchdog.journal.store import Journal, JournaledDecision
-from watchdog.model import Decision
+from watchdog.model import Action, Decision
 from watchdog.worker import PollingWorker
 
 log = logging.getLogger(__name__)
 
 OnApplied = Callable[[JournaledDecision], None]
+# (decision, its key, seconds since it was decided, the actuators' errors)
+OnStuck = Callable[[Decision, str, float, str], None]
+JOURNAL_WAIT = 1.0  # the outbox's own journal connection never waits longer for a lock
 
 
 @dataclass
@@ -49,8 +63,9 @@ class OutboxStats:
 
     applied: int = 0  # decisions confirmed by every actuator
     superseded: int = 0  # pending decisions replaced by a newer confirmed one
-    failures: int = 0  # failed attempts; each one is alerted
-    unjournaled: int = 0  # rollbacks applied while the journal could not record them
+    failures: int = 0  # failed attempts (a call past its deadline too); each one alerted
+    unjournaled: int = 0  # rollbacks handed over while the journal could not record them
+    stuck: int = 0  # safety actions announced as not applied in time
     passes: int = 0  # deliver() rounds
 
 
@@ -76,144 +91,261 @@ def _stage(index: int | None) -> str:
     return "none" if index is None else str(index + 1)
 
 
+def safety_action(d: Decision) -> bool:
+    return d.action in (Action.ROLLBACK, Action.ABORT) or d.kill_switch
+
+
+@dataclass
+class _Want:
+    key: str
+    decision: Decision
+    jd: JournaledDecision | None  # None: held in memory, not journaled yet
+    older: tuple[JournaledDecision, ...]  # pending ones of the module it supersedes
+
+
 class Outbox:
     def __init__(self, journal_path: str, actuators: Sequence[Actuator], *,
                  clock: Clock | None = None, poll_interval: float = 0.25,
-                 backoff: float = 0.5, max_backoff: float = 60.0,
-                 on_applied: OnApplied | None = None,
-                 on_failure: Callable[[str], None] | None = None) -> None:
-        self.journal = Journal(journal_path)  # its own connection, used under the lock
-        self.actuators: tuple[Actuator, ...] = tuple(actuators)
+                 backoff: float = 0.5, max_backoff: float = 60.0, deadline: float = 10.0,
+                 stuck_after: float = 5.0, on_applied: OnApplied | None = None,
+                 on_failure: Callable[[str], None] | None = None,
+                 on_stuck: OnStuck | None = None, on_unstuck: OnStuck | None = None) -> None:
+        # its own connection, used under the lock; a locked journal costs a round at most
+        # JOURNAL_WAIT, and what it could not mark is marked on a later round
+        self.journal = Journal(journal_path, busy_timeout=JOURNAL_WAIT)
         self.clock: Clock = clock or SystemClock()
-        self.backoff, self.max_backoff = backoff, max_backoff
-        self.on_applied = on_applied
-        self.on_failure = on_failure  # called with the failing actuator's name
+        self.backoff, self.max_backoff, self.deadline = backoff, max_backoff, deadline
+        self.stuck_after = stuck_after
+        self.on_applied, self.on_failure = on_applied, on_failure  # on_failure(actuator)
+        self.on_stuck, self.on_unstuck = on_stuck, on_unstuck
         self.stats = OutboxStats()
-        self._retry: dict[int, tuple[int, float]] = {}  # id -> (attempts, next try, monotonic)
+        self._retry: dict[int, tuple[int, float]] = {}  # id -> (attempts, next try)
         self._lock = threading.RLock()
-        self._worker = PollingWorker("outbox", self.deliver, min(poll_interval, 0.25),
-                                     "outbox worker failed")
+        self._worker = PollingWorker("outbox", lambda: self.deliver(wait=False),
+                                     min(poll_interval, 0.25), "outbox worker failed")
+        self.lanes: tuple[Lane, ...] = ()
+        self.set_actuators(actuators)
+        self._memory: dict[str, tuple[str, Decision]] = {}  # module -> unjournaled rollback
+        self._announced: dict[str, float] = {}  # key -> when announced as stuck (-1: done)
+        self._seen: dict[str, float] = {}  # key -> clock.monotonic() when first wanted
+        self._kill = False
         self._read_failing = False
 
-    # applying --------------------------------------------------------------------------
+    @property
+    def actuators(self) -> tuple[Actuator, ...]:
+        return tuple(lane.actuator for lane in self.lanes)
 
     def set_actuators(self, actuators: Sequence[Actuator]) -> None:
         with self._lock:
-            self.actuators = tuple(actuators)
+            kept = {id(lane.actuator): lane for lane in self.lanes}
+            lanes = tuple(kept.pop(id(a)) if id(a) in kept else
+                          Lane(a, clock=self.clock, deadline=self.deadline,
+                               backoff=self.backoff, max_backoff=self.max_backoff,
+                               on_event=self._worker.wake) for a in actuators)
+            for lane in kept.values():
+                lane.stop(0.0)
+            self.lanes = lanes
 
     def failing(self) -> dict[int, int]:
         """Pending decisions that failed, with their failed attempts so far."""
         with self._lock:
             return {i: n for i, (n, _) in self._retry.items()}
 
-    def deliver(self, force: bool = False) -> int:
-        """Apply what is pending, oldest first; ``force`` ignores backoff. Never raises."""
-        with self._lock:
-            self.stats.passes += 1
-            try:
-                pending = self.journal.decisions(unapplied_only=True)
-                kill = bool(self.journal.setting("kill_switch", False)) if pending else False
-            except (sqlite3.Error, JournalError) as err:
-                if not self._read_failing:
-                    log.error("outbox: cannot read the journal (%s); retrying", err)
-                self._read_failing = True
-                return 0
-            self._read_failing = False
-            last = {jd.decision.module: jd.id for jd in pending}
-            blocked: set[str] = set()
-            passed: dict[str, list[JournaledDecision]] = {}
-            done = 0
-            for jd in pending:
-                module = jd.decision.module
-                if module in blocked:
-                    continue
-                newer = last[module] != jd.id
-                _, next_try = self._retry.get(jd.id, (0, 0.0))
-                if (force or next_try <= self.clock.monotonic()) and self._apply(jd, kill):
-                    done += 1
-                    for old in passed.pop(module, []):
-                        self._mark(old.id, None)
-                        self._retry.pop(old.id, None)
-                        self.stats.superseded += 1
-                        log.info("decision #%d superseded by #%d (applied)", old.id, jd.id)
-                elif newer:
-                    passed.setdefault(module, []).append(jd)  # try the newer one
-                else:
-                    blocked.add(module)
-            return done
+    # handing over ----------------------------------------------------------------------
 
-    def _apply(self, jd: JournaledDecision, kill: bool) -> bool:
-        state = effect(jd.decision, jd.id, kill)
-        name = "-"
-        try:
-            for actuator in self.actuators:
-                name = getattr(actuator, "name", type(actuator).__name__)
-                actuator.apply(state)
-        except Exception as err:  # ActuatorError, or a plugin's bug: retried the same way
-            if self.on_failure is not None:
-                self.on_failure(name)
-            attempts = self._retry.get(jd.id, (0, 0.0))[0] + 1
-            delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
-            self._retry[jd.id] = (attempts, self.clock.monotonic() + delay)
-            self.stats.failures += 1
-            text = f"{type(err).__name__}: {err}"[:500]
-            log.error("ALERT actuation failed (attempt %d, actuator %s), retrying in %.3gs; "
-                      "%s stays pending: %s", attempts, name, delay, describe(jd), text)
-            self._mark(jd.id, text)
-            return False
-        self._mark(jd.id, None)
-        self._retry.pop(jd.id, None)
-        self.stats.applied += 1
-        log.info("%s; applied", describe(jd))
-        if self.on_applied is not None:
-            try:
-                self.on_applied(jd)
-            except Exception:
-                log.exception("after applying decision #%d", jd.id)
-        return True
+    def wake(self) -> None:
+        """A decision was journaled: a round now (the caller never waits for it)."""
+        self._worker.wake()
 
-    def _mark(self, decision_id: int, error: str | None) -> None:
-        try:
-            self.journal.mark_applied(decision_id, self.clock.now(), error)
-        except JournalError as err:  # applied again later: idempotent
-            log.error("decision #%d: cannot record the outcome of its actuation: %s",
-                      decision_id, err)
-
-    def apply_unjournaled(self, decision: Decision) -> bool:
-        """A rollback the journal could not take: act now, keyed by module and time."""
+    def apply_unjournaled(self, decision: Decision) -> None:
+        """A rollback the journal could not take: apply it now, keyed by module and time."""
         with self._lock:
             key = f"unjournaled:{decision.module}:{decision.at:g}"
-            state = effect(decision, key, False)
-            try:
-                for actuator in self.actuators:
-                    actuator.apply(state)
-            except Exception as err:
-                self.stats.failures += 1
-                log.error("ALERT actuation of an unjournaled %s of %s failed: %s",
-                          decision.action.value, decision.module, err)
-                return False
+            self._memory[decision.module] = (key, decision)
             self.stats.unjournaled += 1
-            log.warning("applied an unjournaled %s of %s (traffic %g%%); the journal record "
-                        "follows when the journal is back", decision.action.value,
-                        decision.module, decision.traffic_percent)
+            for lane in self.lanes:
+                lane.want(decision.module, key, effect(decision, key, False))
+        log.error("ALERT applying an unjournaled %s of %s (traffic %g%%); its journal record "
+                  "follows when the journal takes writes again", decision.action.value,
+                  decision.module, decision.traffic_percent)
+        self._worker.wake()
+
+    def journaled(self, module: str) -> None:
+        """The engine wrote the records of ``module``'s unjournaled rollback."""
+        with self._lock:
+            self._memory.pop(module, None)
+        self._worker.wake()
+
+    # a round ---------------------------------------------------------------------------
+
+    def deliver(self, force: bool = False, wait: bool = True) -> int:
+        """One round; with ``wait``, until the lanes are done (each call bounded by its
+        deadline). ``force`` ignores backoff. Returns the decisions confirmed. Never raises.
+        """
+        with self._lock:
+            self.stats.passes += 1
+            wants = self._wants()
+            for w in wants.values():
+                state = effect(w.decision, w.key, self._kill) if w.jd is not None \
+                    else effect(w.decision, w.key, False)
+                for lane in self.lanes:
+                    lane.want(w.decision.module, w.key, state, force)
+        if wait:
+            self._settle()
+        with self._lock:
+            for lane in self.lanes:
+                lane.check()
+            for attempt in [a for lane in self.lanes for a in lane.events()]:
+                if not attempt.ok:
+                    self._failed(attempt, wants.get(attempt.module))
+            done = sum(self._confirm(w) for w in wants.values())
+            self._stuck(wants)
+            return done
+
+    def _wants(self) -> dict[str, _Want]:
+        """Per module, the latest pending decision (a rollback in memory first)."""
+        self._kill = False
+        try:
+            pending = self.journal.decisions(unapplied_only=True)
+            self._kill = bool(self.journal.setting("kill_switch", False)) if pending else False
+            self._read_failing = False
+        except (sqlite3.Error, JournalError) as err:
+            if not self._read_failing:
+                log.error("outbox: cannot read the journal (%s); retrying", err)
+            self._read_failing = True
+            pending = []
+        by_module: dict[str, list[JournaledDecision]] = {}
+        for jd in pending:
+            by_module.setdefault(jd.decision.module, []).append(jd)
+        wants = {m: _Want(str(jds[-1].id), jds[-1].decision, jds[-1], tuple(jds[:-1]))
+                 for m, jds in by_module.items()}
+        for module, (key, decision) in self._memory.items():
+            wants[module] = _Want(key, decision, None, tuple(by_module.get(module, ())))
+        return wants
+
+    def _settle(self) -> None:
+        limit = time.monotonic() + self.deadline + 1.0
+        while time.monotonic() < limit:
+            for lane in self.lanes:
+                lane.check()
+            if all(lane.settled() for lane in self.lanes):
+                return
+            time.sleep(0.005)
+
+    def _failed(self, attempt: Attempt, want: _Want | None) -> None:
+        if self.on_failure is not None:
+            self.on_failure(attempt.actuator)
+        self.stats.failures += 1
+        delay = max(0.0, attempt.next_try - self.clock.monotonic())
+        what = f"{attempt.module} {attempt.key}"
+        if want is not None and want.key == attempt.key and want.jd is not None:
+            what = describe(want.jd)
+            self._retry[want.jd.id] = (attempt.attempts, attempt.next_try)
+            self._mark(want.jd.id, f"{attempt.actuator}: {attempt.error}")
+        log.error("ALERT actuation failed (attempt %d, actuator %s), retrying in %.3gs; "
+                  "%s stays pending: %s", attempt.attempts, attempt.actuator, delay, what,
+                  attempt.error)
+
+    def _confirm(self, w: _Want) -> bool:
+        module = w.decision.module
+        if not all(lane.confirmed(module, w.key) for lane in self.lanes):
+            return False
+        if w.jd is None:
+            if self._announced.get(w.key, 0.0) >= 0.0:
+                log.warning("applied the unjournaled %s of %s", w.decision.action.value, module)
+                self._unstuck(w)
+                self._announced[w.key] = -1.0  # said once
+            return False
+        if not self._mark(w.jd.id, None):
+            return False
+        for old in w.older:
+            if self._mark(old.id, None):
+                self.stats.superseded += 1
+                self._retry.pop(old.id, None)
+                log.info("decision #%d superseded by #%d (applied)", old.id, w.jd.id)
+        self._retry.pop(w.jd.id, None)
+        self.stats.applied += 1
+        log.info("%s; applied", describe(w.jd))
+        self._unstuck(w)
+        if self.on_applied is not None:
+            try:
+                self.on_applied(w.jd)
+            except Exception:
+                log.exception("after applying decision #%d", w.jd.id)
+        return True
+
+    def _stuck(self, wants: dict[str, _Want]) -> None:
+        """Announce the safety actions wanted for ``stuck_after`` seconds (counted from when
+        this process first handed them over) that are not applied yet."""
+        now = self.clock.monotonic()
+        keys = {w.key for w in wants.values()}
+        for gone in [k for k in self._seen if k not in keys]:
+            self._seen.pop(gone)
+            self._announced.pop(gone, None)
+        for w in wants.values():
+            waited = now - self._seen.setdefault(w.key, now)
+            if not safety_action(w.decision) or w.key in self._announced:
+                continue
+            if waited < self.stuck_after or \
+                    all(lane.confirmed(w.decision.module, w.key) for lane in self.lanes):
+                continue
+            self._announced[w.key] = now
+            self.stats.stuck += 1
+            errors = self._errors(w.decision.module) or "no answer yet"
+            log.error("ALERT %s of %s (%s) decided %.1fs ago is not applied yet: %s",
+                      w.decision.action.value, w.decision.module, w.key, waited, errors)
+            self._call(self.on_stuck, w, waited, errors)
+
+    def _unstuck(self, w: _Want) -> None:
+        if self._announced.get(w.key, -1.0) < 0.0:
+            return
+        waited = self.clock.monotonic() - self._seen.get(w.key, self.clock.monotonic())
+        self._announced[w.key] = -1.0
+        log.warning("%s of %s (%s) applied after %.1fs", w.decision.action.value,
+                    w.decision.module, w.key, waited)
+        self._call(self.on_unstuck, w, waited, self._errors(w.decision.module))
+
+    def _errors(self, module: str) -> str:
+        return "; ".join(f"{lane.name}: {lane.error(module)}" for lane in self.lanes
+                         if lane.error(module))
+
+    def _call(self, hook: OnStuck | None, w: _Want, waited: float, errors: str) -> None:
+        if hook is None:
+            return
+        try:
+            hook(w.decision, w.key, waited, errors)
+        except Exception:
+            log.exception("announcing the actuation of %s", w.key)
+
+    def _mark(self, decision_id: int, error: str | None) -> bool:
+        try:
+            self.journal.mark_applied(decision_id, self.clock.now(), error)
             return True
+        except JournalError as err:  # marked on a later round; applying again is idempotent
+            log.error("decision #%d: cannot record the outcome of its actuation: %s",
+                      decision_id, err)
+            return False
 
     # the worker ------------------------------------------------------------------------
 
     def start(self) -> None:
         self._worker.start()
 
-    def wake(self) -> None:
-        self._worker.wake()
-
     def alive(self) -> bool:
         return self._worker.alive()
+
+    def healthy(self, within: float) -> bool:
+        """The worker runs and finished a round less than ``within`` seconds ago."""
+        return self._worker.alive() and self._worker.since_round() < within
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the worker after its current round; False if it is still busy."""
         return self._worker.stop(timeout)
 
     def close(self) -> None:
-        if self.stop():
+        stopped = self.stop()
+        for lane in self.lanes:
+            lane.stop(1.0)
+        if stopped:
             with self._lock:
                 self.journal.close()

@@ -7,13 +7,15 @@ Threads:
 * APScheduler's loop, and its pool (one worker per module) running :meth:`Daemon.tick`;
   each module has its own journal connection and a lock (no two ticks of one module, and
   a reload swaps the configuration while no tick runs);
-* the outbox worker (:mod:`watchdog.daemon.outbox`): applies journaled decisions;
+* the outbox worker (:mod:`watchdog.daemon.outbox`): hands journaled decisions to one
+  lane per actuator (:mod:`watchdog.daemon.lanes`), each applying in its own thread with
+  a deadline per call; a tick only journals and wakes it;
 * one sender per notifier (:class:`~watchdog.notifiers.queue.NotificationQueue`).
 
 Start-up: config and rules validated, plugins built (unknown names fail here), journal
 opened (migrated), every journaled-but-unapplied decision applied again, then the first
-ticks. SIGTERM: no new tick starts, the running ones finish (and apply their decisions),
-the outbox flushes what they journaled, exit status 0.
+ticks. SIGTERM: no new tick starts, the running ones finish, the outbox applies what they
+journaled (each call bounded by its deadline), exit status 0.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ from watchdog.daemon.alerting import alert_notifications
 from watchdog.daemon.build import PluginSet, close_plugin
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.daemon.observe import Observability
-from watchdog.daemon.outbox import Outbox
+from watchdog.daemon.outbox import OnStuck, Outbox
 from watchdog.daemon.scheduler import JobSpec, Scheduler
-from watchdog.engine import Engine, TickResult
+from watchdog.engine import Engine, TickResult, journal_wait
 from watchdog.errors import ConfigError, Issue, JournalError
+from watchdog.journal.schema import set_busy_timeout
 from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.model import Decision
 from watchdog.notifiers.queue import NotificationQueue
 from watchdog.sdnotify import Notifier as SystemdNotifier
 from watchdog.sdnotify import WatchdogPinger
@@ -67,12 +71,20 @@ class Daemon:
         self.systemd = systemd or SystemdNotifier(self.env)
         self.pinger = WatchdogPinger.from_env(self.systemd, self.env)
         self.stats = DaemonStats()
-        self._notify_journal = Journal(self.loaded.db)
+        # enqueueing a notification never waits long on a locked journal (it is then held
+        # in memory by the queue)
+        self._notify_journal = Journal(self.loaded.db, busy_timeout=min(
+            [journal_wait(self.loaded.interval_of(m)) for m in self.loaded.module_names],
+            default=journal_wait(1.0)))
         self.queues: list[NotificationQueue] = []
-        self.outbox = Outbox(self.loaded.db, self.plugins.actuators, poll_interval=self.loaded
-                             .config.outbox.poll_interval, backoff=self.loaded.config.outbox
-                             .backoff, max_backoff=self.loaded.config.outbox.max_backoff,
-                             on_applied=self._notify, on_failure=self._actuator_failed)
+        box = self.loaded.config.outbox
+        self.outbox = Outbox(self.loaded.db, self.plugins.actuators,
+                             poll_interval=box.poll_interval, backoff=box.backoff,
+                             max_backoff=box.max_backoff, deadline=box.deadline,
+                             stuck_after=box.stuck_after, on_applied=self._notify,
+                             on_failure=self._actuator_failed,
+                             on_stuck=self._stuck(stuck=True),
+                             on_unstuck=self._stuck(stuck=False))
         self.engines: dict[str, Engine] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._results: dict[str, TickResult] = {}
@@ -153,6 +165,15 @@ class Daemon:
         for queue in self.queues:
             queue.enqueue(ticks.notification(jd))
 
+    def _stuck(self, stuck: bool) -> OnStuck:
+        """The outbox's announcement of a safety action not applied in time (or, later,
+        applied after all)."""
+        def announce(decision: Decision, key: str, waited: float, errors: str) -> None:
+            note = ticks.stuck_notification(decision, key, waited, errors, stuck)
+            for queue in self.queues:
+                queue.enqueue(note)
+        return announce
+
     # configuration -----------------------------------------------------------------------
 
     def _spec(self, module: str) -> JobSpec:
@@ -168,12 +189,14 @@ class Daemon:
         for name in loaded.module_names:
             engine = self.engines.get(name)
             if engine is None:
-                self.engines[name] = Engine(rules, Journal(loaded.db), plugins.source,
-                                            outbox=self.outbox,
-                                            on_source_error=self._source_failed)
+                self.engines[name] = Engine(
+                    rules, Journal(loaded.db, busy_timeout=journal_wait(
+                        loaded.interval_of(name))), plugins.source, outbox=self.outbox,
+                    on_source_error=self._source_failed)
                 self._locks.setdefault(name, threading.Lock())
             else:
                 engine.rules, engine.source = rules, plugins.source
+                set_busy_timeout(engine.journal.db.conn, journal_wait(loaded.interval_of(name)))
         for name in set(self.engines) - set(loaded.module_names):
             self.engines.pop(name).journal.close()
             self._results.pop(name, None)
@@ -283,11 +306,14 @@ class Daemon:
             self.request_stop()
 
     def healthy(self) -> bool:
-        """Ticks are not hung (what the systemd watchdog ping vouches for)."""
+        """What the systemd watchdog ping vouches for: ticks are not hung, and the outbox
+        keeps making rounds (a hung actuator does not hold a round: its calls are
+        abandoned after their deadline, so a round that stops is a bug worth a restart)."""
         limit = 2 * (self.pinger.interval or 15.0)
         started = min(self._busy.values(), default=None)
         hung = started is not None and self.clock.monotonic() - started > limit
-        return self.scheduler.running and self.outbox.alive() and not hung
+        outbox = self.outbox.healthy(within=limit + self.loaded.config.outbox.deadline)
+        return self.scheduler.running and outbox and not hung
 
     def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT, stop; the exit status."""

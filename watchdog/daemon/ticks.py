@@ -13,7 +13,7 @@ from watchdog.daemon.config import ClockConfig, Loaded
 from watchdog.engine import TickResult
 from watchdog.errors import JournalError
 from watchdog.journal.store import Journal, JournaledDecision
-from watchdog.model import Action
+from watchdog.model import Action, Decision
 from watchdog.notifiers import Notification
 from watchdog.rollout.state import Checkpoint
 
@@ -89,6 +89,23 @@ def notification(jd: JournaledDecision) -> Notification:
         severity=SEVERITY.get(d.action, "info"), title=f"{d.module} {verb}{by}",
         stage=d.to_stage if d.to_stage is not None else d.from_stage,
         traffic_percent=d.traffic_percent, reasons=d.reasons, evidence=d.evidence, at=d.at)
+
+
+def stuck_notification(d: Decision, key: str, waited: float, errors: str,
+                       stuck: bool) -> Notification:
+    """A safety action decided but not applied after ``waited`` seconds (``stuck``), or
+    applied at last. ``errors`` is the actuators' own error text (they keep secrets out)."""
+    what = d.action.value.replace("_", " ")
+    title = (f"{d.module} {what} NOT APPLIED after {waited:.0f}s" if stuck
+             else f"{d.module} {what} applied after {waited:.0f}s")
+    reasons = (f"actuators: {errors}" if errors else "actuators: no answer yet",
+               *d.reasons)[:10] if stuck else d.reasons[:10]
+    return Notification(
+        key=f"{'stuck' if stuck else 'unstuck'}:{key}", module=d.module,
+        kind="actuation_stuck" if stuck else "actuation_applied", action=d.action.value,
+        severity="critical" if stuck else "info", title=title,
+        stage=d.to_stage if d.to_stage is not None else d.from_stage,
+        traffic_percent=d.traffic_percent, reasons=tuple(reasons), at=d.at)
 
 
 @dataclass(frozen=True)

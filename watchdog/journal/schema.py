@@ -103,14 +103,29 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4,
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def open_database(path: str | Path, migrate_to: int = SCHEMA_VERSION) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate the journal at ``path`` (":memory:" allowed)."""
+BUSY_TIMEOUT = 30.0  # seconds a connection waits for another writer's lock, by default
+
+
+def set_busy_timeout(conn: sqlite3.Connection, seconds: float) -> None:
+    """How long a write on ``conn`` waits for another connection's lock before it fails
+    with "database is locked". The daemon's tick uses a short one (a fraction of the
+    module's interval, see :func:`watchdog.engine.journal_wait`) so that a journal held
+    by another process fails the write in time for the rollback to go ahead anyway."""
+    conn.execute(f"PRAGMA busy_timeout = {max(0, round(seconds * 1000))}")
+
+
+def open_database(path: str | Path, migrate_to: int = SCHEMA_VERSION,
+                  busy_timeout: float = BUSY_TIMEOUT) -> sqlite_utils.Database:
+    """Open (creating if needed) and migrate the journal at ``path`` (":memory:" allowed).
+
+    Opening and migrating wait up to :data:`BUSY_TIMEOUT` for a lock; ``busy_timeout`` is
+    what the connection waits afterwards."""
     try:
         if str(path) == ":memory:":
             conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         else:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), isolation_level=None, timeout=30,
+            conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT,
                                    check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -140,6 +155,8 @@ def open_database(path: str | Path, migrate_to: int = SCHEMA_VERSION) -> sqlite_
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        if busy_timeout != BUSY_TIMEOUT:
+            set_busy_timeout(conn, busy_timeout)
         return db
     except sqlite3.Error as err:
         raise JournalError(f"cannot open journal {path}: {err}") from err

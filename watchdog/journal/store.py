@@ -19,7 +19,7 @@ import sqlite_utils
 from watchdog.baseline import Baseline
 from watchdog.errors import JournalError
 from watchdog.journal import jsonsafe
-from watchdog.journal.schema import open_database
+from watchdog.journal.schema import BUSY_TIMEOUT, open_database
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState
 from watchdog.model import Action, Decision
 from watchdog.rollout.state import Checkpoint
@@ -44,9 +44,10 @@ class JournaledDecision:
 
 
 class Journal:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT) -> None:
+        """``busy_timeout``: seconds a write waits for another writer's lock, then fails."""
         self.path = str(path)
-        self.db: sqlite_utils.Database = open_database(path)
+        self.db: sqlite_utils.Database = open_database(path, busy_timeout=busy_timeout)
         self._conn: sqlite3.Connection = self.db.conn
         # per module, the checkpoint's JSON as last read and what it parsed to: the engine
         # reads the checkpoint several times a tick, and it mostly has not changed
