@@ -9,18 +9,21 @@ of the hold has been observed after the restart. Before the fix it advanced at i
 evaluation after the restart, "healthy for" the downtime it never saw.
 
 (The replay clock does not show this: each replayed tick is one step after the last
-committed one, so a replay has no gaps.)
+committed one, so a replay has no gaps; and a replay stepping further than its rules'
+interval is judged at its step, as ``backtest`` is, so its steps are not gaps either.)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
+from watchdog.daemon.service import Daemon
 from watchdog.journal.store import Journal
 from watchdog.model import Action
 
@@ -116,3 +119,24 @@ def test_a_restart_after_downtime_longer_than_the_hold_does_not_advance_on_it(
     assert found is not None, advance.reasons
     assert float(found.group(1)) < HOLD + 2 * INTERVAL, advance.reasons  # not the downtime
     assert "daemon ready" in second.log()
+
+
+def test_a_replay_stepping_further_than_its_rules_interval_still_advances(
+        dkit: Any, tmp_path: Path) -> None:
+    """A replay's ticks are its evaluations, however far apart in simulated time: a 30 s
+    step over rules evaluated every 10 s is judged every 30 s (as ``backtest`` does), so
+    its steps are not gaps in the evaluation and its holds complete."""
+    setup = dkit.make_setup(tmp_path, scenario="aa-clean-1000.jsonl", actuator="file")
+    setup.write_rules(plan="[5, 25, 50, 100]", hold="120s")
+    setup.config.write_text(setup.config.read_text().replace("step: 10s", "step: 30s")
+                            .replace("end: 3600", "end: 1200"))
+    daemon = Daemon(str(setup.config), env=dict(os.environ))
+    try:
+        while daemon.tick("checkout") is not None:
+            pass
+    finally:
+        daemon.stop()
+    _, decisions = state(setup.db)
+    assert [(d.at, d.action.value) for d in decisions] == [
+        (0.0, "advance"), (120.0, "advance"), (240.0, "advance"), (360.0, "advance"),
+        (480.0, "promote")]
