@@ -4,9 +4,11 @@ The first tick of a newly planned module runs at once, by design (fresh data wit
 waiting up to one interval; see :mod:`watchdog.daemon.scheduler`), so it is off the grid
 and left out of the phase check; every tick after it must land just after a grid point.
 The real :class:`~watchdog.daemon.scheduler.Scheduler` runs here (APScheduler's thread and
-pool, the wall clock). The phase tolerance (0.15 s of a 1 s interval) is generous for a
-loaded 2-core machine; before the fix the phases followed the first run's instant instead
-(anywhere in the second).
+pool, the wall clock). Jobs are planned at a phase of 0.6-0.8 s, so before the fix (the
+ticks followed the first run's instant) every phase was 0.6 s or more. On a loaded 2-core
+machine a thread may wake late now and then: the median phase must be within 0.15 s of
+the grid point, each one within 0.45 s, and a grid point may be skipped (a gap of two
+intervals) but never doubled.
 """
 
 from __future__ import annotations
@@ -20,12 +22,20 @@ from watchdog.daemon.scheduler import GridTrigger, JobSpec, Scheduler
 
 INTERVAL = 1.0
 OFFSET = 0.3
-TOLERANCE = 0.15
+TOLERANCE = 0.15  # the median phase
+WORST = 0.45  # any phase: still far from the >= 0.6 s of the bug
 
 
 def phase(t: float, interval: float = INTERVAL, offset: float = OFFSET) -> float:
     """How far past its grid point ``t`` is, in [0, interval)."""
     return (t - offset) % interval
+
+
+def on_grid(times: list[float], interval: float = INTERVAL, offset: float = OFFSET) -> None:
+    phases = sorted(round(phase(t, interval, offset), 3) for t in times)
+    assert phases[len(phases) // 2] < TOLERANCE and phases[-1] < WORST, phases
+    gaps = [(b - a) / interval for a, b in itertools.pairwise(times)]
+    assert all(g > 0.5 and abs(g - round(g)) < WORST for g in gaps), gaps
 
 
 def collect(spec: JobSpec, count: int, run_now: bool = True) -> list[float]:
@@ -52,11 +62,10 @@ def collect(spec: JobSpec, count: int, run_now: bool = True) -> list[float]:
 
 def test_ticks_after_the_immediate_first_run_land_on_the_grid_plus_offset() -> None:
     times = collect(JobSpec(INTERVAL, align=True, offset=OFFSET), 8)
-    assert phase(times[0]) > 0.5  # the first run was immediate, not waiting for the grid
-    phases = [round(phase(t), 3) for t in times[1:]]
-    assert all(p < TOLERANCE for p in phases), phases
-    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
-    assert all(0.5 < g < 1.5 for g in gaps), gaps  # one tick per grid point
+    # the first run did not wait for the grid: planned 0.2-0.4 s before a grid point, it
+    # is followed by that grid point's tick (waiting, the two would be an interval apart)
+    assert times[1] - times[0] < 0.9 * INTERVAL, times[:2]
+    on_grid(times[1:])
 
 
 def test_the_trigger_snaps_every_next_time_to_the_grid() -> None:
@@ -100,6 +109,5 @@ def test_a_tick_overrunning_several_intervals_is_followed_by_ticks_on_the_grid()
         assert done.wait(15), times
     finally:
         scheduler.shutdown(wait=True)
-    phases = [round(phase(t, 0.5, 0.2), 3) for t in times[1:]]
-    assert all(p < TOLERANCE for p in phases), phases
+    on_grid(times[1:], 0.5, 0.2)
     assert times[2] - times[1] > 1.7  # the overrun: nothing ran in between
