@@ -176,3 +176,30 @@ def test_missing_data_without_a_standing_breach_holds_and_never_rolls_back(
     assert all(r.verdict.kind is not VerdictKind.CRITICAL for r in results)
     assert results[-1].verdict.kind is VerdictKind.INCONCLUSIVE
     assert all(d.action is not Action.ROLLBACK for r in results for d in r.decisions)
+
+
+KEEP_RULES = RULES.replace("for: 40s,\n         min_samples: 1, severity: critical",
+                           "for: 0s, keep_firing_for: 60s,\n         min_samples: 1, "
+                           "severity: critical")
+
+
+def test_the_reason_of_a_rule_kept_firing_then_missing_says_it_was_clear_last(
+        kit: Any, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.db")
+    source = kit.ScriptedSource()
+    rules = load_texts([("<rules>", KEEP_RULES.replace("consecutive: 1, cumulative: 3",
+                                                  "consecutive: 5, cumulative: 5"))])
+    engine = Engine(rules, journal, source)
+    engine.start("svc", 0.0)
+    try:
+        for t, value in {10: 200.0, 20: 100.0, 30: None}.items():
+            source.feed(float(t), value)
+            result = engine.tick("svc", float(t))
+    finally:
+        journal.close()
+    assert result.verdict is not None and result.verdict.kind is VerdictKind.CRITICAL
+    (reason,) = [r for r in result.verdict.reasons if r.startswith("m_critical")]
+    assert reason.startswith("m_critical: data missing (")
+    assert "clear when last seen, kept firing for its keep_firing_for 60s" in reason
+    assert reason.endswith("last breached 20s ago: m mean 200 over 1 samples "
+                           "(breached when above 150)")

@@ -90,6 +90,10 @@ def _missing(rule: Rule, result: RuleResult, state: AlertState, now: float,
     if state.phase is AlertPhase.INACTIVE or state.last_breach_at is None:
         return f"{rule.name}: {result.summary}"
     last = state.breach_summary or "(no summary kept)"
+    if state.keep_firing_since is not None:  # its last evidence was clear
+        return (f"{rule.name}: data missing ({result.summary}); clear when last seen, kept "
+                f"firing for its keep_firing_for {_secs(rule.keep_firing_for)}s; last "
+                f"breached {_secs(now - state.last_breach_at)}s ago: {last}")
     said = (f"{rule.name}: data missing for {_secs(now - state.last_breach_at)}s "
             f"({result.summary}); last seen breached: {last}")
     if state.phase is AlertPhase.PENDING:
