@@ -2,6 +2,11 @@
 
 A source answers one question: the samples of a module's metrics, per version, over a
 time range. The daemon, the backtest and the baseline capture all go through it.
+
+``fetch`` is called on the evaluation path, so it must return within a bounded time
+whatever the backend does: the network sources (``prometheus``, ``scrape``) read
+concurrently under one deadline, a fraction of the module's interval
+(:mod:`watchdog.sources.deadline`), and return what arrived in time.
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ class LateLog:
         if new:
             first = late[new[0]]
             self._log.warning("module %s: %s missed the deadline (%s); judged without "
-                              "them until they answer in time", module,
+                              "them until they answer in time (a slow source: raise the "
+                              "source's deadline_fraction or the module's interval)", module,
                               ", ".join(shown(k) for k in new), first)
         if back:
             self._log.info("module %s: %s answer in time again", module,
