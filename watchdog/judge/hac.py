@@ -89,7 +89,7 @@ def _as_array(values: np.ndarray | list[float]) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def long_run_variance(resid: np.ndarray) -> tuple[float, float, int]:
+def long_run_variance(resid: np.ndarray, rho_margin: float = 0.0) -> tuple[float, float, int]:
     """(long-run variance, rho used, Newey-West lags) of centred ``resid`` (len >= 3).
 
     The larger of two estimates, both at least the residuals' own variance:
@@ -101,6 +101,9 @@ def long_run_variance(resid: np.ndarray) -> tuple[float, float, int]:
       (at least rho) fitted to the first ``n / 4`` (at most 15) lags; this is what a white
       noise plus a slower wander (level episodes) looks like, where lag 1 alone
       understates the persistence.
+
+    ``rho_margin`` > 0 raises rho by that many of its standard errors, sqrt((1 - rho^2) / n):
+    a cautious estimate for a decision taken on few samples (the sequential test).
     """
     n = len(resid)
     g0 = float(np.dot(resid, resid)) / n
@@ -110,6 +113,8 @@ def long_run_variance(resid: np.ndarray) -> tuple[float, float, int]:
     g = np.array([float(np.dot(resid[k:], resid[:-k])) / n for k in range(1, lagged + 1)])
     rho_hat = float(g[0]) / g0
     rho = min(max(rho_hat + (1.0 + 3.0 * rho_hat) / n, 0.0), MAX_RHO)
+    if rho_margin > 0:
+        rho = min(rho + rho_margin * math.sqrt((1.0 - rho * rho) / n), MAX_RHO)
     if rho <= 0:
         return g0, 0.0, 0
     u = resid[1:] - rho * resid[:-1]
@@ -130,9 +135,10 @@ def long_run_variance(resid: np.ndarray) -> tuple[float, float, int]:
     return max(whitened, decay, g0), rho, lags
 
 
-def estimate(values: np.ndarray | list[float], method: Method = Method.NEWEY_WEST
-             ) -> NoiseEstimate:
-    """The mean of ``values`` and its standard error by ``method`` (nan below 3 samples)."""
+def estimate(values: np.ndarray | list[float], method: Method = Method.NEWEY_WEST,
+             rho_margin: float = 0.0) -> NoiseEstimate:
+    """The mean of ``values`` and its standard error by ``method`` (nan below 3 samples);
+    ``rho_margin``: see :func:`long_run_variance` (Newey-West only)."""
     if method is Method.BATCH_MEANS:
         return batch_means(values)
     if method is Method.HUBER:
@@ -146,7 +152,7 @@ def estimate(values: np.ndarray | list[float], method: Method = Method.NEWEY_WES
     var = float(np.dot(resid, resid)) / (n - 1)
     if method is Method.PLAIN:
         return _finish(n, mean, math.sqrt(var), var, 0.0, 0, method)
-    lrv, rho, lags = long_run_variance(resid)
+    lrv, rho, lags = long_run_variance(resid, rho_margin)
     return _finish(n, mean, math.sqrt(var), max(lrv * n / (n - 1), 0.0), rho, lags, method)
 
 
