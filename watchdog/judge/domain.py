@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -56,11 +57,16 @@ class Domain:
 
 def domain_of(spec: MetricSpec) -> Domain:
     """The metric's declared ``min``/``max``, else its unit's bounds, within +-VALUE_LIMIT."""
-    low, high = UNIT_DOMAINS.get(spec.unit.strip().lower(), (-VALUE_LIMIT, VALUE_LIMIT))
-    if spec.min_value is not None:
-        low = spec.min_value
-    if spec.max_value is not None:
-        high = spec.max_value
+    return _domain(spec.unit, spec.min_value, spec.max_value)
+
+
+@lru_cache(maxsize=1024)  # once per metric declaration, not per series and tick
+def _domain(unit: str, declared_min: float | None, declared_max: float | None) -> Domain:
+    low, high = UNIT_DOMAINS.get(unit.strip().lower(), (-VALUE_LIMIT, VALUE_LIMIT))
+    if declared_min is not None:
+        low = declared_min
+    if declared_max is not None:
+        high = declared_max
     return Domain(max(low, -VALUE_LIMIT), min(high, VALUE_LIMIT))
 
 
