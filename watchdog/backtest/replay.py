@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from watchdog import baseline as baselines
-from watchdog.backtest.scenario import Scenario
+from watchdog.backtest.scenario import Scenario, too_many_ticks
 from watchdog.config.loader import RuleSet
 from watchdog.config.schema import Plan, Stage
 from watchdog.engine import Engine, TickResult
+from watchdog.errors import ScenarioError
 from watchdog.journal.store import Journal, JournaledDecision
 from watchdog.model import Action, Version
 from watchdog.rollout.state import Phase
@@ -102,6 +103,9 @@ def capture_baselines(journal: Journal, scenario: Scenario, metrics: list[str]) 
 def run(scenario: Scenario, rules: RuleSet, journal_path: str | Path = ":memory:",
         stop_after: float | None = None,
         on_tick: Callable[[TickResult], None] | None = None) -> BacktestResult:
+    problem = too_many_ticks(scenario.end, scenario.step_seconds)
+    if problem:  # load_scenario refuses this at file:1; a Scenario built in code too
+        raise ScenarioError(scenario.name, 0, problem)
     skipped = not_judged(rules, scenario)
     rules = rules_at_step(rules, scenario)
     module = rules.for_module(scenario.module)

@@ -1,7 +1,10 @@
 """Recorded-rollout scenario files (JSON Lines; see the README's "Scenario format").
 
 Reading is strict: any malformed line is a :class:`ScenarioError` naming file:line, and
-nothing is returned from a file that is not wholly valid.
+nothing is returned from a file that is not wholly valid. Bounded
+(:mod:`watchdog.config.limits`): a regular file of at most ``SCENARIO_BYTES``, a replay
+of at most ``REPLAY_TICKS`` ticks (``end / step_seconds``), and JSON nested too deep for
+the parser is a located error, not a RecursionError.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from watchdog.config import limits
 from watchdog.errors import ScenarioError
 from watchdog.judge.series import Series, SeriesStore
 from watchdog.model import Direction, Version
@@ -46,9 +50,10 @@ def _number(value: Any) -> bool:
 def load_scenario(path: str | Path) -> Scenario:
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        raise ScenarioError(file, 0, f"cannot read: {err.strerror or err}") from err
+        raw = limits.read_bytes(path, limits.SCENARIO_BYTES)
+    except (OSError, limits.LimitValueError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise ScenarioError(file, 0, f"cannot read: {why}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -62,7 +67,7 @@ def load_scenario(path: str | Path) -> Scenario:
         # the last line has no newline: a file cut off mid-write
         try:
             json.loads(lines[-1])
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise ScenarioError(file, len(lines),
                                 "truncated: the last line is incomplete") from err
     meta = _meta(file, lines[0])
@@ -77,6 +82,8 @@ def load_scenario(path: str | Path) -> Scenario:
             item = json.loads(line)
         except ValueError as err:
             raise ScenarioError(file, number, f"invalid JSON: {err}") from err
+        except RecursionError:
+            raise ScenarioError(file, number, _TOO_DEEP) from None
         if not isinstance(item, dict):
             raise ScenarioError(file, number, "expected a JSON object")
         if item.keys() != _FIELDS:
@@ -110,11 +117,29 @@ def load_scenario(path: str | Path) -> Scenario:
         store=SeriesStore({key: Series.of(p) for key, p in points.items()}), samples=count)
 
 
+_TOO_DEEP = "invalid JSON: nested too deep (a scenario line is one flat object)"
+
+
+def too_many_ticks(end: float, step: float) -> str | None:
+    """Why a replay from 0 to ``end`` every ``step`` seconds is refused, or None."""
+    try:
+        most = limits.REPLAY_TICKS.value()
+    except limits.LimitValueError as err:
+        return str(err)
+    ticks = end / step
+    if ticks <= most:
+        return None
+    return limits.REPLAY_TICKS.refusal(f"end {end:g} / step_seconds {step:g} makes "
+                                       f"{ticks:.3g} ticks, more than", most)
+
+
 def _meta(file: str, line: str) -> dict[str, Any]:
     try:
         meta = json.loads(line)
     except ValueError as err:
         raise ScenarioError(file, 1, f"invalid JSON in meta line: {err}") from err
+    except RecursionError:
+        raise ScenarioError(file, 1, _TOO_DEEP) from None
     if not isinstance(meta, dict) or meta.get("kind") != "meta":
         raise ScenarioError(file, 1, 'the first line must be the meta object ({"kind": "meta"})')
 
@@ -143,6 +168,9 @@ def _meta(file: str, line: str) -> dict[str, Any]:
     need(_number(plan.get("stage_seconds")) and plan["stage_seconds"] > 0,
          "plan.stage_seconds must be a positive number")
     need(_number(meta.get("end")) and meta["end"] > 0, "end must be a positive number")
+    problem = too_many_ticks(float(meta["end"]), float(meta["step_seconds"]))
+    if problem:
+        raise ScenarioError(file, 1, f"meta: {problem}")
     metrics = meta.get("metrics")
     if not isinstance(metrics, dict) or not metrics:
         raise ScenarioError(file, 1, "meta: metrics must map names to directions")

@@ -37,13 +37,18 @@ def run(config: str | None, check: bool) -> None:
 
 
 def _check(config: str | None) -> None:
-    """What a start (or a reload) would validate, without opening the journal."""
+    """What a start (or a reload) would validate, without opening the journal or
+    listening: config, rules, plugins, then the journal file and the API's bind."""
+    import os
+
     from watchdog.daemon.build import PluginSet, close_plugin
     from watchdog.daemon.config import load_config
+    from watchdog.daemon.preflight import preflight
 
     loaded = load_config(config)
     for instance in PluginSet.build(loaded).instances():
         close_plugin(instance)
+    preflight(loaded, os.environ)
     click.echo(f"{loaded.file}: OK ({len(loaded.module_names)} modules: "
                f"{', '.join(loaded.module_names)}; rules: "
                f"{', '.join(loaded.rules.files) or 'shipped defaults'})")

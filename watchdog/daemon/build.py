@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from watchdog import plugins
 from watchdog.actuators import Actuator
+from watchdog.config import limits
 from watchdog.daemon.config import Loaded, PluginRef
 from watchdog.errors import ConfigError, Issue, PluginError, WatchdogError
 from watchdog.notifiers import Notifier
@@ -71,10 +72,11 @@ def _secret(form: str, name: Any, where: Where, env: Mapping[str, str]) -> Secre
         path = Path(folder) / name
     else:
         path = Path(name)
-    try:
-        return SecretStr(path.read_text("utf-8").rstrip("\r\n"))
+    try:  # a regular file of at most SECRET_BYTES (not /dev/zero, not a FIFO)
+        return SecretStr(limits.read_text(path, limits.SECRET_BYTES).rstrip("\r\n"))
     except (OSError, UnicodeDecodeError) as err:
-        detail = err.strerror if isinstance(err, OSError) and err.strerror else "unreadable"
+        detail = err.strerror if isinstance(err, OSError) and err.strerror else (
+            str(err) if isinstance(err, limits.ReadRefused) else "unreadable")
         raise _Missing(where, f"cannot read secret file {path}: {detail}") from None
 
 

@@ -51,6 +51,7 @@ from pydantic import (
 )
 
 from watchdog import plugins
+from watchdog.config import limits
 from watchdog.config.loader import RuleSet, load_default_rules, load_paths
 from watchdog.config.schema import Duration
 from watchdog.config.yamlload import Located, load_yaml
@@ -197,9 +198,11 @@ def config_text(path: str | None) -> tuple[str, str]:
     if path is None:
         return DEFAULT_NAME, DEFAULT_CONFIG
     try:
-        return path, Path(path).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError([Issue(path, 0, f"cannot read: {err}")]) from err
+        return path, limits.read_text(path, limits.FILE_BYTES)
+    except OSError as err:
+        raise ConfigError([Issue(path, 0, f"cannot read: {err.strerror or err}")]) from None
+    except (UnicodeDecodeError, limits.LimitValueError) as err:
+        raise ConfigError([Issue(path, 0, f"cannot read: {err}")]) from None
 
 
 def load_config(path: str | None) -> Loaded:
