@@ -13,6 +13,14 @@ modules ``check`` reported, and µs per module; growth is linear when µs/module
 within a factor of 2 of the smallest size's. Sizes over the loader's limits
 (:mod:`watchdog.config.limits`) are refused by ``check`` with a clear message, which is
 printed instead of a time.
+
+    .venv/bin/python bench/check_scale.py --worst
+
+Times :func:`watchdog.daemon.config.load_config` (what a SIGHUP reload runs on the
+daemon's main thread, before it takes any module's lock) in process on the worst inputs
+found under the default limits: a flat list just under ``YAML_NODES``, ``MODULES`` bare
+``include_defaults`` modules, full modules up to ``YAML_NODES`` (near ``FILE_BYTES``),
+and alias bombs (refused before expansion). Prints seconds and the peak RSS so far.
 """
 
 from __future__ import annotations
@@ -62,11 +70,58 @@ def time_check(folder: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
     return time.perf_counter() - began, done
 
 
+def worst() -> None:
+    import resource
+
+    from watchdog.config import limits
+    from watchdog.config.yamlload import NodeBudget, load_yaml
+    from watchdog.daemon.config import load_config
+    from watchdog.errors import ConfigError
+
+    nodes, most = limits.YAML_NODES.default, limits.MODULES.default
+    template = module_template()
+    counted = NodeBudget.fresh()
+    load_yaml("modules:\n" + template.replace("{NAME}", "x"), "template", counted)
+    per_module = counted.used
+    bomb = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    bomb += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    cases = {
+        f"flat list of {nodes - 10:,} scalars": "modules: [" + "1," * (nodes - 11) + "1]\n",
+        f"{most:,} include_defaults modules": "modules:\n" + "".join(
+            f"  - {{name: m{i}, include_defaults: true}}\n" for i in range(most)),
+        f"{nodes // per_module:,} full modules": "modules:\n" + "".join(
+            template.replace("{NAME}", f"f{i}") for i in range(nodes // per_module)),
+        "alias bomb 9**9": "\n".join(bomb) + "\nmodules: *a8\n",
+    }
+    print(f"{'input':>34} {'MB':>6} {'seconds':>8} {'peak RSS':>9}  result")
+    with tempfile.TemporaryDirectory(prefix="check-worst-") as tmp:
+        config = Path(tmp) / "watchdog.yaml"
+        config.write_text("source: {plugin: file}\nactuators: [{plugin: file}]\n"
+                          "modules: [checkout]\nrules: [rules.yaml]\n")
+        for name, text in cases.items():
+            (Path(tmp) / "rules.yaml").write_text(text)
+            began = time.perf_counter()
+            try:
+                load_config(str(config))
+                result = "loaded"
+            except ConfigError as err:
+                first = next((i for i in err.issues if "rules.yaml" in i.file), None)
+                result = "rules loaded" if first is None else f"refused: {first.message[:90]}"
+            seconds = time.perf_counter() - began
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{name:>34} {len(text) / 1e6:>6.2f} {seconds:>8.2f} {rss:>7.0f}MB  {result}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,2000,10000")
     parser.add_argument("--files", type=int, default=1, help="rule files per size")
+    parser.add_argument("--worst", action="store_true",
+                        help="time load_config (a reload) on the worst inputs instead")
     args = parser.parse_args()
+    if args.worst:
+        worst()
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"{'modules':>8} {'files':>5} {'YAML':>9} {'seconds':>8} {'us/module':>10}  result")
     first: float | None = None

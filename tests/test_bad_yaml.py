@@ -156,3 +156,33 @@ def test_the_daemon_config_is_bounded_the_same_way(tmp_path: Path) -> None:
         load_config(str(config))
     with pytest.raises(ConfigError, match="/dev/zero: cannot read: not a regular file"):
         load_config("/dev/zero")
+
+
+def test_an_unknown_module_lists_only_some_of_many_names() -> None:
+    from watchdog.config.loader import load_texts
+    from watchdog.errors import UnknownModule
+
+    rules = load_texts([("many.yaml", "modules:\n" + "".join(
+        f"  - {{name: m{i:03d}, include_defaults: true}}\n" for i in range(500)))])
+    with pytest.raises(UnknownModule) as err:
+        rules.for_module("checkout")
+    assert str(err.value).endswith("m019 and 480 more)")
+
+
+@pytest.mark.parametrize("text", ["modules: " + "[" * 1000 + "]" * 1000 + "\n",
+                                  "modules:\n" + "- " * 1000 + "x\n",
+                                  "modules: &a [*a]\n", alias_bomb(7), "a: 1\x00\n"],
+                         ids=["flow-1000", "block-1000", "selfref", "bomb", "nul"])
+def test_the_pure_python_parser_is_bounded_too(text: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where libyaml is not installed PyYAML's own parser runs (it recurses per level)."""
+    import yaml
+
+    from watchdog.config import yamlload
+
+    monkeypatch.setattr(yamlload, "_Loader", yaml.SafeLoader)
+    with pytest.raises(ConfigError) as err:
+        load_yaml(text, "f.yaml")
+    (issue,) = err.value.issues
+    assert issue.line >= 1 and ("nested deeper" in issue.message or "alias" in issue.message
+                                or "YAML nodes" in issue.message or "U+0000" in issue.message)

@@ -13,7 +13,7 @@ CPU and well under a GiB: they bound ``check``, ``run --check`` and a daemon's r
 limit               default      what it bounds
 ==================  ===========  ==========================================================
 FILE_BYTES          16 MiB       one config or rule file (non-regular files are refused)
-YAML_NODES          1,000,000    nodes built from one load of a config or a rule set, all
+YAML_NODES          500,000      nodes built from one load of a config or a rule set, all
                                  its files together; an alias counts at every use (alias
                                  bombs are refused before they are expanded)
 YAML_DEPTH          64           nesting of one YAML document, aliases expanded (fixed)
@@ -77,7 +77,7 @@ class Limit:
 
 
 FILE_BYTES = Limit("FILE_BYTES", 16 * 1024 * 1024, "bytes")
-YAML_NODES = Limit("YAML_NODES", 1_000_000, "YAML nodes")
+YAML_NODES = Limit("YAML_NODES", 500_000, "YAML nodes")
 YAML_DEPTH = Limit("YAML_DEPTH", 64, "levels", raisable=False)
 MODULES = Limit("MODULES", 10_000, "modules")
 ISSUES_PER_FILE = 100

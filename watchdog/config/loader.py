@@ -25,6 +25,7 @@ from watchdog.config.yamlload import Located, NodeBudget, load_yaml
 from watchdog.errors import ConfigError, Issue, UnknownModule
 
 DEFAULT_RULES = "default.yaml"
+_SHOWN = 20  # module names listed when a name is unknown
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,10 @@ class RuleSet:
             return self.modules[name]
         if "*" in self.modules:
             return self.modules["*"].model_copy(update={"name": name})
-        known = ", ".join(sorted(self.modules)) or "none"
-        raise UnknownModule(f"no rules declare module {name!r} (declared: {known})")
+        names = sorted(self.modules)
+        known = ", ".join(names[:_SHOWN]) or "none"
+        more = f" and {len(names) - _SHOWN:,} more" if len(names) > _SHOWN else ""
+        raise UnknownModule(f"no rules declare module {name!r} (declared: {known}{more})")
 
 
 def default_rules_text() -> str:

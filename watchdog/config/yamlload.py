@@ -96,8 +96,8 @@ def load_yaml(text: str, file: str, budget: NodeBudget | None = None) -> Located
     except yaml.YAMLError as err:
         raise ConfigError([Issue(file, 0, f"invalid YAML: {err}")]) from err
     except RecursionError:  # the pure-Python composer recurses per level
-        raise ConfigError([Issue(file, 0, "invalid YAML: " + limits.YAML_DEPTH.refusal(
-            "nested deeper than"))]) from None
+        raise ConfigError([Issue(file, _line_reached(loader), "invalid YAML: "
+                                 + limits.YAML_DEPTH.refusal("nested deeper than"))]) from None
     finally:
         loader.dispose()
     located = Located(file=file, data=None)
@@ -109,6 +109,11 @@ def load_yaml(text: str, file: str, budget: NodeBudget | None = None) -> Located
     if issues:
         raise ConfigError(issues)
     return located
+
+
+def _line_reached(loader: yaml.SafeLoader) -> int:
+    get_mark = getattr(loader, "get_mark", None)  # the pure-Python reader's position
+    return int(get_mark().line) + 1 if callable(get_mark) else 0
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
