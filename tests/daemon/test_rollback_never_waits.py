@@ -28,9 +28,12 @@ from typing import Any
 
 import pytest
 
+from watchdog.actuators.file import FileActuator
+from watchdog.actuators.webhook import WebhookActuator
+from watchdog.daemon.outbox import Outbox
 from watchdog.demo.processes import Children, http_json, service_argv, wait_for_port
 from watchdog.journal.store import Journal
-from watchdog.model import Action
+from watchdog.model import Action, Decision
 
 INTERVAL = 1.0
 MARGIN = 6.0  # seconds on top of one interval: a loaded machine, not the design
@@ -299,3 +302,40 @@ def test_a_stuck_rollback_is_announced_then_its_application(
     applied = next(line for line in log.splitlines() if "kind=actuation_applied" in line)
     assert log.index(stuck) < log.index(applied)
     assert SECRET not in log
+
+
+def test_a_hung_call_is_abandoned_at_its_deadline_and_holds_up_no_other_actuator(
+        tmp_path: Path, hook: FlagServer) -> None:
+    """In process: the real webhook actuator against the hanging endpoint, beside the real
+    file actuator, through the outbox (0.5 s deadline)."""
+    hook.hang_at = 25.0
+    db = tmp_path / "j.db"
+    journal = Journal(db)
+    journal.record([Decision("a", 1.0, Action.ADVANCE, 25, 0, 1, ("advance",),
+                             actor="alice")], None, 1.0)
+    webhook = WebhookActuator(hook.url + "/flags/{module}", SECRET, timeout=60,
+                              max_attempts=1)
+    files = FileActuator(str(tmp_path / "{module}.json"))
+    outbox = Outbox(str(db), [webhook, files], deadline=0.5, backoff=0.2, max_backoff=0.5)
+    try:
+        began = time.monotonic()
+        assert outbox.deliver() == 0  # returns after the deadline, not the 60 s timeout
+        assert time.monotonic() - began < 5
+        got = files.read("a")
+        assert got is not None and got.traffic_percent == 25  # not held up by the webhook
+        assert outbox.stats.failures == 1
+        (row,) = journal.decisions()
+        assert row.applied_at is None and "deadline" in (row.apply_error or "")
+        # a rollback now: both actuators apply it although the earlier call still hangs
+        journal.record([Decision("a", 2.0, Action.ROLLBACK, 0, 1, None, ("rollback",),
+                                 actor="alice")], None, 2.0)
+        assert outbox.deliver() == 1
+        assert hook.flipped_at() is not None
+        got = files.read("a")
+        assert got is not None and got.traffic_percent == 0
+        assert all(r.applied_at is not None for r in journal.decisions())
+        assert outbox.stats.superseded == 1
+    finally:
+        outbox.close()
+        webhook.close()
+        journal.close()
