@@ -134,3 +134,10 @@ def write_text(tmp_path: Path, text: str) -> str:
     path = tmp_path / "watchdog.yaml"
     path.write_text(text)
     return str(path)
+
+
+def test_a_token_file_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    path = config(tmp_path, "api: {enabled: true}\n")
+    done = run_check(path, WATCHDOG_API_TOKEN_FILE="/dev/zero")
+    assert done.exit_code == 2, done.output
+    assert "error: /dev/zero: cannot read the API token: not a regular file" in done.output

@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from watchdog.config import limits
 from watchdog.errors import ConfigError, Issue
 
 CREDENTIAL_NAME = "api_token"
@@ -70,10 +71,11 @@ def check_bind(host: str, token: SecretStr | None) -> None:
 
 
 def _read(path: Path) -> SecretStr:
-    try:
-        value = path.read_text(encoding="utf-8").strip()
+    try:  # a regular file of at most SECRET_BYTES (not /dev/zero, not a FIFO)
+        value = limits.read_text(path, limits.SECRET_BYTES).strip()
     except (OSError, UnicodeDecodeError) as err:
-        why = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        why = err.strerror if isinstance(err, OSError) and err.strerror else (
+            str(err) if isinstance(err, limits.ReadRefused) else type(err).__name__)
         raise ConfigError([Issue(str(path), 0, f"cannot read the API token: {why}")]
                           ) from None
     return SecretStr(value)
