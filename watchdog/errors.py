@@ -6,8 +6,13 @@
     ├── IllegalTransition      a rollout action is not allowed in the module's current state
     ├── UnknownModule          a module name that no configuration declares
     ├── PluginError            an entry-point plugin is unknown or failed to load
-    ├── JournalError           the SQLite journal could not be read or written
-    │   └── SchemaError        the database schema is newer than this program or corrupt
+    ├── JournalError           the journal (SQLite or PostgreSQL) could not be read or written
+    │   ├── SchemaError        the database schema is newer than this program or corrupt
+    │   ├── JournalUnavailable the database cannot be reached (connection, server down)
+    │   ├── JournalBusy        another writer held a lock past the wait (retry later)
+    │   └── JournalConflict    a write lost a race and was not made
+    │       ├── CheckpointConflict  the checkpoint is not the one the write expected
+    │       └── FencingError        the module's lease moved (a new holder or epoch)
     ├── SourceError            a metrics source failed
     │   ├── SourceUnavailable  the source could not be reached (network, timeout, 5xx)
     │   ├── BadQuery           the source rejected the query
@@ -68,11 +73,48 @@ class PluginError(WatchdogError):
 
 
 class JournalError(WatchdogError):
-    """The SQLite journal could not be read or written."""
+    """The journal could not be read or written (each backend maps its library's errors
+    to this class or a subclass, in one place: ``watchdog.journal.store.sqlite_error``,
+    ``watchdog.journal.pg_schema.pg_error``)."""
 
 
 class SchemaError(JournalError):
     """The database schema is newer than this program, or not ours."""
+
+
+class JournalUnavailable(JournalError):
+    """The journal's database cannot be reached (connection refused or lost, server
+    shutting down, file cannot be opened)."""
+
+
+class JournalBusy(JournalError):
+    """Another writer held a lock for longer than this connection waits (SQLite: database
+    is locked; PostgreSQL: lock timeout, deadlock, serialization failure). Nothing was
+    written; trying again later may succeed."""
+
+
+class JournalConflict(JournalError):
+    """A write lost a race or broke a uniqueness rule, and was not made (nothing of its
+    transaction was written)."""
+
+
+class CheckpointConflict(JournalConflict):
+    """A compare-and-swap of a checkpoint failed: ``current`` is the checkpoint now in
+    the journal (None: there is none), not the one the write expected."""
+
+    def __init__(self, message: str, current: object = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class FencingError(JournalConflict):
+    """A write (or a renewal) carried a lease that is no longer the module's: another
+    instance took it over (a new epoch), or it was released. The write was refused."""
+
+    def __init__(self, message: str, module: str = "", holder: str | None = None,
+                 epoch: int | None = None) -> None:
+        super().__init__(message)
+        self.module, self.holder, self.epoch = module, holder, epoch
 
 
 class SourceError(WatchdogError):

@@ -99,7 +99,20 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE api_audit SET last_at = at")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    """Leases: which instance guards each module, until when, and the fencing epoch
+    (one more at every change of holder; the row is never deleted, so it never goes back)."""
+    db.execute("""CREATE TABLE leases (
+        module TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch INTEGER NOT NULL,
+        expires_at REAL NOT NULL, acquired_at REAL NOT NULL)""")
+    db.execute("""CREATE TRIGGER leases_keep BEFORE DELETE ON leases
+        BEGIN SELECT RAISE(ABORT, 'lease rows keep their epoch: release, never delete'); END""")
+    db.execute("""CREATE TRIGGER leases_epoch_monotonic BEFORE UPDATE OF epoch ON leases
+        WHEN NEW.epoch < OLD.epoch
+        BEGIN SELECT RAISE(ABORT, 'a lease epoch never decreases'); END""")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

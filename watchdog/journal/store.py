@@ -1,52 +1,92 @@
-"""Reading and writing the journal. Decisions are append-only; checkpoints are upserted.
+"""The SQLite journal (the embedded default backend of :class:`watchdog.journal.base.
+Journal`). Decisions are append-only; checkpoints are upserted.
 
 A decision and the checkpoint it produced are written in one transaction, so a reader
-(or a restart) never sees one without the other.
+(or a restart) never sees one without the other. Library errors become ours in one place,
+:func:`sqlite_error`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
 from watchdog.baseline import Baseline
-from watchdog.errors import JournalError
-from watchdog.journal import jsonsafe
+from watchdog.errors import (
+    CheckpointConflict,
+    JournalBusy,
+    JournalConflict,
+    JournalError,
+    JournalUnavailable,
+)
+from watchdog.journal import records
+from watchdog.journal.records import Expected, JournaledDecision, Lease
 from watchdog.journal.schema import BUSY_TIMEOUT, open_database
+from watchdog.journal.sqlite_extra import SqliteExtras, check_modules
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState
-from watchdog.model import Action, Decision
+from watchdog.model import Decision
 from watchdog.rollout.state import Checkpoint
 
+__all__ = ["Journal", "JournaledDecision", "SqliteJournal", "sqlite_error"]
 
-@dataclass(frozen=True)
-class JournaledDecision:
-    id: int
-    decision: Decision
-    journaled_at: float
-    applied_at: float | None
-    apply_error: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = self.decision
-        return {"id": self.id, "module": d.module, "at": d.at, "action": d.action.value,
-                "traffic_percent": d.traffic_percent, "from_stage": d.from_stage,
-                "to_stage": d.to_stage, "kill_switch": d.kill_switch, "actor": d.actor,
-                "reasons": list(d.reasons), "evidence": list(d.evidence),
-                "journaled_at": self.journaled_at, "applied_at": self.applied_at,
-                "apply_error": self.apply_error}
+_BUSY = ("locked", "busy")
+_UNAVAILABLE = ("unable to open", "disk i/o", "readonly", "read-only")
 
 
-class Journal:
+def sqlite_error(err: sqlite3.Error, what: str) -> JournalError:
+    """The one place where sqlite3's errors become ours."""
+    text = str(err).lower()
+    if isinstance(err, sqlite3.IntegrityError):
+        return JournalConflict(f"{what}: {err}")
+    if isinstance(err, sqlite3.OperationalError) and any(w in text for w in _BUSY):
+        return JournalBusy(f"{what}: {err}")
+    if isinstance(err, sqlite3.OperationalError) and any(w in text for w in _UNAVAILABLE):
+        return JournalUnavailable(f"{what}: {err}")
+    return JournalError(f"{what}: {err}")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _mapped(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: SqliteJournal, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise sqlite_error(err, f"journal {self.path}: {method.__name__}") from err
+    return wrapper  # type: ignore[return-value]
+
+
+class MappedConnection:
+    """The journal's connection for the portable SQL: sqlite3's errors become ours."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn, self._path = conn, path
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, parameters)
+        except sqlite3.Error as err:
+            raise sqlite_error(err, f"journal {self._path}") from err
+
+
+class SqliteJournal(SqliteExtras):
     def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT) -> None:
         """``busy_timeout``: seconds a write waits for another writer's lock, then fails."""
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self.db: sqlite_utils.Database = open_database(path, busy_timeout=busy_timeout)
         self._conn: sqlite3.Connection = self.db.conn
         # per module, the checkpoint's JSON as last read and what it parsed to: the engine
@@ -58,12 +98,21 @@ class Journal:
     def close(self) -> None:
         self._conn.close()
 
+    def reopen(self) -> SqliteJournal:
+        if self.path == ":memory:":
+            return self  # a second connection would be another, empty database
+        return SqliteJournal(self.path, self.busy_timeout)
+
+    @property
+    def sql(self) -> MappedConnection:
+        return MappedConnection(self._conn, self.path)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as err:
-            raise JournalError(f"journal {self.path}: {err}") from err
+            raise sqlite_error(err, f"journal {self.path}") from err
         try:
             yield
         except BaseException:
@@ -72,16 +121,28 @@ class Journal:
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as err:
-            raise JournalError(f"journal {self.path}: commit failed: {err}") from err
+            raise sqlite_error(err, f"journal {self.path}: commit failed") from err
 
     # decisions -------------------------------------------------------------------------
 
     def record(self, decisions: list[Decision], checkpoint: Checkpoint | None,
                journaled_at: float, alert_summaries: Mapping[str, str] | None = None,
-               previous_alerts: Mapping[str, AlertState] | None = None) -> list[int]:
+               previous_alerts: Mapping[str, AlertState] | None = None, *,
+               expect: Expected | None = None, fence: Lease | None = None) -> list[int]:
         """Append decisions and upsert the checkpoint (and alert changes) atomically."""
+        if fence is not None:
+            check_modules(fence, {d.module for d in decisions} | (
+                {checkpoint.module} if checkpoint is not None else set()))
         try:
             with self.transaction():
+                if fence is not None:
+                    self._check_fence(fence)
+                if expect is not None and checkpoint is not None:
+                    current = self.checkpoint(checkpoint.module)
+                    if current != expect.checkpoint:
+                        raise CheckpointConflict(
+                            f"module {checkpoint.module}: the checkpoint changed since it "
+                            "was read; nothing written", current)
                 ids = [self._insert(d, journaled_at) for d in decisions]
                 if checkpoint is not None:
                     self._upsert_checkpoint(checkpoint, journaled_at)
@@ -91,43 +152,33 @@ class Journal:
                                             journaled_at)
             return ids
         except sqlite3.Error as err:
-            raise JournalError(f"journal {self.path}: cannot record: {err}") from err
+            raise sqlite_error(err, f"journal {self.path}: cannot record") from err
 
     def _insert(self, d: Decision, journaled_at: float) -> int:
-        cur = self._conn.execute(
-            "INSERT INTO decisions (module, at, action, traffic_percent, from_stage, to_stage,"
-            " kill_switch, actor, reasons, evidence, journaled_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (d.module, d.at, d.action.value, d.traffic_percent, d.from_stage, d.to_stage,
-             int(d.kill_switch), d.actor, json.dumps(list(d.reasons)),
-             jsonsafe.dumps(list(d.evidence)), journaled_at))
+        cur = self._conn.execute(f"INSERT INTO decisions ({records.DECISION_COLUMNS})"
+                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                                 records.decision_values(d, journaled_at))
         return int(cur.lastrowid or 0)
 
+    @_mapped
     def mark_applied(self, decision_id: int, at: float, error: str | None = None) -> None:
-        try:
-            if error is None:
-                self._conn.execute("UPDATE decisions SET applied_at=?, apply_error=NULL "
-                                   "WHERE id=?", (at, decision_id))
-            else:
-                self._conn.execute("UPDATE decisions SET apply_error=? WHERE id=?",
-                                   (error, decision_id))
-        except sqlite3.Error as err:
-            raise JournalError(f"journal {self.path}: cannot mark applied: {err}") from err
+        if error is None:
+            self._conn.execute("UPDATE decisions SET applied_at=?, apply_error=NULL "
+                               "WHERE id=?", (at, decision_id))
+        else:
+            self._conn.execute("UPDATE decisions SET apply_error=? WHERE id=?",
+                               (error, decision_id))
 
+    @_mapped
     def decisions(self, module: str | None = None, since: float | None = None,
                   until: float | None = None, limit: int | None = None,
                   unapplied_only: bool = False) -> list[JournaledDecision]:
         where: list[str] = []
         args: list[Any] = []
-        if module is not None:
-            where.append("module = ?")
-            args.append(module)
-        if since is not None:
-            where.append("at >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("at <= ?")
-            args.append(until)
+        for cond, value in (("module = ?", module), ("at >= ?", since), ("at <= ?", until)):
+            if value is not None:
+                where.append(cond)
+                args.append(value)
         if unapplied_only:
             where.append("applied_at IS NULL")
         sql = "SELECT * FROM decisions"
@@ -138,7 +189,7 @@ class Journal:
             sql = f"SELECT * FROM ({sql.replace(' ORDER BY id', ' ORDER BY id DESC')} LIMIT ?)" \
                   " ORDER BY id"
             args.append(limit)
-        return [_decision(row) for row in self.db.query(sql, args)]
+        return [records.decision_row(row) for row in self.db.query(sql, args)]
 
     def last_decision(self, module: str) -> JournaledDecision | None:
         found = self.decisions(module=module, limit=1)
@@ -157,9 +208,11 @@ class Journal:
             (cp.module, cp.phase.value, cp.stage, cp.traffic_percent, at, text))
         self._written[cp.module] = (text, data)
 
-    def save_checkpoint(self, cp: Checkpoint, at: float) -> None:
-        self.record([], cp, at)
+    def save_checkpoint(self, cp: Checkpoint, at: float, *,
+                        fence: Lease | None = None) -> None:
+        self.record([], cp, at, fence=fence)
 
+    @_mapped
     def checkpoint(self, module: str) -> Checkpoint | None:
         row = self._conn.execute("SELECT data FROM checkpoints WHERE module=?",
                                  (module,)).fetchone()
@@ -178,10 +231,12 @@ class Journal:
         self._parsed[module] = (text, cp)
         return cp
 
+    @_mapped
     def checkpoints(self) -> list[Checkpoint]:
         return [Checkpoint.from_dict(json.loads(r["data"]))
                 for r in self.db.query("SELECT data FROM checkpoints ORDER BY module")]
 
+    @_mapped
     def checkpoint_updated_at(self, module: str) -> float | None:
         rows = list(self.db.query("SELECT updated_at FROM checkpoints WHERE module=?", [module]))
         return float(rows[0]["updated_at"]) if rows else None
@@ -217,51 +272,35 @@ class Journal:
                     "UPDATE alerts SET state='resolved', resolved_at=? WHERE module=? AND"
                     " rule=? AND active_at=?", (ended, module, rule, old.active_at))
 
+    @_mapped
     def alerts(self, module: str | None = None, open_only: bool = False) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM alerts"
-        where: list[str] = []
-        args: list[Any] = []
-        if module is not None:
-            where.append("module = ?")
-            args.append(module)
-        if open_only:
-            where.append("state != 'resolved'")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return list(self.db.query(sql + " ORDER BY id", args))
+        where = (["module = ?"] if module is not None else []) + (
+            ["state != 'resolved'"] if open_only else [])
+        sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
+        return list(self._rows(sql + " ORDER BY id", (module,) if module is not None else ()))
 
     # baselines -------------------------------------------------------------------------
 
+    @_mapped
     def save_baseline(self, b: Baseline) -> Baseline:
-        try:
-            with self.transaction():
-                cur = self._conn.execute(
-                    "INSERT INTO baselines (module, metric, window_from, window_to, source,"
-                    " captured_at, count, mean, stddev, p50, p90, p95, p99, min, max, samples,"
-                    " pinned, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (b.module, b.metric, b.window_from, b.window_to, b.source, b.captured_at,
-                     b.count, b.mean, b.stddev, b.p50, b.p90, b.p95, b.p99, b.min, b.max,
-                     json.dumps(list(b.samples)), int(b.pinned), b.expires_at))
-        except sqlite3.Error as err:
-            raise JournalError(f"journal {self.path}: cannot save baseline: {err}") from err
-        return _baseline(next(self.db.query("SELECT * FROM baselines WHERE id=?",
-                                            [cur.lastrowid])))
+        with self.transaction():
+            cur = self._conn.execute(f"INSERT INTO baselines ({records.BASELINE_COLUMNS})"
+                                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                     records.baseline_values(b))
+        found = self.baseline(int(cur.lastrowid or 0))
+        assert found is not None
+        return found
 
+    @_mapped
     def baselines(self, module: str | None = None, metric: str | None = None
                   ) -> list[Baseline]:
-        sql = "SELECT * FROM baselines"
-        where: list[str] = []
-        args: list[Any] = []
-        if module is not None:
-            where.append("module=?")
-            args.append(module)
-        if metric is not None:
-            where.append("metric=?")
-            args.append(metric)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [_baseline(r) for r in self.db.query(sql + " ORDER BY id", args)]
+        pairs = [(c, v) for c, v in (("module=?", module), ("metric=?", metric)) if v is not None]
+        sql = "SELECT * FROM baselines" + (
+            " WHERE " + " AND ".join(c for c, _ in pairs) if pairs else "")
+        return [records.baseline_row(r) for r in self._rows(sql + " ORDER BY id",
+                                                            tuple(v for _, v in pairs))]
 
+    @_mapped
     def baseline_fingerprint(self, module: str, now: float | None = None) -> tuple[object, ...]:
         """Changes whenever a baseline of ``module`` is added, pinned or unpinned, and
         (given ``now``) whenever one expires."""
@@ -271,72 +310,49 @@ class Journal:
             (now, module)).fetchone()
         return tuple(row)
 
+    @_mapped
     def baseline(self, baseline_id: int) -> Baseline | None:
-        rows = list(self.db.query("SELECT * FROM baselines WHERE id=?", [baseline_id]))
-        return _baseline(rows[0]) if rows else None
+        rows = list(self._rows("SELECT * FROM baselines WHERE id=?", (baseline_id,)))
+        return records.baseline_row(rows[0]) if rows else None
 
+    @_mapped
     def pin_baseline(self, baseline_id: int) -> Baseline:
         """Make this baseline the reference for its module and metric (unpinning others)."""
         found = self.baseline(baseline_id)
         if found is None:
             raise JournalError(f"no baseline with id {baseline_id}")
-        try:
-            with self.transaction():
-                self._conn.execute("UPDATE baselines SET pinned=0 WHERE module=? AND metric=?",
-                                   (found.module, found.metric))
-                self._conn.execute("UPDATE baselines SET pinned=1 WHERE id=?", (baseline_id,))
-        except sqlite3.Error as err:
-            raise JournalError(f"journal {self.path}: cannot pin baseline: {err}") from err
+        with self.transaction():
+            self._conn.execute("UPDATE baselines SET pinned=0 WHERE module=? AND metric=?",
+                               (found.module, found.metric))
+            self._conn.execute("UPDATE baselines SET pinned=1 WHERE id=?", (baseline_id,))
         pinned = self.baseline(baseline_id)
         assert pinned is not None
         return pinned
 
     def active_baselines(self, module: str, now: float) -> dict[str, Baseline]:
         """Per metric: the pinned baseline if any, else the newest one not expired."""
-        chosen: dict[str, Baseline] = {}
-        for b in self.baselines(module=module):
-            if b.expired(now) and not b.pinned:
-                continue
-            current = chosen.get(b.metric)
-            if current is None or (b.pinned and not current.pinned) or (
-                    b.pinned == current.pinned and b.captured_at >= current.captured_at):
-                chosen[b.metric] = b
-        return chosen
+        return records.choose_active(self.baselines(module=module), now)
 
     # settings --------------------------------------------------------------------------
 
+    @_mapped
     def set_setting(self, key: str, value: Any) -> None:
-        try:
-            with self.transaction():
-                self._conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)"
-                                   " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                                   (key, json.dumps(value)))
-        except sqlite3.Error as err:
-            raise JournalError(f"journal {self.path}: cannot set {key}: {err}") from err
+        with self.transaction():
+            self._conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)"
+                               " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                               (key, json.dumps(value)))
 
+    @_mapped
     def setting(self, key: str, default: Any = None) -> Any:
         row = self._conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return json.loads(row[0]) if row is not None else default
 
 
-def _decision(row: Mapping[str, Any]) -> JournaledDecision:
-    d = Decision(module=row["module"], at=row["at"], action=Action(row["action"]),
-                 traffic_percent=row["traffic_percent"], from_stage=row["from_stage"],
-                 to_stage=row["to_stage"], reasons=tuple(json.loads(row["reasons"])),
-                 evidence=tuple(json.loads(row["evidence"])), actor=row["actor"],
-                 kill_switch=bool(row["kill_switch"]))
-    return JournaledDecision(row["id"], d, row["journaled_at"], row["applied_at"],
-                             row["apply_error"])
+for _name in ("decision_counts", "unapplied_count", "modules", "save_snapshot", "snapshots",
+              "api_audit", "acquire_lease", "renew_lease", "release_lease", "leases"):
+    setattr(SqliteJournal, _name, _mapped(getattr(SqliteExtras, _name)))
 
-
-def _baseline(row: Mapping[str, Any]) -> Baseline:
-    return Baseline(
-        module=row["module"], metric=row["metric"], window_from=row["window_from"],
-        window_to=row["window_to"], source=row["source"], captured_at=row["captured_at"],
-        count=row["count"], mean=row["mean"], stddev=row["stddev"], p50=row["p50"],
-        p90=row["p90"], p95=row["p95"], p99=row["p99"], min=row["min"], max=row["max"],
-        samples=tuple((float(t), float(v)) for t, v in json.loads(row["samples"])),
-        pinned=bool(row["pinned"]), expires_at=row["expires_at"], id=row["id"])
+Journal = SqliteJournal  # the name every caller imports: the SQLite backend
 
 
 def _json_default(value: Any) -> Any:
