@@ -19,7 +19,8 @@ from pydantic import SecretStr
 from watchdog import __version__
 from watchdog.api import errors
 from watchdog.api.context import ApiContext
-from watchdog.api.routes import checkpoints, control, decisions, health, status
+from watchdog.api.history import TickHistory
+from watchdog.api.routes import checkpoints, control, decisions, health, status, web
 from watchdog.clock import Clock, SystemClock
 from watchdog.config.loader import RuleSet, load_default_rules
 from watchdog.telemetry import JournalCollector, Telemetry
@@ -36,8 +37,10 @@ def create_app(journal_path: str | Path, *, rules: RuleSet | None = None,
                token: SecretStr | None = None, clock: Clock | None = None,
                modules: Sequence[str] = (), registry: CollectorRegistry | None = None,
                telemetry: Telemetry | None = None,
-               max_body_bytes: int = DEFAULT_BODY_LIMIT) -> FastAPI:
-    """The API over the journal at ``journal_path`` (a file: each request opens it)."""
+               max_body_bytes: int = DEFAULT_BODY_LIMIT,
+               history: TickHistory | None = None) -> FastAPI:
+    """The API over the journal at ``journal_path`` (a file: each request opens it);
+    ``history``: the daemon's ticks, charted by the web view (``/ui/``)."""
     if str(journal_path) == ":memory:":
         raise ValueError("the API reads the journal file the daemon writes, not :memory:")
     clock = clock or SystemClock()
@@ -51,9 +54,10 @@ def create_app(journal_path: str | Path, *, rules: RuleSet | None = None,
         journal_path=str(journal_path), clock=clock, token=token, modules=tuple(modules),
         registry=registry, telemetry=telemetry,
         rules=rules if rules is not None else load_default_rules())
+    app.state.tick_history = history
     errors.install(app)
     for router in (health.router, status.router, decisions.router, checkpoints.reader,
-                   control.router, checkpoints.router):
+                   web.router, control.router, checkpoints.router):
         app.include_router(router)
     app.add_middleware(errors.BodyLimit, limit=max_body_bytes)
     app.add_middleware(errors.Options, routes=list(app.router.routes))  # OPTIONS, no body

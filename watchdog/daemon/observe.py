@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -22,6 +23,9 @@ from watchdog.engine import TickResult
 from watchdog.model import RejectReason
 from watchdog.notifiers.queue import NotificationQueue
 from watchdog.telemetry import JournalCollector, Telemetry
+
+if TYPE_CHECKING:
+    from watchdog.api.history import TickHistory
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +41,19 @@ class Observability:
         self.registry.register(JournalCollector(loaded.db, clock.now,
                                                 [(q.notifier.name, q) for q in queues]))
         self.server = None
+        self.history: TickHistory | None = None
         api = loaded.config.api
         if api.enabled:
             from watchdog.api import ApiServer, ApiSettings, create_app, load_api_token
+            from watchdog.api.history import TickHistory
 
             settings = ApiSettings()
             token = load_api_token(settings, env)
+            self.history = TickHistory()  # what the web view charts
             app = create_app(loaded.db, rules=loaded.rules, token=token, clock=clock,
                              modules=loaded.module_names, registry=self.registry,
                              telemetry=self.telemetry,
-                             max_body_bytes=settings.max_body_bytes)
+                             max_body_bytes=settings.max_body_bytes, history=self.history)
             self.server = ApiServer(app, api.host or settings.host,
                                     settings.port if api.port is None else api.port, token)
 
@@ -62,6 +69,8 @@ class Observability:
     def tick(self, result: TickResult, seconds: float) -> None:
         self.telemetry.observe_tick(result, seconds)
         self.rejections.note(result)
+        if self.history is not None:
+            self.history.note(result)
 
 
 class RejectionLog:
