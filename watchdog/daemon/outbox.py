@@ -28,8 +28,8 @@ wins over anything journaled for its module until the engine has written its rec
 A failing actuator: the decision stays pending with its error in ``apply_error``, is
 retried with exponential backoff, and every failed attempt is an alert (an ERROR log
 line, :attr:`OutboxStats.failures`, ``on_failure``). A safety action (rollback, abort,
-kill switch) not applied ``stuck_after`` seconds after it was decided is announced through
-``on_stuck`` with the actuator's error, and through ``on_unstuck`` once it is applied.
+kill switch) not applied ``stuck_after`` seconds after it was handed over is announced
+(:mod:`watchdog.daemon.stuck`) with the actuators' error, and again once it is applied.
 """
 
 from __future__ import annotations
@@ -40,20 +40,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from watchdog.actuators import Actuator, FlagState
 from watchdog.clock import Clock, SystemClock
 from watchdog.daemon.lanes import Attempt, Lane
+from watchdog.daemon.stuck import OnStuck, StuckWatch
 from watchdog.errors import JournalError
 from watchdog.journal.store import Journal, JournaledDecision
-from watchdog.model import Action, Decision
+from watchdog.model import Decision
 from watchdog.worker import PollingWorker
 
 log = logging.getLogger(__name__)
 
 OnApplied = Callable[[JournaledDecision], None]
-# (decision, its key, seconds since it was decided, the actuators' errors)
-OnStuck = Callable[[Decision, str, float, str], None]
 JOURNAL_WAIT = 1.0  # the outbox's own journal connection never waits longer for a lock
 
 
@@ -65,7 +65,6 @@ class OutboxStats:
     superseded: int = 0  # pending decisions replaced by a newer confirmed one
     failures: int = 0  # failed attempts (a call past its deadline too); each one alerted
     unjournaled: int = 0  # rollbacks handed over while the journal could not record them
-    stuck: int = 0  # safety actions announced as not applied in time
     passes: int = 0  # deliver() rounds
 
 
@@ -91,10 +90,6 @@ def _stage(index: int | None) -> str:
     return "none" if index is None else str(index + 1)
 
 
-def safety_action(d: Decision) -> bool:
-    return d.action in (Action.ROLLBACK, Action.ABORT) or d.kill_switch
-
-
 @dataclass
 class _Want:
     key: str
@@ -115,9 +110,8 @@ class Outbox:
         self.journal = Journal(journal_path, busy_timeout=JOURNAL_WAIT)
         self.clock: Clock = clock or SystemClock()
         self.backoff, self.max_backoff, self.deadline = backoff, max_backoff, deadline
-        self.stuck_after = stuck_after
+        self.stuck = StuckWatch(self.clock, stuck_after, on_stuck, on_unstuck)
         self.on_applied, self.on_failure = on_applied, on_failure  # on_failure(actuator)
-        self.on_stuck, self.on_unstuck = on_stuck, on_unstuck
         self.stats = OutboxStats()
         self._retry: dict[int, tuple[int, float]] = {}  # id -> (attempts, next try)
         self._lock = threading.RLock()
@@ -126,8 +120,7 @@ class Outbox:
         self.lanes: tuple[Lane, ...] = ()
         self.set_actuators(actuators)
         self._memory: dict[str, tuple[str, Decision]] = {}  # module -> unjournaled rollback
-        self._announced: dict[str, float] = {}  # key -> when announced as stuck (-1: done)
-        self._seen: dict[str, float] = {}  # key -> clock.monotonic() when first wanted
+        self._said: set[str] = set()  # unjournaled rollbacks logged as applied
         self._kill = False
         self._read_failing = False
 
@@ -198,9 +191,8 @@ class Outbox:
             for attempt in [a for lane in self.lanes for a in lane.events()]:
                 if not attempt.ok:
                     self._failed(attempt, wants.get(attempt.module))
-            done = sum(self._confirm(w) for w in wants.values())
-            self._stuck(wants)
-            return done
+            self.stuck.wanted(w.key for w in wants.values())
+            return sum(self._confirm(w) for w in wants.values())
 
     def _wants(self) -> dict[str, _Want]:
         """Per module, the latest pending decision (a rollback in memory first)."""
@@ -248,13 +240,15 @@ class Outbox:
 
     def _confirm(self, w: _Want) -> bool:
         module = w.decision.module
+        errors = partial(self._errors, module)
         if not all(lane.confirmed(module, w.key) for lane in self.lanes):
+            self.stuck.check(w.key, w.decision, errors)
             return False
         if w.jd is None:
-            if self._announced.get(w.key, 0.0) >= 0.0:
+            if w.key not in self._said:
+                self._said.add(w.key)
                 log.warning("applied the unjournaled %s of %s", w.decision.action.value, module)
-                self._unstuck(w)
-                self._announced[w.key] = -1.0  # said once
+                self.stuck.applied(w.key, w.decision, errors)
             return False
         if not self._mark(w.jd.id, None):
             return False
@@ -266,7 +260,7 @@ class Outbox:
         self._retry.pop(w.jd.id, None)
         self.stats.applied += 1
         log.info("%s; applied", describe(w.jd))
-        self._unstuck(w)
+        self.stuck.applied(w.key, w.decision, errors)
         if self.on_applied is not None:
             try:
                 self.on_applied(w.jd)
@@ -274,48 +268,9 @@ class Outbox:
                 log.exception("after applying decision #%d", w.jd.id)
         return True
 
-    def _stuck(self, wants: dict[str, _Want]) -> None:
-        """Announce the safety actions wanted for ``stuck_after`` seconds (counted from when
-        this process first handed them over) that are not applied yet."""
-        now = self.clock.monotonic()
-        keys = {w.key for w in wants.values()}
-        for gone in [k for k in self._seen if k not in keys]:
-            self._seen.pop(gone)
-            self._announced.pop(gone, None)
-        for w in wants.values():
-            waited = now - self._seen.setdefault(w.key, now)
-            if not safety_action(w.decision) or w.key in self._announced:
-                continue
-            if waited < self.stuck_after or \
-                    all(lane.confirmed(w.decision.module, w.key) for lane in self.lanes):
-                continue
-            self._announced[w.key] = now
-            self.stats.stuck += 1
-            errors = self._errors(w.decision.module) or "no answer yet"
-            log.error("ALERT %s of %s (%s) decided %.1fs ago is not applied yet: %s",
-                      w.decision.action.value, w.decision.module, w.key, waited, errors)
-            self._call(self.on_stuck, w, waited, errors)
-
-    def _unstuck(self, w: _Want) -> None:
-        if self._announced.get(w.key, -1.0) < 0.0:
-            return
-        waited = self.clock.monotonic() - self._seen.get(w.key, self.clock.monotonic())
-        self._announced[w.key] = -1.0
-        log.warning("%s of %s (%s) applied after %.1fs", w.decision.action.value,
-                    w.decision.module, w.key, waited)
-        self._call(self.on_unstuck, w, waited, self._errors(w.decision.module))
-
     def _errors(self, module: str) -> str:
         return "; ".join(f"{lane.name}: {lane.error(module)}" for lane in self.lanes
                          if lane.error(module))
-
-    def _call(self, hook: OnStuck | None, w: _Want, waited: float, errors: str) -> None:
-        if hook is None:
-            return
-        try:
-            hook(w.decision, w.key, waited, errors)
-        except Exception:
-            log.exception("announcing the actuation of %s", w.key)
 
     def _mark(self, decision_id: int, error: str | None) -> bool:
         try:

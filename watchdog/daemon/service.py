@@ -36,8 +36,9 @@ from watchdog.daemon.alerting import alert_notifications
 from watchdog.daemon.build import PluginSet, close_plugin
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.daemon.observe import Observability
-from watchdog.daemon.outbox import OnStuck, Outbox
+from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.scheduler import JobSpec, Scheduler
+from watchdog.daemon.stuck import OnStuck
 from watchdog.engine import Engine, TickResult, journal_wait
 from watchdog.errors import ConfigError, Issue, JournalError
 from watchdog.journal.schema import set_busy_timeout
