@@ -31,7 +31,7 @@ import numpy as np
 
 from watchdog.baseline import Baseline
 from watchdog.config.schema import RelativeRule
-from watchdog.judge import counts, noise, stats
+from watchdog.judge import counts, noise, stats, wander
 from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, span, too_few, warm_from
 from watchdog.judge.series import Series
 from watchdog.judge.warmup import stale_for, still_falling, warm_until, warming_in
@@ -69,7 +69,9 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         return too_few(rule, ctx, len(v2))
     windows = [short]
     if rule.test == "sequential" and rule.long_window is not None and rule.long_window > short:
-        windows.append(rule.long_window)
+        # on a wandering metric the long window is stretched to hold as many effective
+        # samples as on white noise (wander.py)
+        windows.append(wander.stretched(rule.long_window, wander.factor(ctx, rule.metric)))
     best: tuple[float, stats.Comparison, Reference, float] | None = None
 
     def alpha_of(comp: stats.Comparison) -> float:
@@ -159,8 +161,10 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     binomial = noise.binomial(ctx, rule.metric, noise_from, higher) \
         if rule.noise == "binomial" else None
     est = rule.estimator
-    comp = stats.compare(stats.location(v2, sd2, est), stats.standard_error(sd2, len(v2), est),
-                         len(v2), ref.value, ref.se, ref.n, tolerance, rule.min_effect, higher)
+    k = wander.factor(ctx, rule.metric)  # a wandering mean is known k times less well
+    comp = stats.compare(stats.location(v2, sd2, est),
+                         k * stats.standard_error(sd2, len(v2), est), len(v2), ref.value,
+                         k * ref.se, ref.n, tolerance, rule.min_effect, higher)
     if binomial is not None:
         # a count of a few events a window: the normal z overstates a chance cluster (where
         # lower is worse, the events are the failures: 1 - rate against 1 - limit)
@@ -306,7 +310,7 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
         limit = np.minimum(np.multiply(reference, 1 - allowed),
                            np.subtract(reference, rule.min_effect))
         excess = limit - v2
-    return stats.scan(np.asarray(excess, dtype=float), sd)
+    return stats.scan(np.asarray(excess, dtype=float), sd * wander.factor(ctx, rule.metric))
 
 
 @functools.lru_cache(maxsize=64)

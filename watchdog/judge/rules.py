@@ -17,6 +17,7 @@ from watchdog.config.schema import (
 from watchdog.judge import stats
 from watchdog.judge.bursts import evaluate_bursts
 from watchdog.judge.context import EPS, EvalContext, inconclusive, span, too_few, warm_from, young
+from watchdog.judge.growthref import leak_check
 from watchdog.judge.relative import evaluate_relative
 from watchdog.model import RuleResult, Version
 
@@ -82,6 +83,10 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
             # caches, then flat) is not a leak: a leak keeps the newest blocks rising too
             breached = False
             how += f"; levelled off: {recent:+.1%}/h over the newest {len(found.minima) - 1}"
+    check = leak_check(rule, ctx, found, start, len(v2)) if breached else None
+    if check is not None and check.not_a_leak is not None:
+        breached = False
+        how += f"; not a leak: {check.not_a_leak}"
     summary = (f"{rule.metric} grows {found.per_hour:+.1%}/h (lower envelope over "
                f"{len(found.minima)} blocks of {rule.envelope:g}s; limit "
                f"{rule.max_growth_per_hour:.0%}/h{how})")
@@ -90,6 +95,8 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
                 "z": None if found.z is None else round(found.z, 3), "n_v2": len(v2)}
     if found.recent_per_hour is not None:
         evidence["recent_growth_per_hour"] = round(found.recent_per_hour, 5)
+    if check is not None:
+        evidence.update(check.as_dict())
     return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
 
 

@@ -1,0 +1,42 @@
+"""Tuning constants of the judge's real-noise mechanisms, in one frozen object.
+
+Each field is named after the phenomenon it handles; ``bench/`` may sweep them with
+``dataclasses.replace`` and :func:`use` (a bench-only switch: the daemon never calls it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tuning:
+    # growth rules (growthref.py): a leak takes memory where it has not been before;
+    # growth back to a level the host already held (a refill after a drop, caches filling
+    # up to their usual size) is not a leak
+    new_high_margin: float = 0.02  # V2's envelope must pass the earlier ceiling by this
+    # growth rules: V1's own growth at the same instants (load, time of day) is allowed
+    growth_against_v1: bool = True
+    new_high: bool = True
+    # growth rules: V2's envelope scatters at least as much as V1's does around a line
+    wander_floor: bool = True
+    # relative rules (wander.py): standard errors of autocorrelated, wandering metrics
+    wander: bool = True
+    wander_span: float = 3600.0  # V1's history the wander factor is measured on (s)
+    wander_min_samples: int = 20  # fewer live V1 samples: the stored baseline's instead
+    wander_deadband: float = 3.0  # k less this / sqrt(n): white noise's chance excess
+    wander_max_factor: float = 10.0  # the factor is capped here
+    wander_max_window: float = 3600.0  # a stretched long window is capped here (s)
+
+
+_CURRENT = [Tuning()]
+
+
+def tuning() -> Tuning:
+    """The settings in force (the defaults unless a bench swapped them)."""
+    return _CURRENT[0]
+
+
+def use(settings: Tuning) -> None:
+    """Swap the settings in force (bench sweeps only)."""
+    _CURRENT[0] = settings
