@@ -145,3 +145,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     finally:
         client.close()
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def web_kit() -> ModuleType:
+    """This file's helpers (start_daemon, make_driver) for test modules."""
+    return sys.modules[__name__]

@@ -150,3 +150,39 @@ def test_the_page_shows_modules_a_rollback_reason_and_controls_need_the_token(
     assert after.json()[0]["action"] == "resume"
     # the only console entry is the browser's own line about the 401 response
     assert all("401" in e["message"] for e in severe(browser)), severe(browser)
+
+
+def test_a_rollback_the_daemon_decides_is_on_the_page_within_2s(
+        browser: Driver, tmp_path: Any, web_kit: Any) -> None:
+    """The daemon's own tick journals the rollback (reg-latency-creep, caught in stage 2
+    about 8 s of wall time after the start); the page, loaded before, shows its reason
+    within APPEAR seconds of the row being in the journal (read directly, every 20 ms)."""
+    from watchdog.journal.store import Journal
+
+    setup, proc, url = web_kit.start_daemon(
+        tmp_path, "reg-latency-creep-2067.jsonl", pace="100ms", hold="10m",
+        stages="[5, 25, 50, 75, 100]")
+    try:
+        browser.get(url + "/ui/")
+        wait(browser, SETTLE, lambda d: "progressing" in text_of(
+            d, "#module-checkout [data-field=phase]"), "the module progressing")
+        assert "rollback" not in text_of(browser, "#decisions")
+        deadline = time.monotonic() + 60
+        rollback = None
+        while rollback is None:
+            assert time.monotonic() < deadline, proc.log()[-3000:]
+            journal = Journal(setup.db)
+            try:
+                rollback = next((jd for jd in journal.decisions(module="checkout")
+                                 if jd.decision.action.value == "rollback"), None)
+            finally:
+                journal.close()
+            time.sleep(0.02)
+        reason = rollback.decision.reasons[0]
+        assert reason.startswith("latency_p95_regression")
+        wait(browser, APPEAR, lambda d: reason in text_of(d, "#decisions")
+             and reason in text_of(d, "#module-checkout .last"),
+             "the daemon's rollback reason on the page")
+        assert severe(browser) == [], "console errors"
+    finally:
+        proc.kill()
