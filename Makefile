@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/rollout-watchdog check rules/
 	$(BIN)/rollout-watchdog test rules/tests/*.yaml
 	bash scripts/ensure-prometheus.sh
+	bash scripts/ensure-postgresql.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 

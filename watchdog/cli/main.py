@@ -21,6 +21,7 @@ COMMANDS = {
     "baseline": "watchdog.cli.baseline:baseline",
     "test": "watchdog.cli.ruletest:ruletest",
     "run": "watchdog.cli.run:run",
+    "journal": "watchdog.cli.journal:journal",
     **{name: f"watchdog.cli.control:{attr}" for name, attr in (
         ("status", "status_cmd"), ("history", "history"), ("start", "start"),
         ("pause", "pause"), ("resume", "resume"), ("promote", "promote"),
