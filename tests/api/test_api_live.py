@@ -57,7 +57,7 @@ def test_the_tick_history_keeps_the_current_stage_of_each_metric(tmp_path: Path)
     assert rule == "latency_p95_regression" and what == "live V1"
     assert len(points) == 5  # the cap
     assert all(p.t >= kept.stage_started_at for p in points)
-    assert [r.rule for r in kept.rules][0] == "latency_p95_regression"
+    assert kept.rules[0].rule == "latency_p95_regression"
     assert history.of("search") is None
     journal = Journal(db)
     try:
