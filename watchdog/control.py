@@ -23,6 +23,7 @@ from watchdog.config.loader import RuleSet
 from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.statelock import state_lock
 from watchdog.errors import IllegalTransition, JournalError
+from watchdog.journal import base
 from watchdog.journal.store import Journal, JournaledDecision
 from watchdog.model import Action, Decision
 from watchdog.rollout import machine
@@ -211,7 +212,7 @@ def apply_pending(journal_path: str, actuators: Sequence[Actuator]) -> tuple[int
         outbox.close()
 
 
-def status(journal: Journal, rules: RuleSet, modules: Sequence[str], now: float
+def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: float
            ) -> list[dict[str, Any]]:
     """Per module: phase, stage, traffic, last verdict, last decision and why, baselines."""
     kill = bool(journal.setting("kill_switch", False))

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from watchdog.api.errors import ApiError
 from watchdog.clock import Clock
 from watchdog.config.loader import RuleSet
+from watchdog.journal import base
 from watchdog.journal.store import Journal
 from watchdog.rollout.state import Checkpoint
 from watchdog.telemetry import Telemetry
@@ -56,7 +57,7 @@ def module_names(ctx: ApiContext, journal: Journal) -> list[str]:
     return sorted(known)
 
 
-def known_module(ctx: ApiContext, journal: Journal, module: str) -> Checkpoint | None:
+def known_module(ctx: ApiContext, journal: base.Journal, module: str) -> Checkpoint | None:
     """The module's checkpoint (None: configured but not started); 404 when unknown."""
     cp = journal.checkpoint(module)
     if cp is None and module not in ctx.modules:

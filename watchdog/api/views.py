@@ -12,7 +12,7 @@ from watchdog.api.models import (
     ModuleStatus,
     VerdictView,
 )
-from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.journal.base import Journal, JournaledDecision
 from watchdog.judge.alerts import AlertPhase
 from watchdog.model import Action, VerdictKind, Version
 from watchdog.rollout.state import Checkpoint, Phase

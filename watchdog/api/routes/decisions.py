@@ -17,7 +17,7 @@ from watchdog.api.context import context, journal, known_module
 from watchdog.api.errors import ERROR_RESPONSES
 from watchdog.api.models import DecisionRow, ModulePath
 from watchdog.api.views import decision_row
-from watchdog.journal.store import Journal
+from watchdog.journal.base import Journal
 
 router = APIRouter(tags=["read"])
 
