@@ -136,7 +136,7 @@ def missing(reason: str) -> None:
 def pg_server() -> Iterator[PgServer | Exception]:
     try:
         server = PgServer()
-    except (OSError, RuntimeError) as err:  # reported by ``pg`` for each test that needs it
+    except (OSError, RuntimeError, KeyError, psycopg.Error) as err:  # reported by ``pg``
         yield err
         return
     try:
