@@ -10,9 +10,12 @@ blocks the caller: the tick and the outbox only hand states over.
 * A call that has not returned ``deadline`` seconds after it started is abandoned: counted
   as a failed attempt, retried with backoff, and the lane goes on in a new thread (Python
   cannot stop the hung one). A call whose state was replaced meanwhile (same module), or
-  an advance in flight while a rollback of any module waits, is abandoned at once, not
-  counted as a failure. When an abandoned call finally returns, the module's latest state
-  is applied again: the late call may have overwritten it (applying is idempotent).
+  an advance in flight while a rollback of any module waits, is abandoned sooner, after
+  ``PREEMPT_AFTER`` (1 s, or the deadline if shorter), and not counted as a failure: a
+  healthy actuator finishes well within that, so calls to it stay one at a time and in
+  order, while a hanging one holds a rollback up for about a second, not a deadline.
+  When an abandoned call finally returns, the module's latest state is applied again:
+  the late call may have overwritten it (applying is idempotent).
 * At most ``MAX_HUNG`` abandoned calls may still be running; beyond that the lane waits
   for one of them rather than pile up threads against a dead endpoint.
 
@@ -34,6 +37,7 @@ from watchdog.clock import Clock
 log = logging.getLogger(__name__)
 
 MAX_HUNG = 8
+PREEMPT_AFTER = 1.0  # seconds a call runs before a waiting replacement or rollback preempts it
 IDLE_WAIT = 0.25  # seconds between checks of due retries while something is pending
 
 
@@ -99,11 +103,6 @@ class Lane:
             slot = self._slots.get(module)
             if slot is None or slot.key != key or slot.state != state:
                 self._slots[module] = _Slot(key, state)
-                cur = self._current
-                if cur is not None and (cur.module == module or
-                                        (safe(state) and not safe(cur.slot.state))):
-                    self._abandon(f"replaced by {key}" if cur.module == module
-                                  else f"preempted by the rollback of {module}")
             elif force and not slot.done:
                 slot.next_try = 0.0
             self._start()
@@ -124,14 +123,21 @@ class Lane:
             return slot.error if slot is not None else ""
 
     def check(self) -> None:
-        """Abandon the call in flight once it is past its deadline (counted as a failure)."""
+        """Abandon the call in flight once it is past its deadline (counted as a failure),
+        or past ``PREEMPT_AFTER`` while a newer state of its module or a rollback waits."""
         with self._cond:
             cur = self._current
-            if cur is None or time.monotonic() - cur.started <= self.deadline:
+            if cur is None:
                 return
-            text = f"no answer within the {self.deadline:g}s deadline; abandoned"
-            self._failed(cur.module, cur.slot, text)
-            self._abandon("past its deadline")
+            ran = time.monotonic() - cur.started
+            if ran > self.deadline:
+                text = f"no answer within the {self.deadline:g}s deadline; abandoned"
+                self._failed(cur.module, cur.slot, text)
+                self._abandon("past its deadline")
+            elif ran > min(PREEMPT_AFTER, self.deadline) and self._behind(cur):
+                self._abandon(f"{ran:.1f}s old while a newer state or a rollback waits")
+            else:
+                return
             self._start()
             self._cond.notify_all()
 
@@ -178,6 +184,13 @@ class Lane:
         self._generation += 1
         self._current = None
         self._thread = None
+
+    def _behind(self, cur: _Call) -> bool:
+        """A newer state of the call's module, or a rollback while it is not one, waits."""
+        if self._slots.get(cur.module) is not cur.slot:
+            return True
+        return not safe(cur.slot.state) and any(
+            safe(s.state) and not s.done for s in self._slots.values() if s is not cur.slot)
 
     def _due(self) -> tuple[str, _Slot] | None:
         now = self.clock.monotonic()
