@@ -9,8 +9,17 @@ import itertools
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_validator,
+)
 
+from watchdog.config.stagerules import build_variants, stage_percent, stage_problems
 from watchdog.durations import parse_duration
 from watchdog.model import Direction, RuleAction, Severity
 
@@ -49,6 +58,7 @@ ModuleName = Annotated[str, Field(pattern=r"^(\*|[A-Za-z_][A-Za-z0-9_.:-]*)$", m
 # the largest magnitude any sample may have (judge/domain.py): beyond every physical
 # measurement, and small enough that the judge's sums of squares of a window stay finite
 VALUE_LIMIT = 1e100
+StagePercent = Annotated[float, BeforeValidator(stage_percent), Field(gt=0, le=100)]
 Aggregate = Literal["mean", "median", "p50", "p90", "p95", "p99", "min", "max", "last"]
 
 
@@ -121,6 +131,25 @@ class RuleBase(Frozen):
     min_samples: int = Field(default=3, ge=1)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    # rules by stage (config/stagerules.py): judged only at these stages (traffic
+    # percentages of the plan), and fields overridden per stage
+    stages: list[StagePercent] | None = Field(default=None, min_length=1)
+    per_stage: dict[StagePercent, dict[str, Any]] = Field(default_factory=dict)
+    _variants: dict[float, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _stage_variants(cls, data: Any, handler: ModelWrapValidatorHandler[RuleBase]
+                        ) -> RuleBase:
+        rule = handler(data)
+        if isinstance(data, dict) and data.get("per_stage"):
+            rule._variants = build_variants(type(rule), data)
+        return rule
+
+    @property
+    def variants(self) -> dict[float, Any]:
+        """The rule as overridden at each stage of ``per_stage`` (validated at load)."""
+        return self._variants
 
     @model_validator(mode="after")
     def _severity_fits_action(self) -> RuleBase:
@@ -316,6 +345,7 @@ def cross_check(module: Module) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append((("metrics", name, "settle_with"),
                              f"settle_with must name another metric of the module, "
                              f"got {metric.settle_with!r}"))
+    problems += stage_problems(module.rules, [s.traffic for s in module.plan.stages])
     seen: set[str] = set()
     for i, rule in enumerate(module.rules):
         if rule.name in seen:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from watchdog.config.schema import Module, Rule
+from watchdog.config.stagerules import rules_at
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState, carried, step
 from watchdog.judge.domain import admit, annotate
 from watchdog.judge.rules import EvalContext, evaluate
@@ -39,7 +40,8 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
     warning: list[str] = []
     unsure: list[str] = []
     firing: list[str] = []
-    for rule in module.rules:
+    # rules by stage: a rule limited to other stages is not judged, an override applies
+    for rule in rules_at(module.rules, ctx.traffic_percent):
         result = annotate(evaluate(rule, ctx), rule, ctx.now, module.interval, rejected)
         results.append(result)
         # "warming" is evidence of a settling V2, not of a lasting breach: it clears a
