@@ -33,7 +33,7 @@ from watchdog.config.loader import load_default_rules
 from watchdog.engine import TickResult
 from watchdog.journal.store import Journal
 from watchdog.model import Action
-from watchdog.telemetry import JournalCollector, Telemetry
+from watchdog.telemetry import JournalCollector, Telemetry, register_runtime_collectors
 
 SCENARIOS = Path(__file__).parent.parent / "data" / "scenarios"
 TOKEN = "test-token-0123456789abcdef"
@@ -66,6 +66,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     registry = CollectorRegistry()
     telemetry = Telemetry(registry)
     registry.register(JournalCollector(db, FakeClock(NOW).now))
+    register_runtime_collectors(registry)  # as the daemon's registry (daemon/observe.py)
 
     def observe(result: TickResult) -> None:
         telemetry.observe_tick(result, 0.01)

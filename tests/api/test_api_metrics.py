@@ -35,6 +35,17 @@ EXPECTED = {
     "watchdog_source_errors": ("counter", None),  # nothing failed in the replay
     "watchdog_actuator_failures": ("counter", None),
     "watchdog_samples_rejected": ("counter", {"module", "version", "metric", "reason"}),
+    # the process's own (watchdog.telemetry.register_runtime_collectors), as the daemon has
+    "process_virtual_memory_bytes": ("gauge", set()),
+    "process_resident_memory_bytes": ("gauge", set()),
+    "process_start_time_seconds": ("gauge", set()),
+    "process_cpu_seconds": ("counter", set()),
+    "process_open_fds": ("gauge", set()),
+    "process_max_fds": ("gauge", set()),
+    "python_info": ("gauge", {"implementation", "major", "minor", "patchlevel", "version"}),
+    "python_gc_objects_collected": ("counter", {"generation"}),
+    "python_gc_objects_uncollectable": ("counter", {"generation"}),
+    "python_gc_collections": ("counter", {"generation"}),
 }
 
 
@@ -91,6 +102,12 @@ def test_values_follow_the_journal(reader: Served, facts: Any) -> None:
     count = sample(found, "watchdog_evaluation_duration_seconds",
                    "watchdog_evaluation_duration_seconds_count", module="search")
     assert count is not None and count > 100  # a tick every 10 s up to 1300 s
+
+
+def test_health_answers_head_without_a_body(reader: Served) -> None:
+    r = reader.client.head("/health")
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["content-type"] == "application/json"
 
 
 def test_openmetrics_on_request(reader: Served) -> None:

@@ -5,6 +5,7 @@ Wiring (the daemon)::
     registry = CollectorRegistry()
     telemetry = Telemetry(registry)
     registry.register(JournalCollector(db_path, clock.now, [("slack", queue)]))
+    register_runtime_collectors(registry)  # process_*, python_info, python_gc_*
     ...
     started = clock.monotonic()
     result = engine.tick(module, clock.now())
@@ -15,6 +16,7 @@ Wiring (the daemon)::
 
 from watchdog.telemetry.hooks import RULE_STATES, LastVerdict, Telemetry, error_kind
 from watchdog.telemetry.journal import BASELINE_STATS, JournalCollector, Pending
+from watchdog.telemetry.runtime import register_runtime_collectors
 
 __all__ = ["BASELINE_STATS", "RULE_STATES", "JournalCollector", "LastVerdict", "Pending",
-           "Telemetry", "error_kind"]
+           "Telemetry", "error_kind", "register_runtime_collectors"]

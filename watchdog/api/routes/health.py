@@ -36,6 +36,12 @@ def health(request: Request, j: Annotated[Journal, Depends(journal)]) -> Health:
                                   "phases": phases})
 
 
+# HEAD: the same answer without a body (the server drops it), for load balancers and uptime
+# probes; left out of the published spec, which describes GET
+router.add_api_route("/health", health, methods=["HEAD"], response_model=Health,
+                     include_in_schema=False)
+
+
 @router.get("/metrics", tags=["read"], response_class=Response,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition"}})
