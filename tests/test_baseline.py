@@ -72,7 +72,7 @@ def test_a_single_sample_has_no_spread() -> None:
 
 
 def test_an_empty_window_raises_empty_baseline() -> None:
-    with pytest.raises(EmptyBaseline, match=r"latency.*checkout.*\[100, 200\)"):
+    with pytest.raises(EmptyBaseline, match=r"latency.*checkout.*\[t=100s, t=200s\)"):
         capture(MODULE, "latency", points([1.0, 2.0]), 100.0, 200.0, "test", 0.0)
     with pytest.raises(EmptyBaseline):
         capture(MODULE, "latency", [], 0.0, 100.0, "test", 0.0)

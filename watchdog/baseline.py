@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -47,28 +48,49 @@ class Baseline:
         return self.expires_at is not None and now >= self.expires_at
 
 
+MIN_SAMPLES = 10
+"""Fewest V1 samples ``baseline capture`` stores a baseline from (``--min-samples``): one
+sample has no spread, and a mean of three is one outlier away from anything."""
+
+
 class EmptyBaseline(ValueError):
-    """No V1 samples fell in the capture window."""
+    """No V1 samples (or fewer than asked for) fell in the capture window."""
+
+
+class TooFewSamples(EmptyBaseline):
+    """Some V1 samples, but fewer than asked for: a baseline that cannot be trusted."""
+
+
+def iso(t: float) -> str:
+    """A time for people: ISO 8601 UTC; a replay's simulated seconds as ``t=120s``."""
+    if abs(t) < 1e9:
+        return f"t={t:g}s"
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def capture(module: str, metric: str, points: Iterable[tuple[float, float]],
             window_from: float, window_to: float, source: str, captured_at: float,
-            expires_at: float | None = None, domain: Domain | None = None) -> Baseline:
+            expires_at: float | None = None, domain: Domain | None = None,
+            min_samples: int = 1) -> Baseline:
     """Summarise V1 points ``(t, value)`` of one metric with ``window_from <= t < window_to``.
 
     Non-finite values (a source's NaN for 0/0, say) are no samples: one would make every
     statistic NaN, and every comparison against the baseline silently false. Nor are
     values outside the metric's ``domain`` (judge/domain.py; unknown, any value within
     +-1e100): a negative error rate in a baseline makes every healthy V2 look worse.
+    Fewer than ``min_samples`` samples left: :class:`EmptyBaseline` (nothing to trust).
     """
     bounds = domain or Domain()
     inside = [(t, v) for t, v in points if window_from <= t < window_to]
     picked = sorted((t, v) for t, v in inside
                     if math.isfinite(v) and bounds.low <= v <= bounds.high)
-    if not picked:
-        dropped = len(inside)
-        raise EmptyBaseline(f"no V1 samples of {metric} for module {module} in "
-                            f"[{window_from:g}, {window_to:g})"
+    if len(picked) < max(1, min_samples):
+        dropped = len(inside) - len(picked)
+        found = f"only {len(picked)} V1 sample(s)" if picked else "no V1 samples"
+        least = f" (at least {min_samples} needed)" if min_samples > 1 else ""
+        kind = TooFewSamples if picked else EmptyBaseline
+        raise kind(f"{found} of {metric} for module {module} in "
+                            f"[{iso(window_from)}, {iso(window_to)}){least}"
                             + (f" ({dropped} not finite or out of domain {bounds} dropped)"
                                if dropped else ""))
     values = np.array([v for _, v in picked], dtype=float)

@@ -30,7 +30,7 @@ def test_capture_drops_values_outside_each_metrics_domain(stub: Any, tmp_path: P
         f"actuators: [{{plugin: file, options: {{path: \"{tmp_path}/{{module}}.json\"}}}}]\n"
         "modules: [checkout]\n")
     done = subprocess.run([str(EXE), "baseline", "capture", "--config", str(config),
-                           "--module", "checkout", "--window", "2m"],
+                           "--module", "checkout", "--window", "2m", "--min-samples", "2"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     journal = Journal(tmp_path / "journal.db")

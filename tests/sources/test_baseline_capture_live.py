@@ -22,7 +22,9 @@ def test_capture_from_prometheus_stores_v1_per_metric(prometheus_setup: Any,
         f"actuators: [{{plugin: file, options: {{path: \"{tmp_path}/{{module}}.json\"}}}}]\n"
         "modules: [checkout]\n")
     done = subprocess.run([str(EXE), "baseline", "capture", "--config", str(config),
-                           "--module", "checkout", "--window", "2m", "--pin"],
+                           "--module", "checkout", "--window", "2m", "--pin",
+                           # the fixture's Prometheus has scraped for seconds, not 2 minutes
+                           "--min-samples", "1"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     journal = Journal(tmp_path / "journal.db")
@@ -41,7 +43,7 @@ def test_capture_from_prometheus_stores_v1_per_metric(prometheus_setup: Any,
 def test_capture_needs_one_input_and_a_module(tmp_path: Path) -> None:
     both = subprocess.run([str(EXE), "baseline", "capture", "--db", str(tmp_path / "j.db")],
                           capture_output=True, text=True, timeout=60)
-    assert both.returncode == 2 and "exactly one of --scenario" in both.stderr
+    assert both.returncode == 2 and "give --scenario FILE, or a daemon config" in both.stderr
     config = tmp_path / "watchdog.yaml"
     config.write_text("source: {plugin: nonesuch}\n")
     bad = subprocess.run([str(EXE), "baseline", "capture", "--config", str(config)],

@@ -1,4 +1,4 @@
-"""Manual control: ``status``, ``history``, ``start|pause|resume|promote|rollback|abort``,
+"""Manual control: ``start|pause|resume|promote|rollback|abort``,
 ``kill-switch on|off``, ``checkpoint create|list|restore``.
 
 They work whether or not the daemon runs: the transition is written to the journal named
@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 import click
 
 from watchdog.cli.errors import exit_on_errors
+from watchdog.cli.options import output_options
 from watchdog.clock import SystemClock
-from watchdog.control import Control, apply_pending, default_actor, status
+from watchdog.control import Control, apply_pending, default_actor
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.durations import parse_duration
 from watchdog.errors import IllegalTransition, UnknownModule, WatchdogError
@@ -155,32 +156,6 @@ def kill_switch(state: str, reason: str, actor: str | None, apply_now: bool,
         _apply(ctx, apply_now)
 
 
-@click.command(name="status")
-@common
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-def status_cmd(config: str | None, db: str | None, as_json: bool) -> None:
-    """Per module: phase, stage, traffic, last verdict, last decision and why, baselines."""
-    with opened(config, db) as ctx:
-        rows = status(ctx.journal, ctx.loaded.rules, ctx.loaded.module_names, now_of(ctx))
-        if as_json:
-            click.echo(json.dumps({"kill_switch": ctx.control.kill_switch(), "modules": rows}))
-            return
-        click.echo(f"kill switch: {'ON (V1 everywhere)' if ctx.control.kill_switch() else 'off'}")
-        for r in rows:
-            stage = f"stage {r['stage']}/{r['stages']}" if r["stage"] else "-"
-            v = r["last_verdict"]
-            verdict = "none" if v is None else f"{v['kind']} since {when(v['since'])}" + (
-                f" ({', '.join(v['firing'])})" if v["firing"] else "")
-            click.echo(f"{r['module']}: {r['phase']} {stage} {r['traffic_percent']:g}% | "
-                       f"verdict {verdict} | baselines {r['baselines']}, age "
-                       f"{age(r['baseline_age_s'])} | pending {r['pending_decisions']}")
-            last = r["last_decision"]
-            if last is not None:
-                click.echo(f"  last decision #{last['id']} {last['action']} "
-                           f"{last['traffic_percent']:g}% {when(last['at'])} by "
-                           f"{last['actor']}: {'; '.join(last['reasons'])}")
-
-
 def parse_time(text: str | None, now: float) -> float | None:
     """Unix seconds, an ISO 8601 time, or a duration ago (``2h``)."""
     if text is None:
@@ -199,28 +174,6 @@ def parse_time(text: str | None, now: float) -> float | None:
         raise click.BadParameter(f"{text!r}: give unix seconds, an ISO time or a duration "
                                  "ago such as 2h") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-
-
-@click.command()
-@common
-@click.option("--module", help="Only this module.")
-@click.option("--since", help="From (unix seconds, ISO time, or a duration ago: 2h).")
-@click.option("--until", help="Until (same forms).")
-@click.option("--limit", type=int, help="Only the last N.")
-@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
-def history(config: str | None, db: str | None, module: str | None, since: str | None,
-            until: str | None, limit: int | None, as_json: bool) -> None:
-    """The journaled decisions, oldest first."""
-    now = SystemClock().now()
-    start_at, end_at = parse_time(since, now), parse_time(until, now)
-    with opened(config, db) as ctx:
-        found = ctx.journal.decisions(module=module, since=start_at, until=end_at,
-                                      limit=limit)
-        if as_json:
-            click.echo(json.dumps([jd.to_dict() for jd in found]))
-            return
-        for jd in found:
-            click.echo(show(jd))
 
 
 @click.group()
@@ -242,18 +195,25 @@ def snapshot_create(name: str, reason: str, actor: str | None, apply_now: bool,
 
 @checkpoint.command(name="list")
 @common
-@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+@output_options
 def snapshot_list(config: str | None, db: str | None, as_json: bool) -> None:
-    """The saved checkpoints."""
-    with opened(config, db) as ctx:
-        rows = ctx.control.snapshots()
-        if as_json:
-            click.echo(json.dumps(rows))
-            return
-        for r in rows:
-            mods = ", ".join(f"{m} {s}" for m, s in r["modules"].items()) or "no modules"
-            click.echo(f"{r['name']}: {when(r['created_at'])} by {r['actor']} "
-                       f"({r['reason']}): {mods}")
+    """The saved checkpoints (read-only: works from the journal alone)."""
+    from watchdog.cli.readonly import open_read_only, view
+
+    where = view(config, db)
+    journal = open_read_only(where)
+    try:
+        with exit_on_errors(WatchdogError):
+            rows = Control(journal, where.rules).snapshots()
+    finally:
+        journal.close()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for r in rows:
+        mods = ", ".join(f"{m} {s}" for m, s in r["modules"].items()) or "no modules"
+        click.echo(f"{r['name']}: {when(r['created_at'])} by {r['actor']} "
+                   f"({r['reason']}): {mods}")
 
 
 @checkpoint.command(name="restore")
@@ -271,5 +231,4 @@ def snapshot_restore(name: str, reason: str, actor: str | None, apply_now: bool,
         _apply(ctx, apply_now)
 
 
-COMMANDS = [status_cmd, history, start, pause, resume, promote, rollback, abort, kill_switch,
-            checkpoint]
+COMMANDS = [start, pause, resume, promote, rollback, abort, kill_switch, checkpoint]

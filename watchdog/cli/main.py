@@ -22,8 +22,10 @@ COMMANDS = {
     "test": "watchdog.cli.ruletest:ruletest",
     "run": "watchdog.cli.run:run",
     "journal": "watchdog.cli.journal:journal",
+    "status": "watchdog.cli.status:status_cmd",
+    "history": "watchdog.cli.status:history",
     **{name: f"watchdog.cli.control:{attr}" for name, attr in (
-        ("status", "status_cmd"), ("history", "history"), ("start", "start"),
+        ("start", "start"),
         ("pause", "pause"), ("resume", "resume"), ("promote", "promote"),
         ("rollback", "rollback"), ("abort", "abort"), ("kill-switch", "kill_switch"),
         ("checkpoint", "checkpoint"))},
