@@ -26,10 +26,11 @@ from watchdog.errors import IllegalTransition, JournalError
 from watchdog.journal import base
 from watchdog.journal.store import Journal, JournaledDecision
 from watchdog.model import Action, Decision
-from watchdog.rollout import machine
+from watchdog.rollout import machine, stepback
 from watchdog.rollout.state import Checkpoint, Phase
 
-ACTIONS = ("start", "pause", "resume", "promote", "rollback", "abort")
+ACTIONS = ("start", "pause", "resume", "promote", "rollback", "abort", "step-back",
+           "set-stage")
 RESTORE_ACTION = {Phase.ROLLED_BACK: Action.ROLLBACK, Phase.PROMOTED: Action.PROMOTE,
                   Phase.ABORTED: Action.ABORT, Phase.PAUSED: Action.PAUSE,
                   Phase.PROGRESSING: Action.RESUME}
@@ -58,9 +59,10 @@ class Control:
     def kill_switch(self) -> bool:
         return bool(self.journal.setting("kill_switch", False))
 
-    def act(self, action: str, module: str, now: float, actor: str, reason: str
-            ) -> JournaledDecision:
-        """Apply one of :data:`ACTIONS` to ``module``; IllegalTransition when not allowed."""
+    def act(self, action: str, module: str, now: float, actor: str, reason: str,
+            stage: float | None = None) -> JournaledDecision:
+        """Apply one of :data:`ACTIONS` to ``module``; IllegalTransition when not allowed.
+        ``stage``: the traffic percentage of the stage ``set-stage`` puts it at."""
         if not reason.strip():
             raise IllegalTransition("a reason is required for every manual action")
         plan = self.rules.for_module(module).plan
@@ -78,7 +80,7 @@ class Control:
             if cp is None:
                 raise IllegalTransition(f"module {module!r} has no rollout yet; start one "
                                         "with `rollout-watchdog start`")
-            if action in ("resume", "promote") and self.kill_switch():
+            if action in ("resume", "promote", "set-stage") and self.kill_switch():
                 raise IllegalTransition(f"cannot {action} module {module!r}: the kill switch "
                                         "is on (V1 everywhere); turn it off first")
             steps: dict[str, Callable[[], tuple[Checkpoint, Decision]]] = {
@@ -86,7 +88,10 @@ class Control:
                 "resume": lambda: machine.resume(cp, plan, now, actor, reason),
                 "promote": lambda: machine.promote(cp, plan, now, actor, reason),
                 "rollback": lambda: machine.rollback(cp, now, actor, reason),
-                "abort": lambda: machine.abort(cp, now, actor, reason)}
+                "abort": lambda: machine.abort(cp, now, actor, reason),
+                "step-back": lambda: stepback.step_back(cp, plan, now, actor, reason),
+                "set-stage": lambda: stepback.set_stage(cp, plan, _stage(stage), now, actor,
+                                                        reason)}
             if action not in steps:
                 raise IllegalTransition(f"unknown action {action!r}")
             new_cp, d = steps[action]()
@@ -192,6 +197,12 @@ class Control:
                     last_tick_at=None if current is None else current.last_tick_at)
                 done.append(self._record(d, restored, current, now))
         return done
+
+
+def _stage(stage: float | None) -> float:
+    if stage is None:
+        raise IllegalTransition("set-stage needs the stage: its traffic percentage")
+    return stage
 
 
 def _shape(cp: Checkpoint) -> tuple[Any, ...]:

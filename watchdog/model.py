@@ -47,6 +47,7 @@ class Action(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     ABORT = "abort"
+    STEP_BACK = "step_back"  # to a lower stage, not to 0 % (rollout/stepback.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ def test_every_control_route_needs_the_bearer_token_and_a_body() -> None:
     posts = {path: ops["post"] for path, ops in spec["paths"].items() if "post" in ops}
     assert sorted(posts) == sorted([
         *(f"/api/modules/{{module}}/{a}" for a in
-          ("start", "pause", "resume", "promote", "rollback", "abort")),
+          ("start", "pause", "resume", "promote", "rollback", "abort", "step-back",
+           "set-stage")),
         "/api/kill-switch", "/api/checkpoints", "/api/checkpoints/{name}/restore"])
     for path, op in posts.items():
         assert op["security"] == [{"HTTPBearer": []}], path

@@ -112,6 +112,11 @@ class ActionBody(BaseModel):
     actor: Actor | None = Field(default=None, description="Who asks (default: api)")
 
 
+class SetStageBody(ActionBody):
+    traffic_percent: float = Field(gt=0, le=100,
+                                   description="The stage: one of the plan's percentages")
+
+
 class KillSwitchBody(ActionBody):
     state: Literal["on", "off"] = Field(description="on: V1 everywhere; off: rollouts resume")
 

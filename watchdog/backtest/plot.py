@@ -61,6 +61,7 @@ MARKERS: dict[Action, Marker] = {
     Action.PAUSE: Marker("pause", "s", "#7f7f7f", 7),
     Action.RESUME: Marker("resume", ">", "#7f7f7f", 8),
     Action.ABORT: Marker("abort", "x", "#000000", 9),
+    Action.STEP_BACK: Marker("step back", "v", "#ff7f0e", 10),
 }
 
 _FINAL = (Action.ROLLBACK, Action.PROMOTE, Action.ABORT)

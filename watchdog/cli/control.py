@@ -1,4 +1,5 @@
-"""Manual control: ``start|pause|resume|promote|rollback|abort``,
+"""Manual control: ``start|pause|resume|promote|rollback|abort|step-back``,
+``set-stage MODULE PERCENT``,
 ``kill-switch on|off``, ``checkpoint create|list|restore``.
 
 They work whether or not the daemon runs: the transition is written to the journal named
@@ -138,6 +139,21 @@ resume = _action("resume", "Resume MODULE (same stage; from stage 1 after a roll
 promote = _action("promote", "Promote MODULE to 100% now.")
 rollback = _action("rollback", "Roll MODULE back to V1 (0%).")
 abort = _action("abort", "Abort MODULE's rollout (V1, terminal).")
+step_back = _action("step-back", "Step MODULE's rollout back one stage (not to 0%).")
+
+
+@click.command(name="set-stage")
+@click.argument("module")
+@click.argument("percent", type=float)
+@acting
+def set_stage(module: str, percent: float, reason: str, actor: str | None, apply_now: bool,
+              config: str | None, db: str | None) -> None:
+    """Put MODULE's rollout at the stage of PERCENT (one of its plan's stages)."""
+    with opened(config, db) as ctx:
+        jd = ctx.control.act("set-stage", module, now_of(ctx, module),
+                             actor or default_actor(), reason, stage=percent)
+        click.echo(show(jd))
+        _apply(ctx, apply_now)
 
 
 @click.command(name="kill-switch")
@@ -231,4 +247,5 @@ def snapshot_restore(name: str, reason: str, actor: str | None, apply_now: bool,
         _apply(ctx, apply_now)
 
 
-COMMANDS = [start, pause, resume, promote, rollback, abort, kill_switch, checkpoint]
+COMMANDS = [start, pause, resume, promote, rollback, abort, step_back, set_stage,
+            kill_switch, checkpoint]

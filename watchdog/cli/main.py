@@ -28,7 +28,8 @@ COMMANDS = {
         ("start", "start"),
         ("pause", "pause"), ("resume", "resume"), ("promote", "promote"),
         ("rollback", "rollback"), ("abort", "abort"), ("kill-switch", "kill_switch"),
-        ("checkpoint", "checkpoint"))},
+        ("checkpoint", "checkpoint"), ("step-back", "step_back"),
+        ("set-stage", "set_stage"))},
 }
 
 

@@ -19,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from watchdog.config.stagerules import build_variants, stage_percent, stage_problems
+from watchdog.config.planparts import FailurePolicy, StagePercent
+from watchdog.config.stagerules import build_variants, stage_problems
 from watchdog.durations import parse_duration
 from watchdog.model import Direction, RuleAction, Severity
 
@@ -58,7 +59,6 @@ ModuleName = Annotated[str, Field(pattern=r"^(\*|[A-Za-z_][A-Za-z0-9_.:-]*)$", m
 # the largest magnitude any sample may have (judge/domain.py): beyond every physical
 # measurement, and small enough that the judge's sums of squares of a window stay finite
 VALUE_LIMIT = 1e100
-StagePercent = Annotated[float, BeforeValidator(stage_percent), Field(gt=0, le=100)]
 Aggregate = Literal["mean", "median", "p50", "p90", "p95", "p99", "min", "max", "last"]
 
 
@@ -299,6 +299,7 @@ class Plan(Frozen):
     hold: Duration = Field(default=600.0, gt=0)
     failure_limits: FailureLimits = Field(default_factory=FailureLimits)
     max_inconclusive: Duration = Field(default=900.0, gt=0)
+    on_failure: FailurePolicy = Field(default_factory=FailurePolicy)
 
     @model_validator(mode="after")
     def _increasing(self) -> Plan:
@@ -307,7 +308,15 @@ class Plan(Frozen):
             raise ValueError(f"stages must increase strictly, got {traffic}")
         if traffic[-1] != 100:
             raise ValueError(f"the last stage must be 100 (full traffic), got {traffic[-1]}")
+        if self.on_failure.to is not None and self.index_of(self.on_failure.to) is None:
+            raise ValueError(f"on_failure.to: {self.on_failure.to:g} is not a stage of the "
+                             f"plan (stages: {', '.join(f'{t:g}' for t in traffic)})")
         return self
+
+    def index_of(self, traffic: float) -> int | None:
+        """The index of the stage at ``traffic`` percent, None when there is none."""
+        return next((i for i, s in enumerate(self.stages)
+                     if abs(s.traffic - traffic) <= 1e-6), None)
 
     def hold_of(self, index: int) -> float:
         stage = self.stages[index]

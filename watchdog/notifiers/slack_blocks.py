@@ -23,7 +23,8 @@ SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_yellow_circle:"
                   "info": ":large_blue_circle:"}
 ACTION_EMOJI = {"rollback": ":rewind:", "promote": ":white_check_mark:",
                 "advance": ":arrow_forward:", "hold": ":double_vertical_bar:",
-                "pause": ":pause_button:", "resume": ":arrow_forward:", "abort": ":no_entry:"}
+                "pause": ":pause_button:", "resume": ":arrow_forward:", "abort": ":no_entry:",
+                "step_back": ":arrow_down_small:"}
 ADVICE = {
     "rollback": "V2 is out of traffic: V1 serves everything again, so the impact has "
                 "stopped. Find the cause with the runbook and the dashboard before "
@@ -34,6 +35,8 @@ ADVICE = {
     "advance": "Nothing to do: the rules passed for the whole hold time.",
     "hold": "Nothing to do yet: the rollout stays at this stage until the rules pass. "
             "Check the dashboard; pause or roll back by hand if it looks wrong.",
+    "step_back": "V2's share went down one stage (not to 0%): the failure policy steps "
+                 "back before it rolls back. It advances again when healthy for the hold.",
     "pause": "The rollout is paused and will not move until someone resumes it.",
     "resume": "The rollout is running again and will advance when healthy.",
     "alert_firing": "Watch the dashboard. While this fires the rollout does not advance; "

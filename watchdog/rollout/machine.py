@@ -1,6 +1,7 @@
 """Transitions of a module's rollout. Pure: no I/O, no clock; ``now`` is passed in.
 
     progressing --critical (failure limits reached)--> rolled_back (paused until resumed)
+                                    (or a lower stage, by the plan's on_failure: stepback.py)
     progressing --healthy for the stage's hold--> next stage ... --> promoted
     (the hold counts healthy time at the stage: a warning, a failure or the kill switch
     starts it again; missing data only stops the clock while it lasts, and so does time
@@ -20,6 +21,7 @@ from typing import Any
 from watchdog.config.schema import Plan
 from watchdog.errors import IllegalTransition
 from watchdog.model import Action, Decision, Verdict, VerdictKind
+from watchdog.rollout import stepback
 from watchdog.rollout.state import TERMINAL, Checkpoint, Phase
 
 EPS = 1e-6
@@ -83,6 +85,11 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
             tally = (f"failures: {cp.consecutive_failures} in a row "
                      f"(limit {limits.consecutive}), {cp.cumulative_failures} in all "
                      f"(limit {limits.cumulative})")
+            target = stepback.failure_target(cp, plan)
+            if target is not None:
+                cp, step = stepback.on_failure(cp, plan, target, now,
+                                               (*verdict.reasons, tally), evidence)
+                return cp, [step]
             return _rollback(cp, now, (*verdict.reasons, tally), evidence, "watchdog")
         return _hold(cp, now, "critical:" + ",".join(verdict.firing),
                      (*verdict.reasons, f"failure {cp.consecutive_failures} of "
@@ -136,6 +143,8 @@ def resume(cp: Checkpoint, plan: Plan, now: float, actor: str,
     """Paused: carry on at the same stage (its hold starts again). Rolled back: stage 1."""
     _require(cp, "resume", {Phase.PAUSED, Phase.ROLLED_BACK})
     stage = 0 if cp.phase is Phase.ROLLED_BACK else cp.stage
+    # a new attempt after a full rollback has its step-backs again
+    step_backs = 0 if cp.phase is Phase.ROLLED_BACK else cp.step_backs
     traffic = plan.stages[stage].traffic
     decision = Decision(cp.module, now, Action.RESUME, traffic, cp.stage, stage, (reason,),
                         actor=actor)
@@ -143,7 +152,8 @@ def resume(cp: Checkpoint, plan: Plan, now: float, actor: str,
                  stage_started_at=now, healthy_since=now, healthy_banked=0.0,
                  consecutive_failures=0,
                  inconclusive_since=None,
-                 inconclusive_alerted=False, paused_by_kill_switch=False, alerts={})
+                 inconclusive_alerted=False, paused_by_kill_switch=False, alerts={},
+                 step_backs=step_backs)
     return _record(cp, decision), decision
 
 

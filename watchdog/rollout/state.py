@@ -45,6 +45,8 @@ class Checkpoint:
     healthy_since: float | None = None
     # healthy seconds at this stage before a spell of missing data interrupted the run
     healthy_banked: float = 0.0
+    # step-backs the failure policy has taken in this rollout (rollout/stepback.py)
+    step_backs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class Checkpoint:
             "alerts": {name: s.to_dict() for name, s in sorted(self.alerts.items())},
             "healthy_since": self.healthy_since,
             "healthy_banked": self.healthy_banked,
+            "step_backs": self.step_backs,
         }
 
     @classmethod
@@ -86,6 +89,7 @@ class Checkpoint:
             healthy_since=_opt(data["healthy_since"]) if "healthy_since" in data
             else float(data["stage_started_at"]),
             healthy_banked=float(data.get("healthy_banked", 0.0)),
+            step_backs=int(data.get("step_backs", 0)),
         )
 
 

@@ -118,7 +118,7 @@ class DecisionTest(Frozen):
 
     eval_time: Duration
     exp_action: Literal["advance", "hold", "rollback", "promote", "pause", "resume", "abort",
-                        "none"]
+                        "step_back", "none"]
     exp_traffic_percent: float | None = Field(default=None, ge=0, le=100)
     exp_rule: Name | None = None
 

@@ -1,5 +1,6 @@
 """Manual control, as the CLI has it: ``POST /api/modules/{module}/{action}`` for start,
-pause, resume, promote, rollback and abort, and ``POST /api/kill-switch`` (checkpoints:
+pause, resume, promote, rollback, abort, step-back and set-stage, and ``POST
+/api/kill-switch`` (checkpoints:
 :mod:`watchdog.api.routes.checkpoints`).
 
 Every route needs the bearer token (:mod:`watchdog.api.auth`) and a JSON body with a
@@ -22,6 +23,7 @@ from watchdog.api.models import (
     KillSwitchBody,
     KillSwitchResult,
     ModulePath,
+    SetStageBody,
 )
 from watchdog.api.views import decision_view, traffic
 from watchdog.control import Control
@@ -35,6 +37,7 @@ MODULE_ACTIONS = {
     "promote": "Promote V2 to 100% now",
     "rollback": "Roll back to V1 now",
     "abort": "Abort the rollout (V1, terminal)",
+    "step-back": "Step the rollout back one stage (not to 0%)",
 }
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or invalid token (journaled)"},
@@ -49,24 +52,40 @@ router = APIRouter(prefix="/api", tags=["control"], route_class=ProtectedRoute,
 def _module_route(action: str, summary: str) -> None:
     def endpoint(request: Request, module: Annotated[ModulePath, Path()], body: ActionBody,
                  j: Annotated[Journal, Depends(journal)]) -> ActionResult:
-        ctx = context(request)
-        known_module(ctx, j, module)
-        done = Control(j, ctx.rules).act(action, module, ctx.clock.now(),
-                                         body.actor or DEFAULT_ACTOR, body.reason)
-        cp = j.checkpoint(module)
-        assert cp is not None
-        kill = bool(j.setting("kill_switch", False))
-        return ActionResult(module=module, action=done.decision.action,
-                            decision=decision_view(done), phase=cp.phase,
-                            traffic_percent=traffic(cp, kill))
+        return _act(request, j, module, action, body)
 
     endpoint.__doc__ = f"{summary}. Needs the token; journaled with actor and reason."
     router.add_api_route(f"/modules/{{module}}/{action}", endpoint, methods=["POST"],
-                         name=action, summary=summary, response_model=ActionResult)
+                         name=action.replace("-", "_"), summary=summary,
+                         response_model=ActionResult)
+
+
+def _act(request: Request, j: Journal, module: str, action: str, body: ActionBody,
+         stage: float | None = None) -> ActionResult:
+    ctx = context(request)
+    known_module(ctx, j, module)
+    done = Control(j, ctx.rules).act(action, module, ctx.clock.now(),
+                                     body.actor or DEFAULT_ACTOR, body.reason, stage=stage)
+    cp = j.checkpoint(module)
+    assert cp is not None
+    kill = bool(j.setting("kill_switch", False))
+    return ActionResult(module=module, action=done.decision.action,
+                        decision=decision_view(done), phase=cp.phase,
+                        traffic_percent=traffic(cp, kill))
 
 
 for _action, _summary in MODULE_ACTIONS.items():
     _module_route(_action, _summary)
+
+
+@router.post("/modules/{module}/set-stage", name="set_stage", response_model=ActionResult,
+             summary="Put the rollout at one of its plan's stages")
+def set_stage(request: Request, module: Annotated[ModulePath, Path()], body: SetStageBody,
+              j: Annotated[Journal, Depends(journal)]) -> ActionResult:
+    """Put the rollout at the stage of ``traffic_percent`` (a stage of its plan): down is
+    a step back, up an advance by the actor. Needs the token; journaled with actor and
+    reason."""
+    return _act(request, j, module, "set-stage", body, stage=body.traffic_percent)
 
 
 @router.post("/kill-switch", name="kill_switch", response_model=KillSwitchResult)

@@ -1,0 +1,89 @@
+"""Properties of the rollout state machine with the plan features of issue 20, under any
+sequence of verdicts and manual actions (hypothesis):
+
+* no verdict moves a module that is paused, rolled back or terminal (its traffic and
+  stage stay; only a person's action moves it);
+* an automatic step back always lowers the traffic, and never happens more than the
+  policy's ``max_step_backs`` times between two starts of the rollout;
+* traffic is always a stage of the plan, or 0 after a rollback or abort.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from watchdog.config.schema import FailurePolicy, Plan
+from watchdog.errors import IllegalTransition
+from watchdog.model import Action, Decision, VerdictKind
+from watchdog.rollout import machine, stepback
+from watchdog.rollout.state import Checkpoint, Phase
+
+MODULE = "m"
+STAGES = (10.0, 25.0, 50.0, 100.0)
+MANUAL = ["pause", "resume", "rollback", "step-back", "set-stage", "abort"]
+
+events = st.lists(st.one_of(
+    st.tuples(st.just("verdict"), st.sampled_from(list(VerdictKind)), st.just(0.0)),
+    st.tuples(st.just("manual"), st.sampled_from(MANUAL), st.sampled_from(STAGES)),
+), max_size=80)
+policies = st.sampled_from([FailurePolicy(),
+                            FailurePolicy(action="step_back", max_step_backs=1),
+                            FailurePolicy(action="step_back", max_step_backs=3),
+                            FailurePolicy(action="step_back", to=10, max_step_backs=2)])
+
+
+def manual(cp: Checkpoint, plan: Plan, what: str, stage: float, now: float
+           ) -> tuple[Checkpoint, Decision]:
+    if what == "pause":
+        return machine.pause(cp, now, "op", "r")
+    if what == "resume":
+        return machine.resume(cp, plan, now, "op", "r")
+    if what == "rollback":
+        return machine.rollback(cp, now, "op", "r")
+    if what == "abort":
+        return machine.abort(cp, now, "op", "r")
+    if what == "step-back":
+        return stepback.step_back(cp, plan, now, "op", "r")
+    return stepback.set_stage(cp, plan, stage, now, "op", "r")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy=policies, seq=events, consecutive=st.sampled_from([1, 2]))
+def test_verdicts_never_move_a_stopped_module_and_step_backs_are_bounded(
+        kit: Any, policy: FailurePolicy, seq: list[tuple[str, Any, float]],
+        consecutive: int) -> None:
+    plan = kit.plan(stages=STAGES, hold=30.0, consecutive=consecutive, cumulative=3)
+    plan = plan.model_copy(update={"on_failure": policy})
+    cp, _ = machine.start(MODULE, plan, 0.0)
+    now = 0.0
+    automatic = 0
+    for kind, what, stage in seq:
+        now += 20.0
+        before = cp
+        if kind == "manual":
+            try:
+                cp, d = manual(cp, plan, what, stage, now)
+            except IllegalTransition:
+                assert cp == before
+                continue
+            assert d.actor == "op" and d.reasons
+            if what in ("resume", "set-stage") and before.phase is Phase.ROLLED_BACK:
+                automatic = 0  # a new attempt
+            continue
+        cp, decisions = machine.on_verdict(cp, kit.verdict(what, now, MODULE), plan, now)
+        if before.phase is not Phase.PROGRESSING:
+            assert (cp.phase, cp.stage, cp.traffic_percent) == (
+                before.phase, before.stage, before.traffic_percent)
+            assert decisions == []
+        for d in decisions:
+            if d.action is Action.STEP_BACK:
+                automatic += 1
+                assert d.traffic_percent < before.traffic_percent
+                assert what is VerdictKind.CRITICAL
+        assert automatic <= policy.max_step_backs or policy.action == "rollback"
+        assert cp.traffic_percent in (*STAGES, 0.0)
+        if cp.phase in (Phase.ROLLED_BACK, Phase.ABORTED):
+            assert cp.traffic_percent == 0.0
