@@ -44,15 +44,15 @@ def tick_time(config: ClockConfig, clock: Clock, cp: Checkpoint | None) -> float
 
 
 def rules_with_intervals(loaded: Loaded) -> RuleSet:
-    """The rules, with each configured module's evaluation interval as the config says."""
+    """The rules, with each configured module's evaluation interval as the config says
+    (a replay: the rules' own, or its step where that is longer, as ``backtest`` does)."""
     rules = loaded.rules
-    if loaded.config.clock.kind != "system":
-        return rules
+    step = loaded.config.clock.step if loaded.config.clock.kind != "system" else None
     modules = dict(rules.modules)
     for name in loaded.module_names:
         module = rules.for_module(name)
-        interval = loaded.interval_of(name)
-        if interval != module.interval or name not in modules:
+        interval = loaded.interval_of(name) if step is None else max(module.interval, step)
+        if interval != module.interval or (step is None and name not in modules):
             modules[name] = module.model_copy(update={"interval": interval})
     return RuleSet(modules=modules, files=rules.files)
 
