@@ -24,10 +24,14 @@ class ApiServer:
     """``start()`` returns once the API answers; ``stop()`` shuts it down (idempotent)."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0,
-                 token: SecretStr | None = None, log_level: str = "warning") -> None:
+                 token: SecretStr | None = None, log_level: str = "warning",
+                 port_from: Issue | None = None) -> None:
+        """``port_from``: where the port was set, for the error when it is taken (file,
+        line and the setting's name as the message, e.g. ``api.port``)."""
         check_bind(host, token)
         self.host = host
         self.requested_port = port
+        self.port_from = port_from or Issue("WATCHDOG_API_PORT", 0, "WATCHDOG_API_PORT")
         self.config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                                      access_log=False, lifespan="off", server_header=False,
                                      timeout_graceful_shutdown=5)
@@ -52,7 +56,7 @@ class ApiServer:
         return f"http://{host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
-        self._socket = _bind(self.host, self.requested_port)
+        self._socket = _bind(self.host, self.requested_port, self.port_from)
         self._thread = threading.Thread(target=self.server.run, args=([self._socket],),
                                         name="watchdog-api", daemon=True)
         self._thread.start()
@@ -81,7 +85,7 @@ class ApiServer:
         self.stop()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, port_from: Issue) -> socket.socket:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
@@ -96,8 +100,9 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as err:
         sock.close()
-        raise ConfigError([Issue("WATCHDOG_API_PORT", 0,
-                                 f"cannot listen on {host}:{port}: {err.strerror or err}")]
-                          ) from err
+        name = "" if port_from.message == port_from.file else f"{port_from.message}: "
+        raise ConfigError([Issue(port_from.file, port_from.line,
+                                 f"{name}cannot listen on {host}:{port}: "
+                                 f"{err.strerror or err}")]) from err
     sock.set_inheritable(False)
     return sock

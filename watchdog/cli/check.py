@@ -18,6 +18,12 @@ def check(paths: tuple[str, ...]) -> None:
     try:
         ruleset = load_paths(list(targets))
     except ConfigError as err:
+        daemon = _daemon_configs(targets)
+        for file in daemon:
+            click.echo(f"{file}: this is a daemon config; use rollout-watchdog run --check "
+                       f"--config {file}", err=True)
+        if daemon:
+            sys.exit(1)
         for issue in err.issues:
             click.echo(str(issue), err=True)
         click.echo(f"FAILED: {len(err.issues)} problem(s)", err=True)
@@ -27,3 +33,23 @@ def check(paths: tuple[str, ...]) -> None:
         click.echo(f"  {file}: ok")
     click.echo(f"SUCCESS: {len(ruleset.modules)} module(s), {rules} rule(s) in "
                f"{len(ruleset.files)} file(s)")
+
+
+DAEMON_KEYS = ("source", "actuators", "notifiers")
+
+
+def _daemon_configs(targets: list[str]) -> list[str]:
+    """The files among ``targets`` that are daemon configs (a ``source:`` or
+    ``actuators:`` at the top), not rule files."""
+    from watchdog.config.loader import rule_files
+    from watchdog.config.yamlload import load_yaml
+
+    found = []
+    for path in rule_files(list(targets)):
+        try:
+            data = load_yaml(path.read_text("utf-8"), str(path)).data
+        except (OSError, UnicodeDecodeError, ConfigError):
+            continue
+        if isinstance(data, dict) and any(key in data for key in DAEMON_KEYS):
+            found.append(str(path))
+    return found

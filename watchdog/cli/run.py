@@ -33,7 +33,9 @@ def run(config: str | None, check: bool) -> None:
             _check(config)
             return
         daemon = Daemon(config)
-    sys.exit(daemon.run())
+    with exit_on_errors(WatchdogError):  # e.g. the API's port taken: said, not a traceback
+        code = daemon.run()
+    sys.exit(code)
 
 
 def _check(config: str | None) -> None:

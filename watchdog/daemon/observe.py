@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from watchdog.clock import Clock
 from watchdog.daemon.config import Loaded
 from watchdog.engine import TickResult
+from watchdog.errors import Issue
 from watchdog.model import RejectReason
 from watchdog.notifiers.queue import NotificationQueue
 from watchdog.telemetry import JournalCollector, Telemetry
@@ -54,8 +55,15 @@ class Observability:
                              modules=loaded.module_names, registry=self.registry,
                              telemetry=self.telemetry,
                              max_body_bytes=settings.max_body_bytes, history=self.history)
+            port_from = (  # where the port came from, for "cannot listen"
+                Issue(loaded.file, loaded.line_of("api", "port"), "api.port")
+                if api.port is not None else
+                Issue("WATCHDOG_API_PORT", 0, "WATCHDOG_API_PORT")
+                if "WATCHDOG_API_PORT" in env else
+                Issue(loaded.file, loaded.line_of("api"), "api.port (not set: the default)"))
             self.server = ApiServer(app, api.host or settings.host,
-                                    settings.port if api.port is None else api.port, token)
+                                    settings.port if api.port is None else api.port, token,
+                                    port_from=port_from)
 
     def start(self) -> None:
         if self.server is not None:
