@@ -47,7 +47,10 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, *, replay: bool = True) -> Scenario:
+    """Read a recorded rollout; ``replay``: it will be replayed tick by tick from 0 to
+    ``end``, so a replay longer than REPLAY_TICKS is refused (a source that only serves
+    its samples, such as the ``file`` source under the system clock, passes False)."""
     file = str(path)
     try:
         raw = limits.read_bytes(path, limits.SCENARIO_BYTES)
@@ -70,7 +73,7 @@ def load_scenario(path: str | Path) -> Scenario:
         except (ValueError, RecursionError) as err:
             raise ScenarioError(file, len(lines),
                                 "truncated: the last line is incomplete") from err
-    meta = _meta(file, lines[0])
+    meta = _meta(file, lines[0], replay)
     points: dict[tuple[Version, str], list[tuple[float, float]]] = defaultdict(list)
     versions = {v.value: v for v in Version}
     count = 0
@@ -133,7 +136,7 @@ def too_many_ticks(end: float, step: float) -> str | None:
                                        f"{ticks:.3g} ticks, more than", most)
 
 
-def _meta(file: str, line: str) -> dict[str, Any]:
+def _meta(file: str, line: str, replay: bool = True) -> dict[str, Any]:
     try:
         meta = json.loads(line)
     except ValueError as err:
@@ -168,7 +171,8 @@ def _meta(file: str, line: str) -> dict[str, Any]:
     need(_number(plan.get("stage_seconds")) and plan["stage_seconds"] > 0,
          "plan.stage_seconds must be a positive number")
     need(_number(meta.get("end")) and meta["end"] > 0, "end must be a positive number")
-    problem = too_many_ticks(float(meta["end"]), float(meta["step_seconds"]))
+    problem = too_many_ticks(float(meta["end"]), float(meta["step_seconds"])) if replay \
+        else None
     if problem:
         raise ScenarioError(file, 1, f"meta: {problem}")
     metrics = meta.get("metrics")

@@ -19,7 +19,7 @@ class FileSource:
         if scenario is None:
             if path is None:
                 raise ValueError("FileSource needs a path or a scenario")
-            scenario = load_scenario(path)
+            scenario = load_scenario(path, replay=False)
         self.scenario = scenario
 
     def fetch(self, module: Module, start: float, end: float) -> SeriesStore:
