@@ -22,6 +22,7 @@ COMMANDS = {
     "test": "watchdog.cli.ruletest:ruletest",
     "run": "watchdog.cli.run:run",
     "journal": "watchdog.cli.journal:journal",
+    "record": "watchdog.cli.record:record",
     "status": "watchdog.cli.status:status_cmd",
     "history": "watchdog.cli.status:history",
     **{name: f"watchdog.cli.control:{attr}" for name, attr in (

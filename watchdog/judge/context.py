@@ -13,7 +13,10 @@ from watchdog.config.schema import GrowthRule, Module, Rule
 from watchdog.judge.series import SeriesStore
 from watchdog.model import RuleResult, Version
 
-EPS = 1e-9
+# Seconds: boundaries are widened by this much so a sample exactly on one counts. It must
+# exceed the float spacing of Unix times (2.4e-7 s around 2026): 1e-9 vanished there, so
+# the daemon (epoch times) dropped boundary samples a backtest (times from 0) kept.
+EPS = 1e-6
 
 
 @dataclass(frozen=True)
