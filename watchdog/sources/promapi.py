@@ -4,13 +4,15 @@ result data turned into series. Pure: no I/O (the HTTP calls are in ``prometheus
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from watchdog.errors import BadQuery, SourceError
+from watchdog.errors import BadQuery, EmptyResult, SourceError
 from watchdog.model import Version
+from watchdog.sources import deadline as dl
 
 log = logging.getLogger("watchdog.sources.prometheus")
 
@@ -85,3 +87,12 @@ def one_series(series: list[PromSeries], metric: str,
         raise BadQuery(f"query of {metric} for {version} returns {len(series)} series "
                        f"({shown}...): aggregate it to one, e.g. with sum() or max()")
     return series[0].points
+
+
+def worst(errors: Iterable[SourceError]) -> SourceError | None:
+    """The error that best explains a fetch without samples: a rejected query, then an
+    unreachable server or a failure of its own, then a missed deadline, then no data."""
+    def rank(e: SourceError) -> int:
+        return 0 if isinstance(e, BadQuery) else 2 if isinstance(e, dl.DeadlineExceeded) \
+            else 3 if isinstance(e, EmptyResult) else 1
+    return min(errors, key=rank, default=None)

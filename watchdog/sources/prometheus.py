@@ -9,10 +9,12 @@ instant queries (``/api/v1/query``).
 A slow Prometheus must not hold a tick: the queries of one ``fetch``/``instant`` run
 concurrently (at most ``concurrency`` at once) under one deadline, ``deadline_fraction``
 of the module's interval (default half, at least 1 s; a window that needs k requests per
-query, a baseline over days, gets k deadlines). Each request's timeout and the retries'
-backoff are cut to fit inside it. What arrived in time is returned; a query that missed it
-is :class:`~watchdog.sources.deadline.DeadlineExceeded` in ``errors`` (its metric is
-missing for this tick), logged at WARNING once per episode.
+query, a baseline over days, gets k deadlines). No retry starts after it. What arrived in
+time is returned; a query that missed it is
+:class:`~watchdog.sources.deadline.DeadlineExceeded` in ``errors`` (its metric is missing
+for this tick), logged at WARNING once per episode. Its request runs on to ``timeout``
+and the next fetch judges its answer (a tick old) instead of sending it again, so a
+Prometheus slower than the deadline still gives every tick data, one tick late.
 
 Errors: an unreachable server, a timeout, HTTP 429 or 5xx are :class:`SourceUnavailable`
 and are retried with exponential backoff; a rejected query (HTTP 400/422, ``bad_data``) is
@@ -33,11 +35,11 @@ import httpx
 from pydantic import SecretStr
 
 from watchdog.config.schema import Module
-from watchdog.errors import BadQuery, EmptyResult, SourceError, SourceUnavailable
+from watchdog.errors import EmptyResult, SourceError, SourceUnavailable
 from watchdog.judge.series import SeriesStore
 from watchdog.model import Sample, Version
 from watchdog.sources import deadline as dl
-from watchdog.sources.promapi import PromSeries, decode, error_text, one_series, payload
+from watchdog.sources.promapi import PromSeries, decode, error_text, one_series, payload, worst
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class PrometheusSource:
         self._client = client if client is not None else httpx.Client(transport=transport)
         self._sleep = sleep
         self._late = dl.LateLog(log)
+        self._carry = dl.Carry()
         self.errors: dict[str, dict[tuple[Version, str], SourceError]] = {}
         """Per module, the (version, metric) problems of its last ``fetch``/``instant``
         that still returned the other metrics' samples."""
@@ -143,7 +146,7 @@ class PrometheusSource:
             return [PromSeries(s.labels, tuple(p for p in s.points if start < p[0] <= end))
                     for s in found]
 
-        return self._collect(module, versions, metrics, run, deadline)
+        return self._collect(module, versions, metrics, run, deadline, (start, end))
 
     def instant(self, module: Module, at: float, *,
                 versions: Iterable[Version] = ALL_VERSIONS,
@@ -195,27 +198,31 @@ class PrometheusSource:
     # -- internals -------------------------------------------------------------------------
 
     def _collect(self, module: Module, versions: Iterable[Version],
-                 metrics: Iterable[str] | None,
-                 run: Callable[[str, float], list[PromSeries]],
-                 seconds: float) -> SeriesStore:
+                 metrics: Iterable[str] | None, run: Callable[[str, float], list[PromSeries]],
+                 seconds: float, window: tuple[float, float] | None = None) -> SeriesStore:
+        """Every (version, metric) query at once under the deadline; with a ``window``
+        (a range fetch), a query still running then is carried to the next fetch of the
+        same window length, whose answer is cut to its own window."""
         wanted = list(module.metrics) if metrics is None else list(metrics)
         unknown = [m for m in wanted if m not in module.metrics]
         if unknown:
             raise ValueError(f"module {module.name} declares no metric {', '.join(unknown)}")
         versions = tuple(versions)
-        jobs: dict[tuple[Version, str], Callable[[float], list[PromSeries]]] = {}
+        jobs: dict[tuple[Version, str, str], Callable[[float], list[PromSeries]]] = {}
         for metric in wanted:
             template = module.metrics[metric].query
-            if template is None:
-                continue
             for version in versions:
-                jobs[(version, metric)] = _job(run, render(template, module.name,
-                                                           version.value))
-        answers = dl.gather(jobs, seconds, concurrency=self.concurrency,
-                            what=lambda k: f"prometheus: the query of {k[1]} for {k[0]}")
+                if template is not None:
+                    query = render(template, module.name, version.value)
+                    jobs[(version, metric, query)] = _job(run, query)
+        start, end = window or (-math.inf, math.inf)
+        scope = None if window is None else (module.name, module.interval, round(end - start, 3))
+        got = dl.gather(jobs, seconds, concurrency=self.concurrency,
+                        what=lambda k: f"prometheus: the query of {k[1]} for {k[0]}",
+                        carry=None if window is None else self._carry, scope=scope)
         samples: list[Sample] = []
         errors: dict[tuple[Version, str], SourceError] = {}
-        for (version, metric), answer in answers.items():
+        for (version, metric, _), answer in got.answers.items():
             try:  # a failing query does not hide the others
                 if isinstance(answer, SourceError):
                     raise answer
@@ -224,18 +231,20 @@ class PrometheusSource:
                 errors[(version, metric)] = err
                 continue
             samples.extend(Sample(t, module.name, version, metric, v)
-                           for t, v in found if math.isfinite(v))
+                           for t, v in found if math.isfinite(v) and start < t <= end)
         self.errors[module.name] = self.last_errors = errors
-        late = {k: e for k, e in errors.items() if isinstance(e, dl.DeadlineExceeded)}
-        self._late.update(module.name, late, [k for k in answers if k not in late],
+        late = {(k[0], k[1]) for k in got.stale} | {k for k, e in errors.items()
+                                                    if isinstance(e, dl.DeadlineExceeded)}
+        self._late.update(module.name, seconds, late,
+                          [(k[0], k[1]) for k in jobs if (k[0], k[1]) not in late],
                           lambda k: f"{k[1]} {k[0]}")
         for (version, metric), problem in errors.items():
-            if problem in late.values():
-                continue
-            level = logging.DEBUG if isinstance(problem, EmptyResult) else logging.WARNING
-            log.log(level, "module %s metric %s %s: %s", module.name, metric, version, problem)
+            if not isinstance(problem, dl.DeadlineExceeded):
+                level = logging.DEBUG if isinstance(problem, EmptyResult) else logging.WARNING
+                log.log(level, "module %s metric %s %s: %s", module.name, metric, version,
+                        problem)
         if jobs and not samples:
-            first = _worst(errors.values())
+            first = worst(errors.values())
             if first is not None:
                 raise type(first)(f"no samples for module {module.name}: {first}") from first
             raise EmptyResult(f"prometheus: no finite values for module {module.name}")
@@ -257,8 +266,10 @@ class PrometheusSource:
                                  auth=httpx.BasicAuth(self._username, password))
 
     def _call(self, path: str, form: dict[str, str], until: float | None = None) -> Any:
-        """POST a form to the API, retrying SourceUnavailable with exponential backoff;
-        every attempt and wait ends by the monotonic instant ``until``."""
+        """POST a form to the API, retrying SourceUnavailable with exponential backoff.
+        No attempt starts after the monotonic instant ``until``, and no wait ends after
+        it; an attempt in progress runs to its own ``timeout`` (its answer may be judged
+        late, see :class:`~watchdog.sources.deadline.Carry`)."""
         url = self.url + path
         failure: SourceUnavailable | None = None
         for attempt in range(self.retries + 1):
@@ -269,17 +280,15 @@ class PrometheusSource:
                 log.debug("prometheus: retry %d of %d in %.3gs after: %s",
                           attempt, self.retries, delay, failure)
                 self._sleep(delay)
-            timeout = min(self.timeout, dl.left(until))
-            if timeout <= 0:
+            if dl.left(until) <= 0:
                 failure = failure or dl.DeadlineExceeded(f"prometheus {url}: no time left "
                                                          "before the deadline")
                 break
             try:
-                response = self._post(url, form, timeout)
+                response = self._post(url, form, self.timeout)
             except httpx.TimeoutException as err:
-                failure = SourceUnavailable(f"prometheus {url}: timed out after {self.timeout:g}s"
-                                            ) if timeout >= self.timeout else \
-                    dl.DeadlineExceeded(f"prometheus {url}: no answer before the deadline")
+                failure = SourceUnavailable(f"prometheus {url}: timed out after "
+                                            f"{self.timeout:g}s")
                 failure.__cause__ = err
                 continue
             except httpx.TransportError as err:
@@ -298,15 +307,6 @@ class PrometheusSource:
 def _job(run: Callable[[str, float], list[PromSeries]],
          query: str) -> Callable[[float], list[PromSeries]]:
     return lambda until: run(query, until)
-
-
-def _worst(errors: Iterable[SourceError]) -> SourceError | None:
-    """The error that best explains a fetch without samples: a rejected query, then an
-    unreachable server or a failure of its own, then a missed deadline, then no data."""
-    def rank(e: SourceError) -> int:
-        return 0 if isinstance(e, BadQuery) else 2 if isinstance(e, dl.DeadlineExceeded) \
-            else 3 if isinstance(e, EmptyResult) else 1
-    return min(errors, key=rank, default=None)
 
 
 if TYPE_CHECKING:

@@ -24,10 +24,10 @@ of the module fails does ``fetch`` raise. Metrics absent from an answer are reco
 ``EmptyResult`` under ``(version, metric)``.
 
 A stalling endpoint must not hold a tick: the endpoints are read at once under one
-deadline, ``deadline_fraction`` of the module's interval (default half, at least 1 s),
-which also caps each read's ``timeout``. An endpoint that misses it is
-:class:`~watchdog.sources.deadline.DeadlineExceeded` (its version has no sample this
-tick), logged at WARNING once per episode.
+deadline, ``deadline_fraction`` of the module's interval (default half, at least 1 s).
+An endpoint that misses it is :class:`~watchdog.sources.deadline.DeadlineExceeded` (its
+version has no sample this tick), logged at WARNING once per episode; its read runs on to
+``timeout`` and the next fetch records what it got (stamped with the tick it was for).
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class ScrapeSource:
         self._history: dict[tuple[str, Version, str], deque[tuple[float, float]]] = {}
         self._lock = threading.Lock()  # fetches of different modules may run concurrently
         self._late = dl.LateLog(log)
+        self._carry = dl.Carry()
         self.errors: dict[str, dict[tuple[Version, str], SourceError]] = {}
         """Per module, the problems of its last fetch: ``(version, "*")`` for an endpoint
         that failed, ``(version, metric)`` for a metric missing from an endpoint's answer."""
@@ -144,14 +145,15 @@ class ScrapeSource:
         specs = {m: spec.scrape for m, spec in module.metrics.items() if spec.scrape}
         errors: dict[tuple[Version, str], SourceError] = {}
         found = answered = 0
-        reads = dl.gather({v: self._reader(v, url, at) for v, url in urls.items()},
-                          self.deadline(module) if deadline is None else deadline,
-                          concurrency=len(urls), what=lambda v: f"scrape {v} {urls[v]}")
-        late = {(v, ENDPOINT): r for v, r in reads.items()
-                if isinstance(r, dl.DeadlineExceeded)}
-        self._late.update(module.name, late, [(v, ENDPOINT) for v in reads
-                                              if (v, ENDPOINT) not in late],
-                          lambda k: f"{k[0]} {urls[k[0]]}")
+        seconds = self.deadline(module) if deadline is None else deadline
+        got = dl.gather({(v, url): self._reader(v, url, at) for v, url in urls.items()},
+                        seconds, concurrency=len(urls), what=lambda k: f"scrape {k[0]} {k[1]}",
+                        carry=self._carry, scope=module.name)
+        reads = {v: read for (v, _), read in got.answers.items()}
+        late = {v for v, _ in got.stale} | {v for v, r in reads.items()
+                                            if isinstance(r, dl.DeadlineExceeded)}
+        self._late.update(module.name, seconds, late, [v for v in reads if v not in late],
+                          lambda v: f"{v} {urls[v]}")
         for version, read in reads.items():
             if isinstance(read, SourceError):
                 errors[(version, ENDPOINT)] = read
@@ -180,23 +182,19 @@ class ScrapeSource:
 
     def _reader(self, version: Version, url: str, at: float | None
                 ) -> Callable[[float], tuple[ex.Exposition, float, float]]:
-        """A job for :func:`dl.gather`: read and parse ``url`` by the monotonic instant
-        it is given; with the time and monotonic time of the read."""
+        """A job for :func:`dl.gather`: read and parse ``url`` (within ``timeout``; the
+        deadline is gather's), with the time and monotonic time of the read."""
         def read(until: float) -> tuple[ex.Exposition, float, float]:
             t = self._clock.now() if at is None else at
             mono = self._clock.monotonic()
-            text = self._get(url, until)
+            text = self._get(url)
             return ex.parse(text, where=f"scrape {version} {url}"), t, mono
         return read
 
-    def _get(self, url: str, until: float | None = None) -> str:
-        timeout = min(self.timeout, dl.left(until))
+    def _get(self, url: str) -> str:
         try:
-            response = self._client.get(url, headers=self._headers, timeout=timeout)
+            response = self._client.get(url, headers=self._headers, timeout=self.timeout)
         except httpx.TimeoutException as err:
-            if timeout < self.timeout:
-                raise dl.DeadlineExceeded(f"scrape {url}: no answer before the deadline"
-                                          ) from err
             raise SourceUnavailable(f"scrape {url}: timed out after {self.timeout:g}s") from err
         except httpx.TransportError as err:
             raise SourceUnavailable(f"scrape {url}: unreachable: {err}") from err

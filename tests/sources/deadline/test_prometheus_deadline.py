@@ -68,7 +68,8 @@ def test_a_hanging_query_leaves_the_others_judged_and_warns_once(
     server.delays = {"hang": HANG}
     mod = prom_module(*names)
     end = time.time()
-    with PrometheusSource(server.url) as source:
+    # a 3 s timeout ends each hanging request before the next tick sends it again
+    with PrometheusSource(server.url, timeout=3) as source:
         store = within(10.0, lambda: source.fetch(mod, end - 30, end))
         assert present(store) == {(v, n) for v in (V1, V2) for n in names[:-1]}
         assert set(source.last_errors) == {(V1, "hang"), (V2, "hang")}
@@ -98,6 +99,35 @@ def test_every_query_hanging_is_a_timeout_within_the_deadline(server: Any, withi
     with PrometheusSource(server.url, timeout=60) as source, \
             pytest.raises(DeadlineExceeded, match="deadline"):
         within(10.0, lambda: source.fetch(prom_module(*names), end - 30, end))
+
+
+def test_answers_slower_than_the_deadline_are_judged_at_the_next_tick(
+        server: Any, within: Within) -> None:
+    """A Prometheus slower than the deadline (1.5 s a query; a 2 s interval gives 1 s):
+    nothing arrives in time, but what comes late is judged by the next tick (a tick old)
+    rather than thrown away, which would leave every tick without data."""
+    server.delays = {"slow": 1.5}
+    mod = prom_module("slow", interval=2.0)
+    end = time.time()
+    with PrometheusSource(server.url) as source:
+        with pytest.raises(DeadlineExceeded):
+            within(2.0, lambda: source.fetch(mod, end - 30, end))
+        time.sleep(1.0)  # the next tick, 2 s after the first
+        store = within(2.0, lambda: source.fetch(mod, end - 28, end + 2))
+    assert present(store) == {(V1, "slow"), (V2, "slow")}
+    assert store.get(V1, "slow").t[-1] <= end  # the answer to the first tick's query
+
+
+def test_a_query_still_running_is_not_sent_again(server: Any, within: Within) -> None:
+    """While a query hangs, later ticks wait on it rather than pile up more of them."""
+    server.delays = {"hang": HANG}
+    mod = prom_module("hang", "fast", interval=2.0)
+    end = time.time()
+    with PrometheusSource(server.url, timeout=60) as source:
+        for tick in range(3):
+            store = within(4.0, lambda t=2.0 * tick: source.fetch(mod, end - 30 + t, end + t))
+            assert present(store) == {(V1, "fast"), (V2, "fast")}
+    assert server.requests == 2 + 3 * 2  # one per version for "hang", "fast" each tick
 
 
 def test_retries_fit_inside_the_deadline(server: Any, within: Within) -> None:

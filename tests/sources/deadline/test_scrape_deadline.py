@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -74,3 +75,20 @@ def test_scrape_deadline_fraction(server: Any, within: Within) -> None:
         store = within(10.0, lambda: source.fetch(scrape_module(), 990, 1000))
         assert present(store) == {(V1, "memory")}
         assert isinstance(source.last_errors[(V2, "*")], DeadlineExceeded)
+
+
+def test_scrape_a_read_slower_than_the_deadline_is_judged_at_the_next_tick(
+        server: Any, within: Within) -> None:
+    server.delays = {"v2": 1.5}
+    clock = FakeClock(1000.0)
+    endpoints = {"checkout": {"v1": server.url + "/v1/metrics",
+                              "v2": server.url + "/v2/metrics"}}
+    with ScrapeSource(endpoints, clock=clock) as source:
+        store = within(2.0, lambda: source.fetch(scrape_module(2.0), 998, 1000))
+        assert present(store) == {(V1, "memory")}
+        time.sleep(1.0)
+        clock.advance(2)
+        store = within(2.0, lambda: source.fetch(scrape_module(2.0), 998, 1002))
+    assert present(store) == {(V1, "memory"), (V2, "memory")}
+    assert store.get(V2, "memory").t.tolist() == [1000.0]  # read for the first tick
+
