@@ -23,7 +23,7 @@ from watchdog.engine import TickResult
 from watchdog.errors import Issue
 from watchdog.model import RejectReason
 from watchdog.notifiers.queue import NotificationQueue
-from watchdog.telemetry import JournalCollector, Telemetry
+from watchdog.telemetry import JournalCollector, Telemetry, register_runtime_collectors
 
 if TYPE_CHECKING:
     from watchdog.api.history import TickHistory
@@ -41,6 +41,7 @@ class Observability:
                                [ref.plugin for ref in loaded.config.actuators])
         self.registry.register(JournalCollector(loaded.db, clock.now,
                                                 [(q.notifier.name, q) for q in queues]))
+        register_runtime_collectors(self.registry)  # process_*, python_info, python_gc_*
         self.server = None
         self.history: TickHistory | None = None
         api = loaded.config.api
