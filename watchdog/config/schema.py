@@ -52,6 +52,21 @@ def _fraction(value: object) -> float:
     return result
 
 
+def _traffic(value: object) -> object:
+    """A stage's traffic, a percent: ``25%`` or a plain ``25``. A plain number below 1
+    could be meant as a fraction (0.25 for 25 %): refused, with both spellings."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1])
+        except ValueError:
+            raise ValueError(f"expected a percentage such as 25%, got {value!r}") from None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1:
+        raise ValueError(f"a plain number in stages is a percent of traffic (25 = 25%): "
+                         f"write {value:g}% or {value * 100:g} to say what you mean, "
+                         f"got {value!r}")
+    return value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Fraction = Annotated[float, BeforeValidator(_fraction)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$", max_length=200)]
@@ -206,6 +221,25 @@ class AbsoluteRule(RuleBase):
     aggregate: Aggregate = "mean"
     above: float | None = None
     below: float | None = None
+    # the limits written as a percentage ("5%", read as 0.05): cross_check allows them
+    # only on a ratio metric
+    _percent: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _percent_limits(cls, data: Any, handler: ModelWrapValidatorHandler[AbsoluteRule]
+                        ) -> AbsoluteRule:
+        written: dict[str, str] = {}
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("above", "below"):
+                value = data.get(key)
+                if isinstance(value, str) and value.strip().endswith("%"):
+                    written[key] = value.strip()
+                    data[key] = _fraction(value)
+        rule = handler(data)
+        rule._percent = written
+        return rule
 
     @model_validator(mode="after")
     def _limits(self) -> AbsoluteRule:
@@ -270,12 +304,12 @@ Rule = Annotated[RelativeRule | AbsoluteRule | GrowthRule | IncreaseRule | Burst
 
 
 class Stage(Frozen):
-    traffic: float = Field(gt=0, le=100)
+    traffic: Annotated[float, BeforeValidator(_traffic)] = Field(gt=0, le=100)
     hold: Duration | None = None
 
 
 def _stage(value: object) -> object:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
         return {"traffic": value}
     return value
 
@@ -366,6 +400,8 @@ def cross_check(module: Module) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append((("rules", i, "metric"),
                              f"unknown metric {rule.metric!r} (declared metrics: {known})"))
             continue
+        if isinstance(rule, AbsoluteRule):
+            problems += [(("rules", i, key), text) for key, text in _ratio_limits(rule, spec)]
         if isinstance(rule, RelativeRule):
             if spec.direction is Direction.HIGHER_IS_WORSE and rule.max_decrease is not None:
                 problems.append((("rules", i, "max_decrease"),
@@ -374,6 +410,29 @@ def cross_check(module: Module) -> list[tuple[tuple[str | int, ...], str]]:
                 problems.append((("rules", i, "max_increase"),
                                  f"metric {rule.metric} is lower_is_worse: use max_decrease"))
     return problems
+
+
+def _ratio_limits(rule: AbsoluteRule, spec: MetricSpec) -> list[tuple[str, str]]:
+    """An absolute limit written as a percentage needs a ratio metric; a plain limit above
+    1 on a ratio metric was surely meant as a percentage."""
+    unit = spec.unit.strip().lower()
+    ratio = unit in ("ratio", "fraction") or (
+        spec.min_value is not None and spec.max_value is not None
+        and spec.min_value >= 0 and spec.max_value <= 1)
+    found = []
+    for key, value in (("above", rule.above), ("below", rule.below)):
+        if value is None:
+            continue
+        if key in rule._percent and not ratio:
+            found.append((key, f"{key}: {rule._percent[key]} is a percentage, but "
+                               f"{rule.metric} is in {spec.unit or 'no unit'}, not a ratio: "
+                               f"write the limit in {spec.unit or 'its own unit'} (a "
+                               "percentage applies to a metric with unit: ratio)"))
+        elif key not in rule._percent and ratio and value > 1:
+            what = "can never be reached" if key == "above" else "is always breached"
+            found.append((key, f"{rule.metric} is a ratio (0 to 1): {key} {value:g} {what}; "
+                               f"write {value:g}% or {value / 100:g}"))
+    return found
 
 
 def merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
