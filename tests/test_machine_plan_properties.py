@@ -87,3 +87,36 @@ def test_verdicts_never_move_a_stopped_module_and_step_backs_are_bounded(
         assert cp.traffic_percent in (*STAGES, 0.0)
         if cp.phase in (Phase.ROLLED_BACK, Phase.ABORTED):
             assert cp.traffic_percent == 0.0
+
+
+gate_ticks = st.lists(st.tuples(st.sampled_from(list(VerdictKind)),
+                                st.sampled_from(["met", "pending", "failed", "missing"])),
+                      max_size=60)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seq=gate_ticks, on_fail=st.sampled_from(["hold", "rollback"]),
+       before=st.sampled_from([25.0, 100.0]))
+def test_no_step_past_a_gate_that_is_not_met(kit: Any, seq: list[tuple[VerdictKind, str]],
+                                             on_fail: str, before: float) -> None:
+    from watchdog.config.planparts import Gate
+    from watchdog.judge.gates import GateResult
+
+    plan = kit.plan(stages=STAGES, hold=30.0, consecutive=2, cumulative=4)
+    gate = Gate(name="g", metric="m", at_most=1.0, before=before, on_fail=on_fail)
+    plan = plan.model_copy(update={"gates": [gate]})
+    cp, _ = machine.start(MODULE, plan, 0.0)
+    now = 0.0
+    for kind, state in seq:
+        now += 20.0
+        results = [] if state == "missing" else [GateResult("g", "m", before, state, "s")]
+        before_cp = cp
+        cp, decisions = machine.on_verdict(cp, kit.verdict(kind, now, MODULE), plan, now,
+                                           gates=results)
+        for d in decisions:
+            if d.action is Action.ADVANCE and d.traffic_percent == before:
+                assert state == "met" and kind is VerdictKind.HEALTHY
+            if d.action is Action.ROLLBACK and kind is not VerdictKind.CRITICAL:
+                # only a failed gate that says so rolls back without a critical verdict
+                assert (state, on_fail) == ("failed", "rollback")
+                assert plan.stages[before_cp.stage + 1].traffic == before

@@ -21,6 +21,9 @@ EXPECTED = {
     "rule_unknown_stage.yaml": "stage 30 is not a stage of the plan (stages: 10, 50, 100)",
     "rule_per_stage_unknown.yaml": "per_stage 25 is not a stage of the plan",
     "rule_per_stage_bad_value.yaml": "per_stage.50: below (0.5) must be less than above",
+    "gate_metric_no_rule.yaml": "gate 'faster' is on metric 'throughput_rps', which no "
+                                "rule of the module declares (rules judge: error_rate)",
+    "gate_unknown_stage.yaml": "gates[0].before: 75 is not a stage of the plan",
 }
 
 

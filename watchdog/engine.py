@@ -42,6 +42,7 @@ from watchdog.config.schema import Module, Plan
 from watchdog.daemon.statelock import state_lock
 from watchdog.errors import IllegalTransition, JournalError, SourceError
 from watchdog.journal.store import Journal
+from watchdog.judge import gates
 from watchdog.judge.rules import EvalContext
 from watchdog.judge.series import SeriesStore
 from watchdog.judge.verdict import judge
@@ -177,9 +178,14 @@ class Engine:
         if cp is None:
             return self.start(name, now)
         module = self.module(name)
+        plan = self.plan(name)
+        # promotion gates before the next stage (issue 20): judged on their own windows
+        pending_gates = plan.gates_before(cp.stage + 1) \
+            if cp.phase is Phase.PROGRESSING else []
         if store is None:
+            back = max([self.lookback(module), *(g.window for g in pending_gates)])
             try:
-                store = self.source.fetch(module, now - self.lookback(module), now)
+                store = self.source.fetch(module, now - back, now)
             except SourceError as err:
                 log.warning("module %s: source failed: %s", name, err)
                 if self.on_source_error is not None:
@@ -190,10 +196,13 @@ class Engine:
                           drift_lookback=DRIFT_LOOKBACK, traffic_percent=cp.traffic_percent,
                           stage_started_at=cp.stage_started_at)
         verdict, states = judge(ctx, cp.alerts)
+        directions = {m: spec.direction for m, spec in module.metrics.items()}
+        gate_results = gates.evaluate_all(pending_gates, directions, store, now,
+                                          module.interval)
         new_cp, decisions = machine.on_verdict(replace(cp, alerts=states), verdict,
-                                               self.plan(name), now,
-                                               kill_switch=self.kill_switch(),
-                                               max_gap=machine.gap_limit(module.interval))
+                                               plan, now, kill_switch=self.kill_switch(),
+                                               max_gap=machine.gap_limit(module.interval),
+                                               gates=gate_results)
         summaries = {r.rule: r.summary for r in verdict.results}
         done, new_cp = self._commit(name, decisions, new_cp, now, cp, summaries)
         return TickResult(name, verdict, tuple(done), new_cp)

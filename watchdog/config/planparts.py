@@ -37,3 +37,55 @@ class FailurePolicy(_Frozen):
         if self.to is not None and self.action != "step_back":
             raise ValueError("to applies only to action: step_back")
         return self
+
+
+def _fraction(value: object) -> float:
+    from watchdog.config.schema import _fraction as fraction  # one spelling of "25%"
+
+    return fraction(value)
+
+
+Fraction = Annotated[float, BeforeValidator(_fraction)]
+
+
+class Gate(_Frozen):
+    """A promotion gate (success criterion): checked over ``window`` before the step to
+    the stage ``before`` (default 100 %); until it is met the rollout holds there.
+
+    Either a limit on V2 alone (``at_most`` / ``at_least`` on the ``aggregate`` of its
+    samples over the window, which they must cover), or a comparison with live V1
+    (``compare``): ``non_inferiority`` (V2 no worse than V1 by more than ``margin``) or
+    ``superiority`` (V2 better than V1 by at least ``margin``), each shown at
+    ``confidence`` by a one-sided test on batch means (judge/gates.py).
+
+    An unmet gate holds and notifies; ``on_fail: rollback`` rolls back only when the
+    data shows the criterion failed (at the confidence), never while it is unsure.
+    """
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$", max_length=200)]
+    metric: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$", max_length=200)]
+    before: StagePercent = 100.0
+    window: Seconds = Field(default=3600.0, gt=0)
+    aggregate: Literal["mean", "median", "p95", "p99", "max", "min"] = "mean"
+    at_most: float | None = None
+    at_least: float | None = None
+    compare: Literal["non_inferiority", "superiority"] | None = None
+    margin: Fraction = 0.0
+    confidence: float = Field(default=0.95, ge=0.5, lt=1)
+    min_samples: int = Field(default=10, ge=2)
+    on_fail: Literal["hold", "rollback"] = "hold"
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_criterion(self) -> Gate:
+        limits = self.at_most is not None or self.at_least is not None
+        if limits == (self.compare is not None):
+            raise ValueError("give either at_most / at_least (V2 alone) or compare "
+                             "(non_inferiority or superiority against V1)")
+        if self.compare is None and self.margin:
+            raise ValueError("margin applies only to compare")
+        if self.at_most is not None and self.at_least is not None \
+                and self.at_least > self.at_most:
+            raise ValueError(f"at_least ({self.at_least:g}) must not exceed at_most "
+                             f"({self.at_most:g})")
+        return self

@@ -19,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from watchdog.config.planparts import FailurePolicy, StagePercent
+from watchdog.config.plancheck import plan_parts_check, plan_problems
+from watchdog.config.planparts import FailurePolicy, Gate, StagePercent
 from watchdog.config.stagerules import build_variants, stage_problems
 from watchdog.durations import parse_duration
 from watchdog.model import Direction, RuleAction, Severity
@@ -334,6 +335,7 @@ class Plan(Frozen):
     failure_limits: FailureLimits = Field(default_factory=FailureLimits)
     max_inconclusive: Duration = Field(default=900.0, gt=0)
     on_failure: FailurePolicy = Field(default_factory=FailurePolicy)
+    gates: list[Gate] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _increasing(self) -> Plan:
@@ -345,7 +347,15 @@ class Plan(Frozen):
         if self.on_failure.to is not None and self.index_of(self.on_failure.to) is None:
             raise ValueError(f"on_failure.to: {self.on_failure.to:g} is not a stage of the "
                              f"plan (stages: {', '.join(f'{t:g}' for t in traffic)})")
+        plan_parts_check(self)
         return self
+
+    def gates_before(self, index: int) -> list[Gate]:
+        """The promotion gates to pass before stepping to stage ``index``."""
+        if index >= len(self.stages):
+            return []
+        traffic = self.stages[index].traffic
+        return [g for g in self.gates if abs(g.before - traffic) <= 1e-6]
 
     def index_of(self, traffic: float) -> int | None:
         """The index of the stage at ``traffic`` percent, None when there is none."""
@@ -389,6 +399,7 @@ def cross_check(module: Module) -> list[tuple[tuple[str | int, ...], str]]:
                              f"settle_with must name another metric of the module, "
                              f"got {metric.settle_with!r}"))
     problems += stage_problems(module.rules, [s.traffic for s in module.plan.stages])
+    problems += plan_problems(module)
     seen: set[str] = set()
     for i, rule in enumerate(module.rules):
         if rule.name in seen:

@@ -15,13 +15,15 @@ Illegal transitions raise :class:`IllegalTransition` naming the state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from watchdog.config.schema import Plan
 from watchdog.errors import IllegalTransition
+from watchdog.judge.gates import GateResult
 from watchdog.model import Action, Decision, Verdict, VerdictKind
-from watchdog.rollout import stepback
+from watchdog.rollout import promotion, stepback
 from watchdog.rollout.state import TERMINAL, Checkpoint, Phase
 
 EPS = 1e-6
@@ -46,14 +48,17 @@ def start(module: str, plan: Plan, now: float, actor: str = "watchdog",
 
 
 def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
-               kill_switch: bool = False, max_gap: float | None = None
-               ) -> tuple[Checkpoint, list[Decision]]:
+               kill_switch: bool = False, max_gap: float | None = None,
+               gates: Sequence[GateResult] = ()) -> tuple[Checkpoint, list[Decision]]:
     """One evaluation's effect on a progressing module; other phases ignore verdicts.
 
     ``max_gap``: when more than that has passed since the last evaluation (or since the
     healthy run began, if later: the stage's start, a resume), no evaluation saw the time
     in between, so it does not count: the healthy run is banked up to the last evaluation
     and starts again now. None (callers that pass nothing) counts any gap, as before.
+
+    ``gates``: the results of the promotion gates before the next stage
+    (judge/gates.py); a step is taken only when each of them is met (rollout/promotion.py).
     """
     previous_tick = cp.last_tick_at
     cp = replace(cp, last_tick_at=now)
@@ -110,6 +115,7 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
             return replace(cp, hold_key=key), alert
         return _hold(cp, now, key, verdict.reasons, evidence)
     since = cp.healthy_since if cp.healthy_since is not None else now
+    prior_key = cp.hold_key
     cp = replace(cp, consecutive_failures=0, inconclusive_since=None,
                  inconclusive_alerted=False, hold_key="", healthy_since=since)
     held = cp.healthy_banked + now - since
@@ -120,6 +126,15 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
     if cp.stage + 1 >= len(plan.stages):
         return _promote(cp, now, (reason,), evidence, "watchdog")
     nxt = cp.stage + 1
+    block = promotion.blocker(cp, plan, nxt, gates)
+    if block is not None:  # a gate not met yet: hold (its cause journaled once)
+        cp = replace(cp, hold_key=prior_key)
+        if block.rollback:
+            return _rollback(cp, now, block.reasons, (*evidence, *block.evidence),
+                             "watchdog")
+        return _hold(cp, now, block.key, (reason, *block.reasons),
+                     (*evidence, *block.evidence))
+    evidence = (*evidence, *promotion.passed(plan, nxt, gates))
     traffic = plan.stages[nxt].traffic
     decision = Decision(cp.module, now, Action.ADVANCE, traffic, cp.stage, nxt,
                         (f"{reason}: advance to stage {nxt + 1} of {len(plan.stages)} "
