@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/realnoise.py [--out /tmp/realdata-dev] [--seed N] [-j 1]
         [--judges ours,threshold,kayenta,kayenta-critical] [--no-build] [--config RULES]
-        [--save FILE]
+        [--save FILE] [--sweep]
 
 1. builds the development set with ``../shared/realdata/build OUT`` (unless ``--no-build``
    and OUT already holds a set): real 1-minute host metrics (SMD) turned into recorded
@@ -15,6 +15,15 @@
 4. prints, per judge, the figure line (detection, false rollback, early, median delay,
    healthy promoted) and a table per shape family (the realdata README's awk grouping).
 
+``--sweep`` draws the trade-off curve instead: detection against false rollback as one
+confidence setting of each judge is swept. Ours: every rule's ``alpha`` (and
+``exact_alpha``) times a factor, its ``scan_threshold`` scaled as log(1 / alpha) is (a
+CUSUM's threshold for a given false-alarm rate grows like it); the reference judges:
+Kayenta-style's Mann-Whitney alpha (its all-critical variant, which rolls back on the
+first failing metric), the threshold judge's number of failed checks in a row. It ends
+with a check that ours lies above both: at every reference point, our best detection at
+a false-rollback rate no higher than that point's is at least its detection.
+
 The data stays under /tmp: nothing from ``../shared/realdata`` goes into the repository.
 """
 
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,6 +41,8 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
@@ -39,6 +51,10 @@ REFERENCE = os.path.join(SHARED, "scenarios", "reference")
 
 sys.path.insert(0, HERE)
 import calibrate  # noqa: E402  (bench/calibrate.py: the same replay and verdicts)
+
+OURS_FACTORS = (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3)
+KAYENTA_ALPHAS = (1e-6, 1e-4, 1e-3, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5)
+THRESHOLD_RUNS = (1, 2, 3, 5, 10, 15, 20, 30, 45, 60)
 
 
 def build(out: str, seed: int | None) -> None:
@@ -54,12 +70,134 @@ def truths_of(folder: str) -> list[dict[str, Any]]:
     return out
 
 
-def run_ours(folder: str, jobs: int, config: str | None) -> list[calibrate.Row]:
+def run_ours(folder: str, jobs: int, config: str | None,
+             factor: float | None = None) -> list[calibrate.Row]:
     truths = truths_of(folder)
-    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=calibrate._load_rules,
-                             initargs=(config,)) as procs:
+    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_load_rules,
+                             initargs=(config, factor)) as procs:
         return list(procs.map(calibrate.judge_in_process, [folder] * len(truths), truths,
                               chunksize=4))
+
+
+def _load_rules(config: str | None, factor: float | None) -> None:
+    calibrate._load_rules(config)
+    if factor is not None:
+        calibrate._RULES = scaled(calibrate._RULES, factor)
+
+
+def scaled(rules: Any, factor: float) -> Any:
+    """The rule set with every alpha times ``factor`` (kept below 0.45) and every
+    scan_threshold scaled as log(1 / alpha) is: one confidence setting for the judge."""
+    from dataclasses import replace
+
+    def one(rule: Any) -> Any:
+        update: dict[str, Any] = {}
+        alpha = getattr(rule, "alpha", None)
+        if alpha is not None:
+            update["alpha"] = min(alpha * factor, 0.45)
+            scan = getattr(rule, "scan_threshold", None)
+            if scan is not None:
+                update["scan_threshold"] = max(scan * math.log(1 / update["alpha"])
+                                               / math.log(1 / alpha), 0.5)
+        exact = getattr(rule, "exact_alpha", None)
+        if exact is not None:
+            update["exact_alpha"] = min(exact * factor, 0.45)
+        return rule.model_copy(update=update) if update else rule
+
+    modules = {name: m.model_copy(update={"rules": [one(r) for r in m.rules]})
+               for name, m in rules.modules.items()}
+    return replace(rules, modules=modules)
+
+
+def _threshold_k(meta: dict[str, Any], series: Any, runs: int) -> dict[str, Any]:
+    """The reference threshold judge (../shared/scenarios/reference/judges.py) with
+    ``runs`` failed checks in a row instead of 3; its limits as they are there."""
+    import judges
+
+    base = {m: np.mean(judges.window(series, m, "v1", meta["baseline"]["from"],
+                                     meta["baseline"]["to"])) for m in judges.WORSE}
+    stages, stage_s = meta["plan"]["stages"], meta["plan"]["stage_seconds"]
+    fails = 0
+    for t in range(60, meta["end"] + 1, 60):
+        bad = False
+        for m in judges.WORSE:
+            xs = judges.window(series, m, "v2", t - 60, t)
+            if not xs:
+                continue
+            x = float(np.mean(xs))
+            bad |= (m == "latency_p95_ms" and x > base[m] * 1.25) \
+                or (m == "error_rate" and x > 0.02) \
+                or (m == "throughput_rps" and x < base[m] * 0.85) \
+                or (m == "parse_rate" and x < 0.90) \
+                or (m == "memory_rss_bytes" and x > base[m] * 1.20)
+        fails = fails + 1 if bad else 0
+        if fails >= runs:
+            return {"outcome": "rolled_back", "rollback_at": t}
+        if t >= len(stages) * stage_s:
+            return {"outcome": "promoted", "rollback_at": None}
+    return {"outcome": "in_progress", "rollback_at": None}
+
+
+def _swept_one(args: tuple[str, str, float, dict[str, Any]]) -> calibrate.Row:
+    folder, who, setting, truth = args
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    sys.path.insert(0, REFERENCE)
+    import judges
+
+    meta, series = judges.load(os.path.join(folder, truth["scenario"] + ".jsonl"))
+    if who == "kayenta-critical":
+        res = judges.kayenta_judge(meta, series, alpha=setting, critical=True)
+    elif who == "kayenta":
+        res = judges.kayenta_judge(meta, series, alpha=setting)
+    else:
+        res = _threshold_k(meta, series, int(setting))
+    return calibrate.classify(truth, res)
+
+
+def run_swept(folder: str, who: str, setting: float, jobs: int) -> list[calibrate.Row]:
+    work = [(folder, who, setting, tr) for tr in truths_of(folder)]
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as procs:
+        return list(procs.map(_swept_one, work, chunksize=8))
+
+
+Curve = list[tuple[float, float, float]]
+
+
+def sweep(folder: str, jobs: int, config: str | None) -> dict[str, Curve]:
+    """(setting, false rollback, detection) per judge, printed as it goes."""
+    curves: dict[str, Curve] = {}
+    plan: list[tuple[str, tuple[float, ...]]] = [
+        ("ours (alpha x)", OURS_FACTORS), ("kayenta-critical (alpha)", KAYENTA_ALPHAS),
+        ("kayenta (alpha)", KAYENTA_ALPHAS), ("threshold (failed checks in a row)",
+                                              tuple(float(k) for k in THRESHOLD_RUNS))]
+    for label, settings in plan:
+        who = label.split(" ")[0]
+        print(f"\n{label}:\n  {'setting':>9} {'false':>6} {'detect':>6} {'early':>5} "
+              f"{'promoted':>8} {'median_s':>8}", flush=True)
+        points = []
+        for setting in settings:
+            rows = (run_ours(folder, jobs, config, setting) if who == "ours"
+                    else run_swept(folder, who, setting, jobs))
+            f = calibrate.figures(rows)
+            points.append((setting, f["false_rollback"], f["detection"]))
+            print(f"  {setting:>9g} {calibrate.fmt(f['false_rollback']):>6} "
+                  f"{calibrate.fmt(f['detection']):>6} {f['early']:>5} "
+                  f"{calibrate.fmt(f['aa_promoted']):>8} {f['median_delay_s']!s:>8}",
+                  flush=True)
+        curves[label] = points
+    ours = curves[plan[0][0]]
+    print("\nours above the reference judges (at each of their points, our best detection "
+          "with no more false rollbacks):")
+    for label, points in list(curves.items())[1:]:
+        worse = []
+        for setting, fr, det in points:
+            best = max((d for _, f, d in ours if f <= fr + 1e-9), default=None)
+            if best is None or best < det:
+                worse.append(f"{setting:g} (false {fr:.3f}, detection {det:.3f} vs ours "
+                             f"{'none' if best is None else f'{best:.3f}'})")
+        print(f"  {label}: " + ("above everywhere" if not worse
+                                else "NOT above at " + "; ".join(worse)))
+    return curves
 
 
 def _reference_one(args: tuple[str, str, dict[str, Any]]) -> calibrate.Row:
@@ -113,9 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-build", action="store_true", help="reuse OUT if it holds a set")
     ap.add_argument("--config", help="our rules file instead of the defaults")
     ap.add_argument("--save", help="write every judge's rows and figures as JSON here")
+    ap.add_argument("--sweep", action="store_true",
+                    help="the trade-off curve of every judge (see above)")
     args = ap.parse_args(argv)
     if not (args.no_build and os.path.exists(os.path.join(args.out, "truth.json"))):
         build(args.out, args.seed)
+    if args.sweep:
+        curves = sweep(args.out, args.jobs, args.config)
+        if args.save:
+            with open(args.save, "w") as out:
+                json.dump(curves, out, indent=1)
+        return 0
     lines, saved = [], {}
     for who in args.judges.split(","):
         t0 = time.time()

@@ -30,7 +30,7 @@ METRIC = "latency_p95_ms"
 @contextmanager
 def no_wander() -> Iterator[None]:
     before = tuning_mod.tuning()
-    tuning_mod.use(replace(before, wander=False))
+    tuning_mod.use(replace(before, wander=False, episodes=False))
     try:
         yield
     finally:
@@ -101,3 +101,35 @@ def test_a_lasting_regression_under_the_same_wander_is_caught() -> None:
     v1 = 200 * (1 + ar1(121, 0.7, 0.12, 5))
     v2 = 1.5 * 200 * (1 + ar1(61, 0.7, 0.12, 6))
     assert any(judge(v1, v2, t).breached for t in np.arange(600.0, now + 1, STEP))
+
+
+def _ctx(v1: np.ndarray, v2: np.ndarray, now: float) -> EvalContext:
+    t1 = np.arange(-3600.0, now + 1, STEP)
+    t2 = np.arange(0.0, now + 1, STEP)
+    store = SeriesStore({(Version.V1, METRIC): Series(t1, v1[: len(t1)]),
+                         (Version.V2, METRIC): Series(t2, v2[: len(t2)])})
+    return EvalContext(_module(), now, 0.0, store, {}, traffic_percent=25.0,
+                       stage_started_at=0.0)
+
+
+def test_wander_both_versions_share_cancels() -> None:
+    # load moving both versions (a common AR(1) pattern) cancels in V2 - V1: the factor
+    # is that of the differences, white here; independent hosts keep V1's
+    rng = np.random.default_rng(9)
+    load = 200 * ar1(121, 0.9, 0.15, 10)
+    v1 = 200 + load + rng.normal(0, 5, 121)
+    shared = 200 + load[60:] + rng.normal(0, 5, 61)
+    apart = 200 + 200 * ar1(61, 0.9, 0.15, 11) + rng.normal(0, 5, 61)
+    assert wander.of_values(v1) > 3.0
+    assert wander.factor(_ctx(v1, shared, 3600.0), METRIC) < 1.5
+    assert wander.factor(_ctx(v1, apart, 3600.0), METRIC) > 2.0
+
+
+def test_episode_span_is_how_long_v1_strays() -> None:
+    rng = np.random.default_rng(12)
+    white = 200 + rng.normal(0, 4, 121)
+    assert wander.episode_span(_ctx(white, white[60:], 3600.0), METRIC, 0.05, 150.0) == 0.0
+    episode = white.copy()
+    episode[70:90] *= 1.4  # 20 minutes 40 % higher, within V1's last hour
+    span = wander.episode_span(_ctx(episode, white[60:], 3600.0), METRIC, 0.05, 150.0)
+    assert 1140.0 <= span <= 1500.0

@@ -33,6 +33,7 @@ from watchdog.baseline import Baseline
 from watchdog.config.schema import RelativeRule
 from watchdog.judge import counts, noise, stats, wander
 from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, span, too_few, warm_from
+from watchdog.judge.disagree import disagreement
 from watchdog.judge.series import Series
 from watchdog.judge.warmup import stale_for, still_falling, warm_until, warming_in
 from watchdog.model import Direction, RuleResult, Version
@@ -72,7 +73,7 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         # on a wandering metric the long window is stretched to hold as many effective
         # samples as on white noise (wander.py)
         windows.append(wander.stretched(rule.long_window, wander.factor(ctx, rule.metric)))
-    best: tuple[float, stats.Comparison, Reference, float] | None = None
+    best: tuple[float, stats.Comparison, Reference, float, bool] | None = None
 
     def alpha_of(comp: stats.Comparison) -> float:
         # an exact count test's p-value is what it says (the normal z's alpha also absorbs
@@ -89,11 +90,11 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     warm_end = warm_until(spec.settle_with, rule, ctx) if spec.settle_with else None
     long_from = earliest if warm_end is None \
         else max(earliest, min(warm_end + EPS, ctx.started_at + elapsed / 2 - EPS))
-    for width in windows:
-        start = max(ctx.now - width, earliest if width == short else long_from)
+    def judge_window(width: float, start: float
+                     ) -> tuple[stats.Comparison, Reference, int] | RuleResult | None:
         _, v2 = v2s.window(start, ctx.now)
         if len(v2) < rule.min_samples:
-            continue
+            return None
         ref = _reference(rule, ctx, start, width)
         if isinstance(ref, RuleResult):
             return ref
@@ -102,16 +103,40 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         allowed = tolerance
         if ref.kind != "live_v1" and rule.baseline_tolerance is not None:
             allowed = rule.baseline_tolerance
-        comp = _compare(rule, ctx, v2, ref, allowed, higher)
-        if best is None or comp.z - critical(comp) > best[1].z - best[3]:
-            best = (width, comp, ref, critical(comp))
+        return _compare(rule, ctx, v2, ref, allowed, higher), ref, len(v2)
+
+    for width in windows:
+        found = judge_window(width, max(ctx.now - width, earliest if width == short
+                                        else long_from))
+        if found is None or isinstance(found, RuleResult):
+            if found is None:
+                continue
+            return found
+        comp, ref, n = found
+        # a window with too few effective samples (a few minutes of a wandering metric)
+        # is reported, never acted on: its mean is one draw of the wander (wander.py)
+        thin = rule.test == "sequential" and wander.thin(ctx, rule.metric, n)
+        if best is None or (not thin, comp.z - critical(comp)) > (not best[4],
+                                                                 best[1].z - best[3]):
+            best = (width, comp, ref, critical(comp), thin)
     assert best is not None
-    width, comp, ref, crit = best
-    breached = comp.z > crit
+    width, comp, ref, crit, thin = best
+    breached = comp.z > crit and not thin
     scanned = _scan(rule, ctx, windows[-1], earliest, tolerance, higher) \
         if rule.scan_threshold is not None else None
     if scanned is not None and scanned > (rule.scan_threshold or 0.0):
         breached = True
+    # V2's excess must outlast the excursions V1 itself makes (wander.episode_span)
+    episode: tuple[float, float] | None = None
+    # (a breach the scan found is one already: a sustained run, in wander-scaled noise)
+    if breached and rule.test == "sequential" and not (
+            scanned is not None and scanned > (rule.scan_threshold or 0.0)):
+        lasting = wander.episode_span(ctx, rule.metric, tolerance, short)
+        if lasting > width + EPS:
+            confirm = judge_window(lasting, max(ctx.now - lasting, long_from))
+            if isinstance(confirm, tuple):
+                episode = (lasting, confirm[0].z)
+                breached = confirm[0].z > crit
     used = tolerance if ref.kind == "live_v1" or rule.baseline_tolerance is None \
         else rule.baseline_tolerance
     evidence: dict[str, Any] = {"against": ref.kind, "tolerance": used, "test": rule.test,
@@ -122,6 +147,13 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         evidence["reference_note"] = ref.note
     if scanned is not None:
         evidence.update(scan=round(scanned, 3), scan_threshold=rule.scan_threshold)
+    k = wander.factor(ctx, rule.metric)
+    if k > 1.0:
+        evidence.update(wander_factor=round(k, 3), effective_n=round(comp.n_canary / k**2, 2))
+    if thin:
+        evidence["thin"] = 1
+    if episode is not None:
+        evidence.update(episode_span=round(episode[0], 1), episode_z=round(episode[1], 3))
     baseline = ctx.baselines.get(rule.metric)
     if baseline is not None:
         evidence["baseline_id"] = baseline.id
@@ -130,6 +162,16 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     if scanned is not None and rule.scan_threshold is not None \
             and scanned > rule.scan_threshold >= 0 and comp.z <= crit:
         summary += f"; sustained excess: scan {scanned:.1f} > {rule.scan_threshold:g}"
+    if episode is not None and not breached:
+        summary += (f"; not past V1's own excursions: z={episode[1]:.2f} over "
+                    f"{episode[0]:g}s, as long as V1 strayed beyond the tolerance")
+    if breached and ref.kind == "live_v1" and not ref.note and baseline is not None \
+            and not baseline.expired(ctx.now) and rule.test == "sequential":
+        value_b, se_b = _baseline_level(baseline)
+        why = disagreement(rule, comp, ref.level, ref.se, value_b, se_b, baseline.count,
+                           wander.factor(ctx, rule.metric), crit, higher)
+        if why is not None:
+            return inconclusive(rule, f"{why}: {summary}", disagree=1, **evidence)
     stale = stale_for(v2s, ctx) if breached else None
     if stale is not None:
         # the samples that breached were judged at earlier ticks already: repeating the
@@ -298,7 +340,7 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
         v2 = v2s.window(start, ctx.now)[1]
         reference = ref.value
         sd = noise.measured(ctx, Version.V2, rule.metric, noise_from, v2, floor)
-    if len(v2) < rule.min_samples:
+    if len(v2) < rule.min_samples or wander.thin(ctx, rule.metric, len(v2)):
         return None
     allowed = tolerance if isinstance(reference, np.ndarray) or rule.baseline_tolerance is None \
         else rule.baseline_tolerance

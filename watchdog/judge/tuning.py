@@ -25,8 +25,15 @@ class Tuning:
     wander_span: float = 3600.0  # V1's history the wander factor is measured on (s)
     wander_min_samples: int = 20  # fewer live V1 samples: the stored baseline's instead
     wander_deadband: float = 3.0  # k less this / sqrt(n): white noise's chance excess
+    wander_clip: float = 5.0  # samples beyond this many robust sds are clipped first
     wander_max_factor: float = 10.0  # the factor is capped here
     wander_max_window: float = 3600.0  # a stretched long window is capped here (s)
+    wander_min_effective_n: float = 3.0  # a window with fewer (n / k^2) never breaches
+    # relative rules: a breach must hold over V1's own longest excursion (wander.py)
+    episodes: bool = True
+    # relative rules (disagree.py): live V1 and its baseline disagree: V2 worse than both
+    disagreeing_references: bool = True
+    episode_max: float = 2400.0  # the confirming window is at most this long (s)
 
 
 _CURRENT = [Tuning()]

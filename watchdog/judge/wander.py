@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from watchdog.judge import hac, stats
-from watchdog.judge.context import EvalContext
+from watchdog.judge.context import EvalContext, paired
 from watchdog.judge.tuning import tuning
 from watchdog.model import Version
 
@@ -38,9 +38,29 @@ def factor(ctx: EvalContext, metric: str) -> float:
 
 
 def _measure(ctx: EvalContext, metric: str) -> float:
-    settings = tuning()
-    if not settings.wander:
+    if not tuning().wander:
         return 1.0
+    k = _of_v1(ctx, metric)
+    if k > 1.0:
+        # wander that V1 and V2 share (load moving both) cancels in V2 - V1: where the
+        # differences over V2's life wander less, that is the factor
+        k = min(k, _of_differences(ctx, metric))
+    return k
+
+
+def _of_differences(ctx: EvalContext, metric: str) -> float:
+    """The factor of V2 - V1 at the same instants over V2's life (at most wander_span);
+    infinite (no limit) with too few such pairs."""
+    settings = tuning()
+    start = max(ctx.started_at, ctx.now - settings.wander_span)
+    v2, v1 = paired(ctx, metric, start)
+    if len(v2) < settings.wander_min_samples:
+        return math.inf
+    return of_values(v2 - v1)
+
+
+def _of_v1(ctx: EvalContext, metric: str) -> float:
+    settings = tuning()
     values = ctx.series.get(Version.V1, metric).window(ctx.now - settings.wander_span,
                                                       ctx.now)[1]
     if len(values) < settings.wander_min_samples:
@@ -57,6 +77,11 @@ def of_values(values: np.ndarray) -> float:
     sd = stats.noise_sd(values)
     if not sd > 0:
         return 1.0
+    # single spikes are no wander (the levels judged are robust to them): clipped first
+    centre = float(np.median(values))
+    scale = settings.wander_clip * 1.4826 * float(np.median(np.abs(values - centre)))
+    if scale > 0:
+        values = np.clip(values, centre - scale, centre + scale)
     long_run = hac.estimate(values).long_run_sd
     if not math.isfinite(long_run):
         return 1.0
@@ -66,6 +91,65 @@ def of_values(values: np.ndarray) -> float:
     return min(max(k, 1.0), settings.wander_max_factor)
 
 
+def thin(ctx: EvalContext, metric: str, n: int) -> bool:
+    """A window of ``n`` samples holds too few effective samples (n / k^2) to act on."""
+    k = factor(ctx, metric)
+    return k > 1.0 and n / (k * k) < tuning().wander_min_effective_n
+
+
 def stretched(window: float, k: float) -> float:
     """A long window stretched to hold as many effective samples as on white noise."""
     return min(window * k * k, max(window, tuning().wander_max_window))
+
+
+def _v1_history(ctx: EvalContext, metric: str) -> tuple[list[float], np.ndarray]:
+    """V1's last ``wander_span`` seconds, or its stored baseline where V1 has too few."""
+    settings = tuning()
+    times, values = ctx.series.get(Version.V1, metric).window(ctx.now - settings.wander_span,
+                                                             ctx.now)
+    if len(values) < settings.wander_min_samples:
+        baseline = ctx.baselines.get(metric)
+        if baseline is not None and len(baseline.samples) >= settings.wander_min_samples:
+            return [t for t, _ in baseline.samples], baseline.values()
+    return times, values
+
+
+def episode_span(ctx: EvalContext, metric: str, tolerance: float, width: float) -> float:
+    """How long V1's own level stays beyond ``tolerance`` of its usual level: the longest
+    run of V1's ``width``-second rolling medians more than ``tolerance`` from V1's median
+    over its history (seconds, at most ``episode_max``; 0 when V1 never strays).
+
+    One host's level episodes last 10-30 minutes on real hosts; a regression lasts. A
+    breach must hold over a window this long to count (relative.py): V2's excess must
+    outlast the excursions V1 itself makes, which carry no regression.
+    """
+    settings = tuning()
+    if not settings.episodes:
+        return 0.0
+    key = ("episode", metric, tolerance, width)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = _episode(_v1_history(ctx, metric), tolerance, width)
+    return float(found)
+
+
+def _episode(history: tuple[list[float], np.ndarray], tolerance: float,
+             width: float) -> float:
+    times, values = history
+    if len(values) < tuning().wander_min_samples:
+        return 0.0
+    t = np.asarray(times, dtype=float)
+    spacing = float(np.median(np.diff(t)))
+    k = max(round(width / spacing), 1)
+    if len(values) < 2 * k:
+        return 0.0
+    centre = float(np.median(values))
+    if centre == 0:
+        return 0.0
+    rolling = np.median(np.lib.stride_tricks.sliding_window_view(values, k), axis=1)
+    out = np.abs(rolling / centre - 1.0) > tolerance
+    longest = run = 0
+    for flag in out.tolist():
+        run = run + 1 if flag else 0
+        longest = max(longest, run)
+    return min((longest + k - 1) * spacing, tuning().episode_max) if longest else 0.0
