@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,24 +20,38 @@ from watchdog.errors import ScenarioError, UnknownModule
 
 @click.command()
 @click.argument("scenario", type=click.Path())
-@click.option("--config", "config", multiple=True, type=click.Path(),
+@click.option("--rules", "rules", multiple=True, type=click.Path(),
               help="Rule file or folder (repeatable). Default: the shipped default rules.")
+@click.option("--config", "old_rules", multiple=True, type=click.Path(), hidden=True,
+              help="Deprecated spelling of --rules (rule files, not a daemon config).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the contract).")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default=None,
+              help="Output format (-o json: as --json).")
 @click.option("--plot", type=click.Path(), help="Also draw the replay to this PNG file.")
-def backtest(scenario: str, config: tuple[str, ...], as_json: bool, plot: str | None) -> None:
-    """Replay SCENARIO (JSON Lines) through the judge and rollout state machine."""
+def backtest(scenario: str, rules: tuple[str, ...], old_rules: tuple[str, ...],
+             as_json: bool, output: str | None, plot: str | None) -> None:
+    """Replay SCENARIO (JSON Lines) through the judge and rollout state machine.
+
+    --config is a deprecated spelling of --rules here (it takes rule files): it still
+    works, with a warning on stderr."""
+    as_json = as_json or output == "json"
+    if old_rules:
+        click.echo("warning: backtest --config is deprecated: it takes rule files, so it is "
+                   "now --rules (--config names the daemon config in every other command)",
+                   err=True)
+    paths: list[str | Path] = [*rules, *old_rules]
     if plot:
         _plot_or_exit(None, None, plot)  # matplotlib missing: say so before the replay
     with exit_on_errors(ScenarioError, UnknownModule):
-        rules = load_paths(list(config)) if config else load_default_rules()
+        ruleset = load_paths(paths) if paths else load_default_rules()
         loaded = load_scenario(scenario)
-        result = replay.run(loaded, rules)
+        result = replay.run(loaded, ruleset)
     if as_json:
         click.echo(json.dumps(_finite(result.to_json())))
     else:
         click.echo(render(result))
     if plot:
-        _plot_or_exit(result, rules, plot)
+        _plot_or_exit(result, ruleset, plot)
         if not as_json:
             click.echo(f"plot written to {plot}")
 

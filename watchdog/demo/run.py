@@ -47,6 +47,22 @@ PREFERRED_PORTS = {"v1": 9101, "v2": 9102}
 GENERATED = ("watchdog.yaml", "rules.yaml", "journal.db", "journal.db-wal", "journal.db-shm",
              "journal.state", "logs", "ports")
 
+HELP = """\
+The daemon guarding a staged rollout of two simulated services, on this machine, with
+nothing else installed (make demo runs this; docs/demo.md explains it):
+
+  1. starts V1 and V2 of the service "checkout" on 127.0.0.1:9101 and :9102 (other free
+     ports if those are taken); V2 regresses from the 3rd stage
+  2. writes demo-output/rules.yaml (the shipped default rules on a timescale of seconds)
+     and demo-output/watchdog.yaml, and checks both (rollout-watchdog check, run --check)
+  3. captures V1's baseline from its endpoint into the journal
+  4. runs rollout-watchdog run --config demo-output/watchdog.yaml and follows the journal
+     while the rollout advances, until the regression is caught and rolled back
+  5. prints the flag file before and after, the journal (rollout-watchdog history) and a
+     summary
+
+Exit status 0 when the rollout went as expected, 1 otherwise."""
+
 
 @dataclass
 class Options:
@@ -83,7 +99,7 @@ class Run:
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
-    p = argparse.ArgumentParser(prog="python -m watchdog.demo", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m watchdog.demo", description=HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("demo-output"),
                    help="output folder (default ./demo-output; its generated files are "
