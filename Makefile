@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check-rules score bench clean
+.PHONY: demo test lint typecheck check-rules score bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,11 @@ score: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/backtest_speed.py
 
+# the documentation site (mkdocs.yml) into site/; docs/rules-reference.md is generated
+# from watchdog/config/schema.py first
+docs: $(STAMP)
+	$(BIN)/python -m watchdog.docs_gen
+	$(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build site *.egg-info
