@@ -49,7 +49,7 @@ def alert_notifications(module: Module, before: Mapping[str, AlertState],
                 module=module.name, kind="alert_firing", action=None,
                 severity=rule.severity.value,
                 title=f"{module.name}: {title}{' (dry run)' if rule.dry_run else ''}",
-                stage=cp.stage, traffic_percent=cp.traffic_percent, reasons=(summary,),
+                stage=cp.stage + 1, traffic_percent=cp.traffic_percent, reasons=(summary,),
                 evidence=(evidence,), at=now, links=links))
         elif old.phase is AlertPhase.FIRING:
             fired = old.fired_at if old.fired_at is not None else now
@@ -58,7 +58,7 @@ def alert_notifications(module: Module, before: Mapping[str, AlertState],
                 key=f"resolved:{module.name}:{rule.name}:{old.active_at}",
                 module=module.name, kind="alert_resolved", action=None,
                 severity=rule.severity.value, title=f"{module.name}: resolved: {title}",
-                stage=cp.stage, traffic_percent=cp.traffic_percent,
+                stage=cp.stage + 1, traffic_percent=cp.traffic_percent,
                 reasons=(f"resolved after firing for {now - fired:g}s; now: {summary}",),
                 evidence=(evidence,), at=now, links=links))
     return out

@@ -38,6 +38,7 @@ from watchdog.daemon.config import Loaded, load_config
 from watchdog.daemon.observe import Observability
 from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.scheduler import JobSpec, Scheduler
+from watchdog.daemon.startlog import resumed
 from watchdog.daemon.stuck import OnStuck
 from watchdog.engine import Engine, TickResult, journal_wait
 from watchdog.errors import ConfigError, Issue, JournalError
@@ -259,6 +260,8 @@ class Daemon:
 
     def start(self) -> None:
         self.observe.start()  # a port in use fails the start, before anything else runs
+        for line in resumed(self.outbox.journal, self.loaded):
+            log.info("start-up: %s", line)
         pending = len(self.outbox.journal.decisions(unapplied_only=True))
         if pending:
             log.info("start-up: applying %d journaled decision(s) not confirmed as applied",

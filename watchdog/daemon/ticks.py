@@ -74,6 +74,12 @@ def record_verdict(journal: Journal, result: TickResult) -> None:
         return  # only for display; the next change writes it
 
 
+def stage_number(d: Decision) -> int | None:
+    """The decision's stage as shown everywhere: counted from 1 (the target stage)."""
+    index = d.to_stage if d.to_stage is not None else d.from_stage
+    return None if index is None else index + 1
+
+
 def notification(jd: JournaledDecision) -> Notification:
     d = jd.decision
     verb = {Action.ADVANCE: f"advanced to {d.traffic_percent:g} %",
@@ -87,7 +93,7 @@ def notification(jd: JournaledDecision) -> Notification:
     return Notification(
         key=f"decision:{jd.id}", module=d.module, kind="decision", action=d.action.value,
         severity=SEVERITY.get(d.action, "info"), title=f"{d.module} {verb}{by}",
-        stage=d.to_stage if d.to_stage is not None else d.from_stage,
+        stage=stage_number(d),
         traffic_percent=d.traffic_percent, reasons=d.reasons, evidence=d.evidence, at=d.at)
 
 
@@ -104,7 +110,7 @@ def stuck_notification(d: Decision, key: str, waited: float, errors: str,
         key=f"{'stuck' if stuck else 'unstuck'}:{key}", module=d.module,
         kind="actuation_stuck" if stuck else "actuation_applied", action=d.action.value,
         severity="critical" if stuck else "info", title=title,
-        stage=d.to_stage if d.to_stage is not None else d.from_stage,
+        stage=stage_number(d),
         traffic_percent=d.traffic_percent, reasons=tuple(reasons), at=d.at)
 
 
