@@ -103,3 +103,16 @@ def test_status_without_a_config_shows_only_the_journals_modules(
     done = cli_run("status", "--db", str(site["db"]), "--json")
     assert done.exit_code == 0, done.output
     assert [r["module"] for r in json.loads(done.output)["modules"]] == ["search"]  # no checkout
+
+
+def test_a_config_that_cannot_be_read_is_an_error_not_a_traceback(
+        site: dict[str, Any]) -> None:
+    for command in (["status"], ["history"], ["baseline", "list"], ["checkpoint", "list"]):
+        done = cli_run(*command, "--config", "missing.yaml")
+        assert done.exit_code == 2, done.output
+        assert "error: missing.yaml: cannot read: No such file or directory" in done.output
+        assert done.exception is None or isinstance(done.exception, SystemExit)
+    (site["root"] / "broken.yaml").write_text("db: [unclosed\n")
+    done = cli_run("status", "--config", "broken.yaml")
+    assert done.exit_code == 2 and "error: broken.yaml:" in done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)

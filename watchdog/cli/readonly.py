@@ -51,11 +51,17 @@ def view(config: str | None, db: str | None) -> View:
     try:
         loaded = load_config(config)
     except ConfigError as err:
+        try:
+            path = db or _db_of(config)
+        except ConfigError as unreadable:  # not even the journal's path can be read
+            for issue in unreadable.issues:
+                click.echo(f"error: {issue}", err=True)
+            raise SystemExit(2) from None
         for issue in err.issues[:5]:
             click.echo(f"warning: {issue}", err=True)
         click.echo(f"warning: {config} does not load ({len(err.issues)} problem(s)); "
                    "showing the journal alone", err=True)
-        return View(db or _db_of(config), "--db" if db else f"db in {config}")
+        return View(path, "--db" if db else f"db in {config}")
     return View(db or loaded.db, "--db" if db else f"{config}", loaded.module_names,
                 loaded.rules, loaded.config.clock)
 
