@@ -242,6 +242,7 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
             "stages": len(plan.stages) if plan is not None else None,
             "traffic_percent": cp.traffic_percent if cp else 0.0, "kill_switch": kill,
             "last_verdict": journal.setting(f"verdict:{name}"),
+            "source": journal.setting(f"source:{name}"),  # watchdog.sourcestate
             "firing": sorted(r for r, s in (cp.alerts if cp else {}).items()
                              if s.phase.value == "firing"),
             "last_decision": None if last is None else {

@@ -16,6 +16,7 @@ from watchdog.journal.base import Journal, JournaledDecision
 from watchdog.judge.alerts import AlertPhase
 from watchdog.model import Action, VerdictKind, Version
 from watchdog.rollout.state import Checkpoint, Phase
+from watchdog.sourcestate import SOURCE_KEY, source_note
 
 VERDICT_KEY = "verdict:{module}"
 """Where the daemon keeps each module's last verdict (watchdog.daemon.ticks)."""
@@ -61,10 +62,15 @@ def decision_row(jd: JournaledDecision, with_evidence: bool = False) -> Decision
 
 def last_verdict(ctx: ApiContext, journal: Journal, module: str) -> VerdictView | None:
     stored: Any = journal.setting(VERDICT_KEY.format(module=module))
+    source: Any = journal.setting(SOURCE_KEY.format(module=module))
     if isinstance(stored, dict) and stored.get("kind") in set(VerdictKind):
+        reasons = [str(x) for x in stored.get("reasons") or []]
+        note = source_note(source)  # the source down: said instead of "0 samples"
+        if note is not None:
+            reasons = [note] if source.get("state") == "down" else [note, *reasons]
         return VerdictView(kind=VerdictKind(stored["kind"]), since=_num(stored.get("since")),
                            firing=[str(x) for x in stored.get("firing") or []],
-                           reasons=[str(x) for x in stored.get("reasons") or []])
+                           reasons=reasons)
     seen = ctx.telemetry.last_verdict(module) if ctx.telemetry is not None else None
     if seen is None:
         return None

@@ -23,6 +23,7 @@ COMMANDS = {
     "run": "watchdog.cli.run:run",
     "journal": "watchdog.cli.journal:journal",
     "record": "watchdog.cli.record:record",
+    "query": "watchdog.cli.query:query",
     "status": "watchdog.cli.status:status_cmd",
     "history": "watchdog.cli.status:history",
     **{name: f"watchdog.cli.control:{attr}" for name, attr in (

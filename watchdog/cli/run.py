@@ -48,8 +48,15 @@ def _check(config: str | None) -> None:
     from watchdog.daemon.preflight import preflight
 
     loaded = load_config(config)
-    for instance in PluginSet.build(loaded).instances():
-        close_plugin(instance)
+    built = PluginSet.build(loaded)
+    try:  # the queries, tried now: a warning for each that finds nothing (cli/query.py)
+        from watchdog.cli.query import check_queries
+
+        for warning in check_queries(loaded, built.source):
+            click.echo(warning, err=True)
+    finally:
+        for instance in built.instances():
+            close_plugin(instance)
     preflight(loaded, os.environ)
     click.echo(f"{loaded.file}: OK ({len(loaded.module_names)} modules: "
                f"{', '.join(loaded.module_names)}; rules: "

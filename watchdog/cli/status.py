@@ -26,6 +26,7 @@ from watchdog.control import status
 from watchdog.durations import parse_duration
 from watchdog.errors import UnknownModule, WatchdogError
 from watchdog.journal.store import SqliteJournal
+from watchdog.sourcestate import source_note
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
 FAILED = ("rolled_back", "aborted")
@@ -141,6 +142,9 @@ def _print(journal: SqliteJournal, rows: list[dict[str, Any]], as_json: bool) ->
         click.echo(f"{r['module']}: {r['phase']} {stage} {r['traffic_percent']:g}% | "
                    f"verdict {verdict} | baselines {r['baselines']}, age "
                    f"{age(r['baseline_age_s'])} | pending {r['pending_decisions']}")
+        note = source_note(r.get("source"))  # the source down or a query finding nothing
+        if note is not None:
+            click.echo(f"  {note}")
         last = r["last_decision"]
         if last is not None:
             click.echo(f"  last decision #{last['id']} {last['action']} "

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from watchdog.clock import Clock
 from watchdog.daemon.config import Loaded
+from watchdog.daemon.sourcewatch import SourceWatch
 from watchdog.engine import TickResult
 from watchdog.errors import Issue
 from watchdog.model import RejectReason
@@ -42,6 +43,7 @@ class Observability:
         self.registry.register(JournalCollector(loaded.db, clock.now,
                                                 [(q.notifier.name, q) for q in queues]))
         register_runtime_collectors(self.registry)  # process_*, python_info, python_gc_*
+        self.sources = SourceWatch(self.telemetry, loaded.config.source.plugin)
         self.server = None
         self.history: TickHistory | None = None
         api = loaded.config.api

@@ -20,6 +20,7 @@ journaled (each call bounded by its deadline), exit status 0.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -41,13 +42,14 @@ from watchdog.daemon.scheduler import JobSpec, Scheduler
 from watchdog.daemon.startlog import resumed
 from watchdog.daemon.stuck import OnStuck
 from watchdog.engine import Engine, TickResult, journal_wait
-from watchdog.errors import ConfigError, Issue, JournalError
+from watchdog.errors import ConfigError, Issue, JournalError, SourceError
 from watchdog.journal.schema import set_busy_timeout
 from watchdog.journal.store import Journal, JournaledDecision
 from watchdog.model import Decision
 from watchdog.notifiers.queue import NotificationQueue
 from watchdog.sdnotify import Notifier as SystemdNotifier
 from watchdog.sdnotify import WatchdogPinger
+from watchdog.sourcestate import record_source
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ class Daemon:
         self._locks: dict[str, threading.Lock] = {}
         self._results: dict[str, TickResult] = {}
         self._said: set[tuple[str, str]] = set()
+        self._fetch_errors: dict[str, SourceError] = {}  # this tick's failed fetch, per module
         self._busy: dict[str, float] = {}
         self._adopt(self.loaded, self.plugins)
         self.observe = Observability(self.loaded, self.clock, self.queues, self.env)
@@ -124,8 +127,11 @@ class Daemon:
                     return None
             began = self.clock.monotonic()
             before = dict(cp.alerts) if cp is not None else {}
+            self._fetch_errors.pop(module, None)
             result = engine.tick(module, now)
             self.observe.tick(result, self.clock.monotonic() - began)
+            record_source(engine.journal, module, self.observe.sources.after_tick(
+                module, now, engine.source, self._fetch_errors.pop(module, None)), now)
             for note in alert_notifications(engine.module(module), before, result):
                 for queue in self.queues:
                     queue.enqueue(note)
@@ -159,7 +165,8 @@ class Daemon:
     def _actuator_failed(self, actuator: str) -> None:
         self.observe.telemetry.actuator_failure(actuator)
 
-    def _source_failed(self, error: Exception) -> None:
+    def _source_failed(self, module: str, error: SourceError) -> None:
+        self._fetch_errors[module] = error
         self.observe.telemetry.source_error(self.loaded.config.source.plugin, error)
 
     def _notify(self, jd: JournaledDecision) -> None:
@@ -194,7 +201,7 @@ class Daemon:
                 self.engines[name] = Engine(
                     rules, Journal(loaded.db, busy_timeout=journal_wait(
                         loaded.interval_of(name))), plugins.source, outbox=self.outbox,
-                    on_source_error=self._source_failed)
+                    on_source_error=functools.partial(self._source_failed, name))
                 self._locks.setdefault(name, threading.Lock())
             else:
                 engine.rules, engine.source = rules, plugins.source
