@@ -1,6 +1,7 @@
 """Immutable models for modules, metrics, rules and plans, validated at load.
 
-Field reference lives in README.md ("Rule reference"); keep the two in step.
+Each field's description= is its entry in docs/rules-reference.md, which
+watchdog/docs_gen.py generates (python -m watchdog.docs_gen); a test keeps them equal.
 """
 
 from __future__ import annotations
@@ -86,12 +87,20 @@ class Frozen(BaseModel):
 class ScrapeSpec(Frozen):
     """How to read a metric straight from a version's exposition endpoint."""
 
-    name: Name
-    type: Literal["gauge", "counter", "histogram"] = "gauge"
-    quantile: float | None = Field(default=None, gt=0, lt=1)
-    labels: dict[str, str] = Field(default_factory=dict)
-    scale: float = 1.0
-    denominator: Name | None = None
+    name: Name = Field(description=(
+        "The series name in the exposition text (for a histogram, without `_bucket`)."))
+    type: Literal["gauge", "counter", "histogram"] = Field(default="gauge", description=(
+        "gauge: the value (the largest of the matching series); counter: the per-second rate "
+        "between two scrapes (resets handled); histogram: a quantile of the observations between "
+        "two scrapes."))
+    quantile: float | None = Field(default=None, gt=0, lt=1, description=(
+        "The quantile of a histogram, e.g. 0.95: required for, and only for, `type: histogram`."))
+    labels: dict[str, str] = Field(default_factory=dict, description=(
+        "Select series by label; `{module}` and `{version}` in the values are replaced."))
+    scale: float = Field(default=1.0, description=(
+        "Multiply every value (e.g. `1000` for seconds -> ms)."))
+    denominator: Name | None = Field(default=None, description=(
+        "Counters only: the value is rate(name) / rate(denominator), e.g. failed / total."))
 
     @model_validator(mode="after")
     def _check(self) -> ScrapeSpec:
@@ -105,21 +114,62 @@ class ScrapeSpec(Frozen):
 
 
 class MetricSpec(Frozen):
-    direction: Direction
-    unit: str = ""
-    description: str = ""
-    query: str | None = Field(default=None, min_length=1)
-    scrape: ScrapeSpec | None = None
-    warmup: Duration | None = None
-    settle: Duration = 0.0
-    settle_min: Duration = Field(default=180.0, ge=0)
-    settle_with: Name | None = None
-    noise_floor: float = Field(default=0.0, ge=0)
-    per_request: bool = False
+    direction: Direction = Field(description=(
+        "Which way is worse. `growth_is_worse` (memory) compares like `higher_is_worse` in "
+        "relative rules. A relative rule must use `max_increase` on a higher/growth metric and "
+        "`max_decrease` on a lower one."))
+    unit: str = Field(default="", description=(
+        "For people and plots; also sets the metric's domain when `min`/`max` are not given: "
+        "`ratio`/`fraction` [0, 1], `percent`/`%` [0, 100], time units (`ns`, `us`, `ms`, `s`, "
+        "`seconds`, `min`, `h`, ...), sizes (`bytes`, `KiB`, `MB`, ...), rates (`rps`, `qps`, "
+        "`/s`, ...) and counts (`count`, `requests`, ...) >= 0, any other unit unbounded. A "
+        "percentage limit (`above: 5%`) needs a ratio metric (`unit: ratio` or `fraction`, or "
+        "`min`/`max` within [0, 1])."))
+    description: str = Field(default="", description=(
+        "For people."))
+    query: str | None = Field(default=None, min_length=1, description=(
+        "PromQL for the `prometheus` source; `{module}` and `{version}` are replaced by plain "
+        "text substitution (PromQL's own braces are left alone). A metric with neither `query` "
+        "nor `scrape` can only come from recorded files."))
+    scrape: ScrapeSpec | None = Field(default=None, description=(
+        "How the `scrape` source reads the metric from each version's `/metrics`."))
+    warmup: Duration | None = Field(default=None, description=(
+        "V2 samples before rollout start + warmup are ignored for this metric (default: the "
+        "module's `warmup`)."))
+    settle: Duration = Field(default=0.0, description=(
+        "A smarter warm-up for relative rules: during V2's first `settle` a breach counts only "
+        "when V2 is no longer improving (see the judge's settle)."))
+    settle_min: Duration = Field(default=180.0, ge=0, description=(
+        "Within `settle`: for V2's first `settle_min` no breach of this metric's relative rules "
+        "counts at all (a slow warm-up and a step regression look alike at a small share until "
+        "then). A regression present from V2's start is judged from then on; `2m` judges it a "
+        "minute sooner and, on the synthetic sets, rolled back about one healthy rollout in 300 "
+        "more (warm-ups that plateau). No effect without `settle`."))
+    settle_with: Name | None = Field(default=None, description=(
+        "Another metric's name: relative rules on this metric do not count a breach as long as V2 "
+        "is more than 20 % worse than live V1 on that metric within its `settle` period (medians "
+        "over the rule's window): a replica that is still slow serves fewer requests. The shipped "
+        "throughput and error-rate metrics settle with latency. Burst rules on this metric hold a "
+        "burst that began in V2's first minute while that holds (over the last minute). No effect "
+        "while that metric has no `settle`."))
+    noise_floor: float = Field(default=0.0, ge=0, description=(
+        "The smallest per-sample noise (in the metric's unit) the statistical test will assume."))
+    per_request: bool = Field(default=False, description=(
+        "The metric summarises the requests (or messages) a version served in a window (a "
+        "quantile, a ratio of counts), so its noise grows as the version's traffic share shrinks. "
+        "Relative rules against live V1 then pool V2's own noise, measured at its current share "
+        "only, with the noise V1's implies at V2's share (worth 5 samples). The shipped latency, "
+        "error-rate and parse-rate metrics set it; throughput per replica and memory do not."))
     # the values the metric can take (judge/domain.py): a sample outside is no measurement;
     # unset, they follow from the unit (ratio [0, 1], ms/bytes/rps >= 0, else any)
-    min_value: float | None = Field(default=None, alias="min")
-    max_value: float | None = Field(default=None, alias="max")
+    min_value: float | None = Field(default=None, alias="min", description=(
+        "The smallest value the metric can take (default: from `unit`). A sample outside [min, "
+        "max] is no measurement: the judge drops it as missing data, as it does NaN and +-inf. "
+        "Declare `min` for a metric whose unit implies >= 0 but can go negative, such as a clock "
+        "offset in `ms`. Within +-1e100."))
+    max_value: float | None = Field(default=None, alias="max", description=(
+        "The largest value the metric can take (default: from `unit`); see `min`. If a ratio "
+        "query can exceed 1 by rounding or rate extrapolation, declare `max: 1.01`."))
 
     @model_validator(mode="after")
     def _domain(self) -> MetricSpec:
@@ -136,21 +186,41 @@ class MetricSpec(Frozen):
 
 
 class RuleBase(Frozen):
-    name: Name
-    metric: Name
-    window: Duration = Field(default=60.0, gt=0)
-    for_: Duration = Field(default=0.0, alias="for")
-    keep_firing_for: Duration = 0.0
-    severity: Severity = Severity.WARNING
-    action: RuleAction = RuleAction.NOTIFY
-    dry_run: bool = False
-    min_samples: int = Field(default=3, ge=1)
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    name: Name = Field(description=(
+        "Unique within the module; an alert of that name is tracked."))
+    metric: Name = Field(description=(
+        "A metric the module declares (or the defaults bring)."))
+    window: Duration = Field(default=60.0, gt=0, description=(
+        "Which V2 samples count: those with now - window < t <= now, after warm-up (widened to "
+        "(min_samples - 0.5) x interval where it could not hold `min_samples` samples)."))
+    for_: Duration = Field(default=0.0, alias="for", description=(
+        "The condition must hold this long before the rule fires (Prometheus' `for`)."))
+    keep_firing_for: Duration = Field(default=0.0, description=(
+        "Once firing, keep firing until the condition has been clear this long."))
+    severity: Severity = Field(default=Severity.WARNING, description=(
+        "For people and notifications; `action: rollback` requires `critical`. Severity does not "
+        "enter the verdict."))
+    action: RuleAction = Field(default=RuleAction.NOTIFY, description=(
+        "What a firing rule does to the rollout: nothing (`notify`), stop advancing (`hold`), "
+        "roll back (`rollback`)."))
+    dry_run: bool = Field(default=False, description=(
+        "Evaluated, tracked and journaled as an alert, but never changes a verdict."))
+    min_samples: int = Field(default=3, ge=1, description=(
+        "The minimum evidence: fewer V2 samples in the window is inconclusive; a relative rule "
+        "also needs this many live V1 samples paired with V2's to use live V1."))
+    labels: dict[str, str] = Field(default_factory=dict, description=(
+        "Metadata for routing and notifications; the judge ignores it."))
+    annotations: dict[str, str] = Field(default_factory=dict, description=(
+        "For people: `summary`, `runbook_url`, anything else; the judge ignores it."))
     # rules by stage (config/stagerules.py): judged only at these stages (traffic
     # percentages of the plan), and fields overridden per stage
-    stages: list[StagePercent] | None = Field(default=None, min_length=1)
-    per_stage: dict[StagePercent, dict[str, Any]] = Field(default_factory=dict)
+    stages: list[StagePercent] | None = Field(default=None, min_length=1, description=(
+        "Judge the rule only at these stages of the plan (traffic percentages, `10` or `10%`); "
+        "elsewhere it does not apply. Each must be a stage of the module's plan."))
+    per_stage: dict[StagePercent, dict[str, Any]] = Field(default_factory=dict, description=(
+        "Field overrides by stage, e.g. `{50: {max_decrease: 20%}}`: at 50 % the limit is 20 %, "
+        "elsewhere the rule's own. Each override is validated at load as the whole rule it makes; "
+        "`name`, `metric`, `kind`, `stages` and `per_stage` cannot be overridden."))
     _variants: dict[float, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="wrap")
@@ -177,21 +247,55 @@ class RuleBase(Frozen):
 class RelativeRule(RuleBase):
     """V2 against V1: the stored baseline, live V1 over the same window, or auto."""
 
-    kind: Literal["relative"]
-    against: Literal["baseline", "live", "auto"] = "auto"
-    aggregate: Aggregate = "mean"
-    max_increase: Fraction | None = None
-    max_decrease: Fraction | None = None
-    test: Literal["none", "sequential"] = "none"
-    estimator: Literal["robust", "winsorised"] = "robust"
-    noise: Literal["observed", "binomial"] = "observed"
-    alpha: float = Field(default=0.001, gt=0, lt=0.5)
-    exact_alpha: float | None = Field(default=None, gt=0, lt=0.5)
-    long_window: Duration | None = Field(default=None, gt=0)
-    scan_threshold: float | None = Field(default=None, gt=0)
-    min_effect: float = Field(default=0.0, ge=0)
-    baseline_tolerance: Fraction | None = None
-    drift_guard: Fraction | None = None
+    kind: Literal["relative"] = Field(description=(
+        "`relative`: V2 against V1."))
+    against: Literal["baseline", "live", "auto"] = Field(default="auto", description=(
+        "The stored V1 baseline; live V1 over the same window; or `auto`: live V1 when it serves "
+        "and has `min_samples` samples paired with V2's covering at least half of V2's window, "
+        "else the baseline. Once V2 has all traffic (or V1 stopped reporting), a `live` rule does "
+        "not apply: it is reported as such and does not hold the rollout."))
+    aggregate: Aggregate = Field(default="mean", description=(
+        "How a window is summarised with `test: none` (against a baseline, the baseline's "
+        "matching figure; `last` uses its mean). Ignored by `test: sequential`, which uses "
+        "`estimator`."))
+    max_increase: Fraction | None = Field(default=None, description=(
+        "Worse when V2 is more than this much above the reference (`100%` = twice). Exactly one "
+        "of `max_increase` / `max_decrease`."))
+    max_decrease: Fraction | None = Field(default=None, description=(
+        "Worse when V2 is more than this much below the reference; below 100 %."))
+    test: Literal["none", "sequential"] = Field(default="none", description=(
+        "`none`: compare the two summaries; `sequential`: the noise-aware test (windowed z-test, "
+        "optional scan)."))
+    estimator: Literal["robust", "winsorised"] = Field(default="robust", description=(
+        "`test: sequential`: V2's and V1's level. `robust`: the median of a window of fewer than "
+        "10 samples, else a mean winsorised at 3 noise units around the median; `winsorised`: the "
+        "winsorised mean from 5 samples."))
+    noise: Literal["observed", "binomial"] = Field(default="observed", description=(
+        "`test: sequential`: V2's noise as measured (`observed`), or, for a ratio of counts such "
+        "as failed / served (`binomial`), scaled to what it would be at the limit, with exact "
+        "Poisson count tests where few events are expected (the shipped error and parse rules)."))
+    alpha: float = Field(default=0.001, gt=0, lt=0.5, description=(
+        "False-alarm probability of one evaluation of the test."))
+    exact_alpha: float | None = Field(default=None, gt=0, lt=0.5, description=(
+        "`noise: binomial`: the alpha of the exact count test (evidence `poisson: 1`); default: "
+        "`alpha`. The shipped error rule uses 0.0005 against `alpha: 0.0002`."))
+    long_window: Duration | None = Field(default=None, gt=0, description=(
+        "`test: sequential` only: also test over this longer window (small shifts need it); alpha "
+        "is split between the windows. Longer than `window`."))
+    scan_threshold: float | None = Field(default=None, gt=0, description=(
+        "`test: sequential`: also run the sequential scan (a one-sided CUSUM of the excess over "
+        "the limit) over the longest window; breached when it exceeds this. The shipped rules use "
+        "7 (8 for latency, 10 for error rate)."))
+    min_effect: float = Field(default=0.0, ge=0, description=(
+        "The limit is at least this far from the reference, in the metric's unit (a zero baseline "
+        "still gets a meaningful limit)."))
+    baseline_tolerance: Fraction | None = Field(default=None, description=(
+        "Used instead of `max_increase`/`max_decrease` when the reference is the stored baseline "
+        "(no live V1, e.g. at 100 %), where load changes can no longer be told from regressions. "
+        "Default: the rule's tolerance."))
+    drift_guard: Fraction | None = Field(default=None, description=(
+        "Against a baseline: if live V1 has moved more than this from its stored baseline, the "
+        "rule is inconclusive (\"baseline not trusted\")."))
 
     @model_validator(mode="after")
     def _one_limit(self) -> RelativeRule:
@@ -218,10 +322,16 @@ class RelativeRule(RuleBase):
 class AbsoluteRule(RuleBase):
     """V2 against fixed limits: breached above ``above`` or below ``below``."""
 
-    kind: Literal["absolute"]
-    aggregate: Aggregate = "mean"
-    above: float | None = None
-    below: float | None = None
+    kind: Literal["absolute"] = Field(description=(
+        "`absolute`: V2 against fixed limits."))
+    aggregate: Aggregate = Field(default="mean", description=(
+        "How the window is summarised."))
+    above: float | None = Field(default=None, description=(
+        "Breached when the summary is strictly above, in the metric's unit (a percentage such as "
+        "`5%` only on a ratio metric)."))
+    below: float | None = Field(default=None, description=(
+        "Breached when the summary is strictly below; at least one of `above`/`below`, and "
+        "`below` < `above`."))
     # the limits written as a percentage ("5%", read as 0.05): cross_check allows them
     # only on a ratio metric
     _percent: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -254,12 +364,19 @@ class AbsoluteRule(RuleBase):
 class GrowthRule(RuleBase):
     """V2 growing faster than ``max_growth_per_hour`` (relative to its level) after warm-up."""
 
-    kind: Literal["growth"]
-    max_growth_per_hour: Fraction
-    window: Duration = Field(default=1200.0, gt=0)
-    envelope: Duration = Field(default=300.0, gt=0)
-    test: Literal["none", "sequential"] = "none"
-    alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    kind: Literal["growth"] = Field(description=(
+        "`growth`: leaks."))
+    max_growth_per_hour: Fraction = Field(description=(
+        "Growth of V2's lower envelope, as a share of its level, per hour."))
+    window: Duration = Field(default=1200.0, gt=0, description=(
+        "Must hold at least 3 envelope blocks (`test: sequential` judges from 4)."))
+    envelope: Duration = Field(default=300.0, gt=0, description=(
+        "Block length; each block contributes its minimum; at least the GC period."))
+    test: Literal["none", "sequential"] = Field(default="none", description=(
+        "`none`: breached above the limit (from 3 blocks); `sequential`: the slope must exceed "
+        "the limit significantly at `alpha`, judged from 4 blocks."))
+    alpha: float = Field(default=0.001, gt=0, lt=0.5, description=(
+        "For the slope test."))
 
     @model_validator(mode="after")
     def _blocks(self) -> GrowthRule:
@@ -272,10 +389,15 @@ class GrowthRule(RuleBase):
 class IncreaseRule(RuleBase):
     """A counter of V2 increasing by more than ``above`` within ``window``."""
 
-    kind: Literal["increase"]
-    above: float = Field(ge=0)
-    window: Duration = Field(default=3600.0, gt=0)
-    min_samples: int = Field(default=2, ge=2)
+    kind: Literal["increase"] = Field(description=(
+        "`increase`: counters."))
+    above: float = Field(ge=0, description=(
+        "Breached when the counter rose by strictly more than this within `window` (\"more than 3 "
+        "connection failures in 1 hour\": `above: 3`, `window: 1h`)."))
+    window: Duration = Field(default=3600.0, gt=0, description=(
+        "The counter's increase is taken over this window (not cut by warm-up)."))
+    min_samples: int = Field(default=2, ge=2, description=(
+        "At least two samples make an increase."))
 
 
 class BurstsRule(RuleBase):
@@ -290,14 +412,27 @@ class BurstsRule(RuleBase):
     thin windows is not a burst).
     """
 
-    kind: Literal["bursts"]
-    window: Duration = Field(default=600.0, gt=0)
-    min_run: int = Field(default=3, ge=2)
-    episodes: int = Field(default=1, ge=1)
-    sigmas: float = Field(default=3.0, gt=0)
-    min_effect: float = Field(default=0.0, ge=0)
-    against: Literal["baseline", "live", "auto"] = "auto"
-    noise: Literal["observed", "binomial"] = "observed"
+    kind: Literal["bursts"] = Field(description=(
+        "`bursts`: runs of bad samples."))
+    window: Duration = Field(default=600.0, gt=0, description=(
+        "Episodes are counted within this window."))
+    min_run: int = Field(default=3, ge=2, description=(
+        "Consecutive out samples (each within 1.5 intervals of the previous one) that make an "
+        "episode."))
+    episodes: int = Field(default=1, ge=1, description=(
+        "Episodes within `window` that breach the rule."))
+    sigmas: float = Field(default=3.0, gt=0, description=(
+        "How far out, in V2's noise units (successive differences)."))
+    min_effect: float = Field(default=0.0, ge=0, description=(
+        "How far out at least, in the metric's unit."))
+    against: Literal["baseline", "live", "auto"] = Field(default="auto", description=(
+        "As for relative rules: the reference is live V1's median over the window (or V1's sample "
+        "at the same instant where that is worse), else the stored baseline's median."))
+    noise: Literal["observed", "binomial"] = Field(default="observed", description=(
+        "`binomial`, for a ratio of counts: where at least a third of V2's samples in the window "
+        "are exactly 0 (a sparse count), a run is an episode only when its events are too many "
+        "for the limit by an exact Poisson test at 0.001. One error in each of four windows of 25 "
+        "requests is 4 % four times, yet no burst. The shipped error-burst rules use it."))
 
 
 Rule = Annotated[RelativeRule | AbsoluteRule | GrowthRule | IncreaseRule | BurstsRule,
@@ -305,8 +440,11 @@ Rule = Annotated[RelativeRule | AbsoluteRule | GrowthRule | IncreaseRule | Burst
 
 
 class Stage(Frozen):
-    traffic: Annotated[float, BeforeValidator(_traffic)] = Field(gt=0, le=100)
-    hold: Duration | None = None
+    traffic: Annotated[float, BeforeValidator(_traffic)] = Field(gt=0, le=100, description=(
+        "Percentage of traffic V2 gets: `25%` or a plain `25` (a plain number below 1 is refused "
+        "as ambiguous)."))
+    hold: Duration | None = Field(default=None, description=(
+        "How long this stage must stay healthy (default: the plan's `hold`)."))
 
 
 def _stage(value: object) -> object:
@@ -316,8 +454,11 @@ def _stage(value: object) -> object:
 
 
 class FailureLimits(Frozen):
-    consecutive: int = Field(default=1, ge=1)
-    cumulative: int = Field(default=3, ge=1)
+    consecutive: int = Field(default=1, ge=1, description=(
+        "Roll back after this many critical verdicts in a row."))
+    cumulative: int = Field(default=3, ge=1, description=(
+        "Roll back after this many critical verdicts in the whole rollout (not reset by a "
+        "resume); at least `consecutive`."))
 
     @model_validator(mode="after")
     def _order(self) -> FailureLimits:
@@ -330,12 +471,21 @@ class FailureLimits(Frozen):
 class Plan(Frozen):
     stages: list[Annotated[Stage, BeforeValidator(_stage)]] = Field(
         default_factory=lambda: [Stage(traffic=p) for p in (5, 25, 50, 75, 90, 100)],
-        min_length=1)
-    hold: Duration = Field(default=600.0, gt=0)
-    failure_limits: FailureLimits = Field(default_factory=FailureLimits)
-    max_inconclusive: Duration = Field(default=900.0, gt=0)
-    on_failure: FailurePolicy = Field(default_factory=FailurePolicy)
-    gates: list[Gate] = Field(default_factory=list)
+        min_length=1, description=(
+        "Traffic percentages, strictly increasing, each in (0, 100], the last exactly 100; each a "
+        "number (`25`, `25%`) or a stage mapping (`{traffic: 25, hold: 12h}`)."))
+    hold: Duration = Field(default=600.0, gt=0, description=(
+        "How long each stage must stay healthy (unless the stage sets its own). Only observed "
+        "time counts: time in which no evaluation ran counts toward no hold."))
+    failure_limits: FailureLimits = Field(default_factory=FailureLimits, description=(
+        "How many critical verdicts roll back."))
+    max_inconclusive: Duration = Field(default=900.0, gt=0, description=(
+        "Inconclusive this long without a break: journal an alert (the hold goes on)."))
+    on_failure: FailurePolicy = Field(default_factory=FailurePolicy, description=(
+        "What reaching the failure limits does: roll back (default), or step back a stage."))
+    gates: list[Gate] = Field(default_factory=list, description=(
+        "Promotion gates: success criteria checked before a stage (default before 100 %); until "
+        "one is met the rollout holds there."))
 
     @model_validator(mode="after")
     def _increasing(self) -> Plan:
@@ -368,15 +518,28 @@ class Plan(Frozen):
 
 
 class Module(Frozen):
-    name: ModuleName
-    description: str = ""
-    interval: Duration = Field(default=10.0, gt=0)
-    warmup: Duration = 0.0
-    include_defaults: bool = False
-    metrics: dict[Name, MetricSpec] = Field(default_factory=dict)
-    rules: list[Rule] = Field(default_factory=list)
-    plan: Plan = Field(default_factory=Plan)
-    labels: dict[str, str] = Field(default_factory=dict)
+    name: ModuleName = Field(description=(
+        "The module (a service or a component). Letters, digits, `_ . : -`; `*` is the fallback "
+        "module for every module no file declares by name."))
+    description: str = Field(default="", description=(
+        "For people."))
+    interval: Duration = Field(default=10.0, gt=0, description=(
+        "How often the module is evaluated and sampled; sources query with this step. Also sets "
+        "how soon missing data stops counting as warming."))
+    warmup: Duration = Field(default=0.0, description=(
+        "V2's first seconds after the rollout start that no rule looks at (per metric: "
+        "`metrics.*.warmup`)."))
+    include_defaults: bool = Field(default=False, description=(
+        "Merge the shipped default metrics, rules, interval and plan under this module (own "
+        "metrics and rules of the same name replace the default ones whole)."))
+    metrics: dict[Name, MetricSpec] = Field(default_factory=dict, description=(
+        "The metrics rules may name."))
+    rules: list[Rule] = Field(default_factory=list, description=(
+        "The module's rules; names must be unique within the module."))
+    plan: Plan = Field(default_factory=Plan, description=(
+        "The stages and how long each must be healthy."))
+    labels: dict[str, str] = Field(default_factory=dict, description=(
+        "Metadata for people and notifications; the judge ignores it."))
 
     def warmup_of(self, metric: str) -> float:
         spec = self.metrics[metric]
@@ -384,7 +547,8 @@ class Module(Frozen):
 
 
 class RulesFile(Frozen):
-    modules: list[Module] = Field(min_length=1)
+    modules: list[Module] = Field(min_length=1, description=(
+        "The modules this file declares; a module name may appear in only one file."))
 
 
 def cross_check(module: Module) -> list[tuple[tuple[str | int, ...], str]]:
