@@ -70,7 +70,7 @@ def test_actions_record_who_and_why_and_illegal_ones_exit_1(setup: dict[str, Any
     again = run(setup, "pause", "checkout", "--reason", "twice")
     assert again.exit_code == 1
     assert ("cannot pause module 'checkout': it is paused; pause is allowed only when "
-            "progressing") in again.output
+            "awaiting_approval, progressing") in again.output
     assert run(setup, "resume", "checkout").exit_code == 2  # --reason is required
     assert run(setup, "resume", "checkout", "--reason", "  ").exit_code == 1
     assert run(setup, "promote", "checkout", "--reason", "ship it", "--actor", "bob"

@@ -289,11 +289,14 @@ def in_phase(plan: Any, phase: Phase, now: float = 0.0) -> Checkpoint:
         cp, _ = machine.promote(cp, plan, now, "alice", "good")
     elif phase is Phase.ABORTED:
         cp, _ = machine.abort(cp, now, "alice", "stop")
+    elif phase is Phase.AWAITING_APPROVAL:
+        cp = replace(cp, phase=phase, waiting_since=now)
     assert cp.phase is phase
     return cp
 
 
-@pytest.mark.parametrize("phase", [p for p in Phase if p is not Phase.PROGRESSING])
+@pytest.mark.parametrize("phase", [p for p in Phase if p not in (Phase.PROGRESSING,
+                                                           Phase.AWAITING_APPROVAL)])
 @pytest.mark.parametrize("kind", list(VerdictKind))
 def test_other_phases_ignore_verdicts(plan: Any, feed: Any, phase: Phase,
                                       kind: VerdictKind) -> None:
@@ -406,12 +409,13 @@ def test_abort(plan: Any, phase: Phase) -> None:
 
 # -- illegal transitions -----------------------------------------------------------------
 
+AWAIT = Phase.AWAITING_APPROVAL  # issue 20: judged and controlled as progressing
 ALLOWED = {
-    "pause": {Phase.PROGRESSING},
+    "pause": {Phase.PROGRESSING, AWAIT},
     "resume": {Phase.PAUSED, Phase.ROLLED_BACK},
-    "promote": {Phase.PROGRESSING, Phase.PAUSED},
-    "roll back": {Phase.PROGRESSING, Phase.PAUSED},
-    "abort": {Phase.PROGRESSING, Phase.PAUSED, Phase.ROLLED_BACK},
+    "promote": {Phase.PROGRESSING, Phase.PAUSED, AWAIT},
+    "roll back": {Phase.PROGRESSING, Phase.PAUSED, AWAIT},
+    "abort": {Phase.PROGRESSING, Phase.PAUSED, Phase.ROLLED_BACK, AWAIT},
 }
 
 

@@ -120,3 +120,45 @@ def test_no_step_past_a_gate_that_is_not_met(kit: Any, seq: list[tuple[VerdictKi
                 # only a failed gate that says so rolls back without a critical verdict
                 assert (state, on_fail) == ("failed", "rollback")
                 assert plan.stages[before_cp.stage + 1].traffic == before
+
+
+APPROVAL_MANUAL = ["approve", "pause", "resume", "step-back", "set-stage", "rollback"]
+approval_events = st.lists(st.one_of(
+    st.tuples(st.just("verdict"), st.sampled_from(list(VerdictKind)), st.just(0.0)),
+    st.tuples(st.just("manual"), st.sampled_from(APPROVAL_MANUAL), st.sampled_from(STAGES)),
+), max_size=80)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seq=approval_events, asking=st.sampled_from([(1,), (2,), (1, 3), (1, 2, 3)]))
+def test_no_verdict_advances_a_module_waiting_for_approval_paused_or_rolled_back(
+        kit: Any, seq: list[tuple[str, Any, float]], asking: tuple[int, ...]) -> None:
+    from watchdog.config.schema import Stage
+    from watchdog.rollout import approval
+
+    plan = Plan(stages=[Stage(traffic=t, approval=i in asking) for i, t in enumerate(STAGES)],
+                hold=30.0, approval_reminder=100.0)
+    cp, _ = machine.start(MODULE, plan, 0.0)
+    now = 0.0
+    for kind, what, stage in seq:
+        now += 20.0
+        before = cp
+        if kind == "manual":
+            try:
+                if what == "approve":
+                    cp, _ = approval.approve(cp, plan, now, "op", "r")
+                else:
+                    cp, _ = manual(cp, plan, what, stage, now)
+            except IllegalTransition:
+                assert cp == before
+            continue
+        cp, decisions = machine.on_verdict(cp, kit.verdict(what, now, MODULE), plan, now)
+        moved_up = cp.traffic_percent > before.traffic_percent
+        if moved_up:
+            # only a healthy verdict of a progressing module, approved where it must be
+            assert before.phase is Phase.PROGRESSING and what is VerdictKind.HEALTHY
+            assert not plan.stages[cp.stage].approval or before.approved_stage == cp.stage
+        if before.phase in (Phase.PAUSED, Phase.ROLLED_BACK, Phase.AWAITING_APPROVAL):
+            assert not moved_up and not any(d.action is Action.ADVANCE for d in decisions)
+        if cp.phase is Phase.AWAITING_APPROVAL:
+            assert plan.stages[cp.stage + 1].approval and cp.approved_stage != cp.stage + 1

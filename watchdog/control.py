@@ -11,7 +11,6 @@ at once with ``--apply`` (:func:`apply_pending`).
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -22,18 +21,19 @@ from watchdog.actuators import Actuator
 from watchdog.config.loader import RuleSet
 from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.statelock import state_lock
-from watchdog.errors import IllegalTransition, JournalError
+from watchdog.errors import IllegalTransition, JournalConflict, JournalError
 from watchdog.journal import base
-from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.journal.base import Journal
+from watchdog.journal.records import Expected, JournaledDecision
 from watchdog.model import Action, Decision
-from watchdog.rollout import machine, stepback
-from watchdog.rollout.state import Checkpoint, Phase
+from watchdog.rollout import approval, machine, stepback
+from watchdog.rollout.state import ACTIVE, Checkpoint, Phase
 
 ACTIONS = ("start", "pause", "resume", "promote", "rollback", "abort", "step-back",
-           "set-stage")
+           "set-stage", "approve")
 RESTORE_ACTION = {Phase.ROLLED_BACK: Action.ROLLBACK, Phase.PROMOTED: Action.PROMOTE,
                   Phase.ABORTED: Action.ABORT, Phase.PAUSED: Action.PAUSE,
-                  Phase.PROGRESSING: Action.RESUME}
+                  Phase.PROGRESSING: Action.RESUME, Phase.AWAITING_APPROVAL: Action.RESUME}
 
 
 def default_actor() -> str:
@@ -91,7 +91,8 @@ class Control:
                 "abort": lambda: machine.abort(cp, now, actor, reason),
                 "step-back": lambda: stepback.step_back(cp, plan, now, actor, reason),
                 "set-stage": lambda: stepback.set_stage(cp, plan, _stage(stage), now, actor,
-                                                        reason)}
+                                                        reason),
+                "approve": lambda: approval.approve(cp, plan, now, actor, reason)}
             if action not in steps:
                 raise IllegalTransition(f"unknown action {action!r}")
             new_cp, d = steps[action]()
@@ -99,8 +100,12 @@ class Control:
 
     def _record(self, d: Decision, cp: Checkpoint | None, before: Checkpoint | None,
                 now: float) -> JournaledDecision:
+        # compare-and-swap: on SQLite the state lock already excludes the daemon's tick; on
+        # PostgreSQL (no lock across hosts) this is what keeps a tick from overwriting it
         (decision_id,) = self.journal.record([d], cp, now, None,
-                                             before.alerts if before is not None else None)
+                                             before.alerts if before is not None else None,
+                                             expect=Expected(before) if cp is not None
+                                             else None)
         return JournaledDecision(decision_id, d, now, None, None)
 
     def set_kill_switch(self, on: bool, now: float, actor: str, reason: str,
@@ -117,7 +122,7 @@ class Control:
                 cp = self._cp(name)
                 if cp is None:
                     continue
-                if on and cp.phase is Phase.PROGRESSING:
+                if on and cp.phase in ACTIVE:
                     new_cp, d = machine.pause(cp, now, actor, reason, kill_switch=True)
                     done.append(self._record(d, new_cp, cp, now))
                 elif not on and cp.paused_by_kill_switch:
@@ -141,21 +146,16 @@ class Control:
             saved = [c.to_dict() for c in self.journal.checkpoints()]
             data = {"kill_switch": self.kill_switch(), "checkpoints": saved}
             try:
-                with self.journal.transaction():
-                    self.journal.db.conn.execute(
-                        "INSERT INTO snapshots (name, created_at, actor, reason, data)"
-                        " VALUES (?,?,?,?,?)", (name, now, actor, reason, json.dumps(data)))
-            except sqlite3.IntegrityError:
+                self.journal.save_snapshot(name, now, actor, reason, data)
+            except JournalConflict:
                 raise IllegalTransition(f"a checkpoint named {name!r} exists already; "
                                         "choose another name") from None
         return len(saved)
 
     def snapshots(self) -> list[dict[str, Any]]:
-        rows = self.journal.db.query("SELECT name, created_at, actor, reason, data FROM "
-                                     "snapshots ORDER BY created_at, name")
         out = []
-        for row in rows:
-            data = json.loads(row.pop("data"))
+        for row in self.journal.snapshots():
+            data = row.pop("data")
             out.append({**row, "kill_switch": data.get("kill_switch", False),
                         "modules": {c["module"]: f"{c['phase']} {c['traffic_percent']:g}%"
                                     for c in data.get("checkpoints", [])}})
@@ -167,11 +167,11 @@ class Control:
         module that changes (timers restart; alert states start afresh)."""
         if not reason.strip():
             raise IllegalTransition("a reason is required for every manual action")
-        rows = list(self.journal.db.query("SELECT data FROM snapshots WHERE name=?", [name]))
+        rows = [s["data"] for s in self.journal.snapshots() if s["name"] == name]
         if not rows:
             known = ", ".join(s["name"] for s in self.snapshots()) or "none"
             raise IllegalTransition(f"no checkpoint named {name!r} (known: {known})")
-        saved = [Checkpoint.from_dict(c) for c in json.loads(rows[0]["data"])["checkpoints"]]
+        saved = [Checkpoint.from_dict(c) for c in rows[0]["checkpoints"]]
         done: list[JournaledDecision] = []
         with state_lock(self.journal.path):
             if self.kill_switch():

@@ -23,6 +23,11 @@ apply, read back and mark applied. A rollback the journal could not take is hand
 with :meth:`Applier.apply_unjournaled`. With a bare ``actuate`` callable (backtests,
 tests) each decision is passed to it in the tick.
 
+Leases (:mod:`watchdog.daemon.leases`): with ``fence`` set, every write carries the
+module's lease and fails with FencingError once another instance took it over. The tick's
+decisions are then dropped, except a rollback: applied anyway (the safe direction) and
+handed to the new guard as a claim (:mod:`watchdog.daemon.claims`).
+
 The journal's lock: the daemon opens each module's journal with a busy timeout of
 :func:`journal_wait` of its interval, so a write blocked by another process fails in time
 for the rollback to be handed over within the interval.
@@ -37,18 +42,28 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from watchdog.baseline import Baseline
+from watchdog.checks import CheckRunner
 from watchdog.config.loader import RuleSet
 from watchdog.config.schema import Module, Plan
+from watchdog.daemon import claims
 from watchdog.daemon.statelock import state_lock
-from watchdog.errors import IllegalTransition, JournalError, SourceError
-from watchdog.journal.store import Journal
+from watchdog.errors import (
+    CheckpointConflict,
+    FencingError,
+    IllegalTransition,
+    JournalError,
+    SourceError,
+)
+from watchdog.journal.base import Journal
+from watchdog.journal.records import Expected, Lease
 from watchdog.judge import gates
 from watchdog.judge.rules import EvalContext
 from watchdog.judge.series import SeriesStore
 from watchdog.judge.verdict import judge
 from watchdog.model import Action, Decision, Verdict
 from watchdog.rollout import machine
-from watchdog.rollout.state import Checkpoint, Phase
+from watchdog.rollout.promotion import CheckResult
+from watchdog.rollout.state import ACTIVE, Checkpoint, Phase
 from watchdog.sources import Source
 
 log = logging.getLogger(__name__)
@@ -113,6 +128,14 @@ class Engine:
     plans: dict[str, Plan] = field(default_factory=dict)
     outbox: Applier | None = None
     on_source_error: Callable[[SourceError], None] | None = None
+    # the lease a write of this module must carry (None: unfenced), and who to tell when
+    # a write was refused because the lease moved (watchdog.daemon.leases)
+    fence: Callable[[str], Lease | None] | None = None
+    on_fenced: Callable[[str, FencingError], None] | None = None
+    # stage checks (issue 20): run in their own threads; a backtest runs them inline
+    checks: CheckRunner = field(default_factory=CheckRunner)
+    # a backtest's --approve: every step that needs a person's approval has it
+    pre_approved: bool = False
     # checkpoints of rollbacks the journal has not taken yet (it was failing)
     _memory: dict[str, Checkpoint] = field(default_factory=dict)
     _baselines: dict[str, tuple[tuple[object, ...], dict[str, Baseline]]] = field(
@@ -180,8 +203,7 @@ class Engine:
         module = self.module(name)
         plan = self.plan(name)
         # promotion gates before the next stage (issue 20): judged on their own windows
-        pending_gates = plan.gates_before(cp.stage + 1) \
-            if cp.phase is Phase.PROGRESSING else []
+        pending_gates = plan.gates_before(cp.stage + 1) if cp.phase in ACTIVE else []
         if store is None:
             back = max([self.lookback(module), *(g.window for g in pending_gates)])
             try:
@@ -202,10 +224,24 @@ class Engine:
         new_cp, decisions = machine.on_verdict(replace(cp, alerts=states), verdict,
                                                plan, now, kill_switch=self.kill_switch(),
                                                max_gap=machine.gap_limit(module.interval),
-                                               gates=gate_results)
+                                               gates=gate_results,
+                                               check=self._check(cp, plan, now),
+                                               pre_approved=self.pre_approved)
         summaries = {r.rule: r.summary for r in verdict.results}
         done, new_cp = self._commit(name, decisions, new_cp, now, cp, summaries)
         return TickResult(name, verdict, tuple(done), new_cp)
+
+    def _check(self, cp: Checkpoint, plan: Plan, now: float) -> CheckResult | None:
+        """The next stage's check, once the rollout is ready for it (healthy for the
+        hold): started then, read at later ticks."""
+        nxt = cp.stage + 1
+        if cp.phase not in ACTIVE or nxt >= len(plan.stages) or cp.healthy_since is None:
+            return None
+        spec = plan.stages[nxt].check
+        if spec is None or cp.healthy_banked + now - cp.healthy_since < plan.hold_of(cp.stage):
+            return None
+        return self.checks.result(cp.module, nxt, plan.stages[nxt].traffic,
+                                  cp.stage_started_at, spec, now)
 
     # journal, then act ------------------------------------------------------------------
 
@@ -219,6 +255,8 @@ class Engine:
             decisions, cp, ids = self._after_change(name, decisions, cp, changed.current, now)
             if not ids:
                 return [], cp
+        except FencingError as err:
+            return self._fenced(name, decisions, err), before or cp
         except JournalError as err:
             if any(d.action in (Action.ADVANCE, Action.PROMOTE) for d in decisions):
                 log.error("module %s: journal write failed, decision not acted on: %s",
@@ -254,8 +292,35 @@ class Engine:
                 current = self._read(name)
                 if current != before:
                     raise _Changed(current)
-            return self.journal.record(decisions, cp, now, summaries,
-                                       before.alerts if before is not None else {})
+            try:
+                return self.journal.record(
+                    decisions, cp, now, summaries, before.alerts if before is not None
+                    else {}, expect=None if name in self._memory else Expected(before),
+                    fence=self._fence(name))
+            except CheckpointConflict as conflict:  # PostgreSQL: no lock, the write's CAS
+                found = conflict.current
+                raise _Changed(found if isinstance(found, Checkpoint) else None) from None
+
+    def _fence(self, name: str) -> Lease | None:
+        return self.fence(name) if self.fence is not None else None
+
+    def _fenced(self, name: str, decisions: list[Decision], err: FencingError
+                ) -> list[Decision]:
+        """The module's lease moved during the tick: nothing was written. A rollback is
+        applied anyway and claimed for the new guard; anything else is dropped."""
+        if self.on_fenced is not None:
+            self.on_fenced(name, err)
+        rollback = next((d for d in decisions if d.action is Action.ROLLBACK), None)
+        if rollback is None:
+            log.warning("module %s: %s; the tick's decisions are dropped (the new guard "
+                        "decides)", name, err)
+            return []
+        self._act_unjournaled(rollback)
+        lease = self._fence(name)
+        claims.hand_over(self.journal, rollback, err, lease.holder if lease else "")
+        log.error("module %s: %s; rolled back anyway (the safe direction) and handed the "
+                  "record to the new guard as a claim", name, err)
+        return [rollback]
 
     def _after_change(self, name: str, decisions: list[Decision], computed: Checkpoint,
                       current: Checkpoint | None, now: float
@@ -263,7 +328,7 @@ class Engine:
         """Someone else (an operator) wrote the checkpoint during the tick. Drop the tick's
         decisions, except a rollback the new state still allows (the safe direction)."""
         rollback = next((d for d in decisions if d.action is Action.ROLLBACK), None)
-        allowed = current is not None and current.phase in (Phase.PROGRESSING, Phase.PAUSED)
+        allowed = current is not None and current.phase in (*ACTIVE, Phase.PAUSED)
         if rollback is None or current is None or not allowed:
             log.info("module %s: its checkpoint changed during the tick (an operator "
                      "action); the tick's decisions are dropped and the next tick decides "
@@ -308,7 +373,15 @@ class Engine:
             entries = [e for e in self._unjournaled if e[0].module == module]
             try:
                 with state_lock(self.journal.path):
-                    ids = self.journal.record([d for d, _, _ in entries], entries[-1][1], now)
+                    ids = self.journal.record([d for d, _, _ in entries], entries[-1][1], now,
+                                              fence=self._fence(module))
+            except FencingError as err:  # not ours any more: its rollbacks become claims
+                self._unjournaled = [e for e in self._unjournaled if e[0].module != module]
+                self._memory.pop(module, None)
+                for d in [d for d, _, _ in entries if d.action is Action.ROLLBACK][-1:]:
+                    claims.hand_over(self.journal, d, err, getattr(self._fence(module),
+                                                                   "holder", ""))
+                continue
             except JournalError:
                 break
             self._unjournaled = [e for e in self._unjournaled if e[0].module != module]

@@ -48,6 +48,7 @@ class Action(StrEnum):
     RESUME = "resume"
     ABORT = "abort"
     STEP_BACK = "step_back"  # to a lower stage, not to 0 % (rollout/stepback.py)
+    APPROVE = "approve"  # a person approves the step to the next stage (rollout/approval.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ def test_every_control_route_needs_the_bearer_token_and_a_body() -> None:
     assert sorted(posts) == sorted([
         *(f"/api/modules/{{module}}/{a}" for a in
           ("start", "pause", "resume", "promote", "rollback", "abort", "step-back",
-           "set-stage")),
+           "set-stage", "approve")),
         "/api/kill-switch", "/api/checkpoints", "/api/checkpoints/{name}/restore"])
     for path, op in posts.items():
         assert op["security"] == [{"HTTPBearer": []}], path

@@ -45,3 +45,9 @@ def test_a_stage_the_plan_lacks_is_409_and_a_bad_percentage_422(writable: Served
     r = writable.client.post("/api/modules/checkout/step-back", json=BODY,
                              headers=writable.auth())
     assert r.status_code == 409 and "rolled_back" in r.text
+
+
+def test_approve_is_409_when_the_next_stage_needs_no_approval(writable: Served) -> None:
+    r = writable.client.post("/api/modules/search/approve", json=BODY,
+                             headers=writable.auth())
+    assert r.status_code == 409 and "needs no approval" in r.text

@@ -24,7 +24,8 @@ VERDICT_KEY = "verdict:{module}"
 _VERBS = {Action.ADVANCE: "advanced to {t:g}%", Action.HOLD: "held at {t:g}%",
           Action.ROLLBACK: "rolled back to 0%", Action.PROMOTE: "promoted to 100%",
           Action.PAUSE: "paused at {t:g}%", Action.RESUME: "resumed at {t:g}%",
-          Action.ABORT: "aborted (0%)", Action.STEP_BACK: "stepped back to {t:g}%"}
+          Action.ABORT: "aborted (0%)", Action.STEP_BACK: "stepped back to {t:g}%",
+          Action.APPROVE: "approved the next step (at {t:g}% now)"}
 
 
 def traffic(cp: Checkpoint | None, kill_switch: bool) -> float:

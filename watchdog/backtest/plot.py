@@ -62,6 +62,7 @@ MARKERS: dict[Action, Marker] = {
     Action.RESUME: Marker("resume", ">", "#7f7f7f", 8),
     Action.ABORT: Marker("abort", "x", "#000000", 9),
     Action.STEP_BACK: Marker("step back", "v", "#ff7f0e", 10),
+    Action.APPROVE: Marker("approve", "P", "#17becf", 9),
 }
 
 _FINAL = (Action.ROLLBACK, Action.PROMOTE, Action.ABORT)

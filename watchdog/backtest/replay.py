@@ -14,10 +14,11 @@ from typing import Any
 
 from watchdog import baseline as baselines
 from watchdog.backtest.scenario import Scenario, too_many_ticks
+from watchdog.checks import CheckRunner
 from watchdog.config.loader import RuleSet
 from watchdog.config.schema import Plan, Stage
 from watchdog.engine import Engine, TickResult
-from watchdog.errors import ScenarioError
+from watchdog.errors import ConfigError, Issue, ScenarioError
 from watchdog.journal.store import Journal, JournaledDecision
 from watchdog.model import Action, Version
 from watchdog.rollout.state import Phase
@@ -53,10 +54,32 @@ class BacktestResult:
 
 
 def scenario_plan(scenario: Scenario, template: Plan) -> Plan:
+    """The scenario's stages and hold, with the approvals and checks the rules' plan puts
+    on a stage of the same percentage (issue 20)."""
+    def stage(traffic: float) -> Stage:
+        index = template.index_of(traffic)
+        if index is None:
+            return Stage(traffic=traffic)
+        return template.stages[index].model_copy(update={"hold": None})
     return template.model_copy(update={
-        "stages": [Stage(traffic=s) for s in scenario.stages],
+        "stages": [stage(s) for s in scenario.stages],
         "hold": scenario.stage_seconds,
     })
+
+
+def require_approvals(plan: Plan, rules: RuleSet, module: str, approve: bool) -> None:
+    """A replay has no person to approve a step: ``--approve`` says to approve each as
+    soon as it is ready; without it a plan with an approval stage is bad input."""
+    asking = [s for s in plan.stages if s.approval]
+    if not asking or approve:
+        return
+    file, line = rules.origins.get(module) or (
+        rules.origins.get("*") or (", ".join(rules.files) or "<rules>", 0))
+    stages = ", ".join(f"{s.traffic:g}%" for s in asking)
+    raise ConfigError([Issue(file, line, f"module {module!r}: the plan's stage(s) {stages} "
+                                         f"need a person's approval, and a backtest has no "
+                                         f"one to ask: replay with --approve (each such "
+                                         f"step approved as soon as it is ready)")])
 
 
 def rules_at_step(rules: RuleSet, scenario: Scenario) -> RuleSet:
@@ -102,7 +125,8 @@ def capture_baselines(journal: Journal, scenario: Scenario, metrics: list[str]) 
 
 def run(scenario: Scenario, rules: RuleSet, journal_path: str | Path = ":memory:",
         stop_after: float | None = None,
-        on_tick: Callable[[TickResult], None] | None = None) -> BacktestResult:
+        on_tick: Callable[[TickResult], None] | None = None,
+        approve: bool = False) -> BacktestResult:
     problem = too_many_ticks(scenario.end, scenario.step_seconds)
     if problem:  # load_scenario refuses this at file:1; a Scenario built in code too
         raise ScenarioError(scenario.name, 0, problem)
@@ -110,13 +134,15 @@ def run(scenario: Scenario, rules: RuleSet, journal_path: str | Path = ":memory:
     rules = rules_at_step(rules, scenario)
     module = rules.for_module(scenario.module)
     plan = scenario_plan(scenario, module.plan)
+    require_approvals(plan, rules, scenario.module, approve)
     journal = Journal(journal_path)
     try:
         if not journal.baselines(module=scenario.module):
             capture_baselines(journal, scenario,
                               [m for m in module.metrics if m in scenario.metrics])
         engine = Engine(rules, journal, FileSource(scenario=scenario),
-                        plans={scenario.module: plan})
+                        plans={scenario.module: plan},
+                        checks=CheckRunner(background=False), pre_approved=approve)
         cp = engine.checkpoint(scenario.module)
         step = scenario.step_seconds
         k = 0 if cp is None or cp.last_tick_at is None else round(cp.last_tick_at / step) + 1

@@ -28,8 +28,11 @@ from watchdog.errors import ScenarioError, UnknownModule
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default=None,
               help="Output format (-o json: as --json).")
 @click.option("--plot", type=click.Path(), help="Also draw the replay to this PNG file.")
+@click.option("--approve", is_flag=True,
+              help="Approve each step that needs a person's approval as soon as it is "
+                   "ready (required when the plan has such a stage).")
 def backtest(scenario: str, rules: tuple[str, ...], old_rules: tuple[str, ...],
-             as_json: bool, output: str | None, plot: str | None) -> None:
+             as_json: bool, output: str | None, plot: str | None, approve: bool) -> None:
     """Replay SCENARIO (JSON Lines) through the judge and rollout state machine.
 
     --config is a deprecated spelling of --rules here (it takes rule files): it still
@@ -45,7 +48,7 @@ def backtest(scenario: str, rules: tuple[str, ...], old_rules: tuple[str, ...],
     with exit_on_errors(ScenarioError, UnknownModule):
         ruleset = load_paths(paths) if paths else load_default_rules()
         loaded = load_scenario(scenario)
-        result = replay.run(loaded, ruleset)
+        result = replay.run(loaded, ruleset, approve=approve)
     if as_json:
         click.echo(json.dumps(_finite(result.to_json())))
     else:

@@ -1,5 +1,5 @@
 """Manual control: ``start|pause|resume|promote|rollback|abort|step-back``,
-``set-stage MODULE PERCENT``,
+``set-stage MODULE PERCENT``, ``approve``,
 ``kill-switch on|off``, ``checkpoint create|list|restore``.
 
 They work whether or not the daemon runs: the transition is written to the journal named
@@ -140,6 +140,8 @@ promote = _action("promote", "Promote MODULE to 100% now.")
 rollback = _action("rollback", "Roll MODULE back to V1 (0%).")
 abort = _action("abort", "Abort MODULE's rollout (V1, terminal).")
 step_back = _action("step-back", "Step MODULE's rollout back one stage (not to 0%).")
+approve = _action("approve", "Approve MODULE's step to its next stage (a stage with "
+                             "approval: true); it is taken at the next healthy tick.")
 
 
 @click.command(name="set-stage")
@@ -247,5 +249,5 @@ def snapshot_restore(name: str, reason: str, actor: str | None, apply_now: bool,
         _apply(ctx, apply_now)
 
 
-COMMANDS = [start, pause, resume, promote, rollback, abort, step_back, set_stage,
+COMMANDS = [start, pause, resume, promote, rollback, abort, step_back, set_stage, approve,
             kill_switch, checkpoint]

@@ -31,7 +31,7 @@ COMMANDS = {
         ("pause", "pause"), ("resume", "resume"), ("promote", "promote"),
         ("rollback", "rollback"), ("abort", "abort"), ("kill-switch", "kill_switch"),
         ("checkpoint", "checkpoint"), ("step-back", "step_back"),
-        ("set-stage", "set_stage"))},
+        ("set-stage", "set_stage"), ("approve", "approve"))},
 }
 
 

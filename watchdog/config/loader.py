@@ -34,6 +34,8 @@ class RuleSet:
 
     modules: dict[str, Module]
     files: tuple[str, ...] = field(default=())
+    # where each module is declared (file, line), for errors found after loading
+    origins: dict[str, tuple[str, int]] = field(default_factory=dict, compare=False)
 
     def for_module(self, name: str) -> Module:
         if name in self.modules:
@@ -121,7 +123,8 @@ def load_texts(texts: list[tuple[str, str]]) -> RuleSet:
         issues += _capped(file, found)
     if issues:
         raise ConfigError(issues)
-    return RuleSet(modules=modules, files=tuple(f for f, _ in texts))
+    return RuleSet(modules=modules, files=tuple(f for f, _ in texts),
+                   origins={m: (i.file, i.line) for m, i in origin.items()})
 
 
 def _capped(file: str, found: list[Issue]) -> list[Issue]:

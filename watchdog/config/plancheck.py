@@ -30,6 +30,10 @@ def plan_parts_check(plan: Any) -> None:
         if gate.name in names:
             raise ValueError(f"gates[{i}].name: duplicate gate name {gate.name!r}")
         names.add(gate.name)
+    first = plan.stages[0]
+    if first.approval or first.check is not None:
+        raise ValueError("stages[0]: the first stage cannot require an approval or a check "
+                         "(starting the rollout is the step; put them on a later stage)")
 
 
 def plan_problems(module: Any) -> Problems:

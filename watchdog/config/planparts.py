@@ -89,3 +89,22 @@ class Gate(_Frozen):
             raise ValueError(f"at_least ({self.at_least:g}) must not exceed at_most "
                              f"({self.at_most:g})")
         return self
+
+
+class StageCheck(_Frozen):
+    """A check that must pass before the step to a stage (issue 20 item 5): a command
+    (exit status 0 passes; argv, no shell) or a webhook (an HTTP POST of the module and
+    stage as JSON; a 2xx answer passes), within ``timeout``. A failed check holds (and
+    notifies); it is run again after ``retry``."""
+
+    command: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None,
+                                                                      min_length=1)
+    webhook: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    timeout: Seconds = Field(default=60.0, gt=0, le=3600)
+    retry: Seconds = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> StageCheck:
+        if (self.command is None) == (self.webhook is None):
+            raise ValueError("give exactly one of command (argv list) or webhook (URL)")
+        return self

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from watchdog.config.plancheck import plan_parts_check, plan_problems
-from watchdog.config.planparts import FailurePolicy, Gate, StagePercent
+from watchdog.config.planparts import FailurePolicy, Gate, StageCheck, StagePercent
 from watchdog.config.stagerules import build_variants, stage_problems
 from watchdog.durations import parse_duration
 from watchdog.model import Direction, RuleAction, Severity
@@ -445,6 +445,15 @@ class Stage(Frozen):
         "as ambiguous)."))
     hold: Duration | None = Field(default=None, description=(
         "How long this stage must stay healthy (default: the plan's `hold`)."))
+    # before the step to this stage (issue 20 item 5; rollout/promotion.py)
+    approval: bool = Field(default=False, description=(
+        "Step to this stage only after a person approved it (CLI `approve`, `POST "
+        "/api/modules/{m}/approve`, the web view). Ready otherwise, the rollout waits in phase "
+        "`awaiting_approval`: still judged, so a failure still rolls it back, but never advanced."))
+    check: StageCheck | None = Field(default=None, description=(
+        "A check that must pass before the step to this stage: a command (exit status 0; argv, no "
+        "shell) or a webhook (a 2xx answer); a failed check holds and is run again after its "
+        "`retry`."))
 
 
 def _stage(value: object) -> object:
@@ -486,6 +495,9 @@ class Plan(Frozen):
     gates: list[Gate] = Field(default_factory=list, description=(
         "Promotion gates: success criteria checked before a stage (default before 100 %); until "
         "one is met the rollout holds there."))
+    approval_reminder: Duration = Field(default=3600.0, gt=0, description=(
+        "While a step waits for approval, the wait is journaled (and so notified) again this "
+        "often."))
 
     @model_validator(mode="after")
     def _increasing(self) -> Plan:

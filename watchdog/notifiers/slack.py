@@ -51,7 +51,8 @@ TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavaila
 BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format"})
 EDIT_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 TERMINAL_ACTIONS = frozenset({"rollback", "promote", "abort"})
-CARD_ACTIONS = TERMINAL_ACTIONS | {"advance", "pause", "resume", "step_back"}
+CARD_ACTIONS = TERMINAL_ACTIONS | {"advance", "pause", "resume", "step_back",
+                                        "approve"}
 
 
 class SlackNotifier:

@@ -24,7 +24,7 @@ SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_yellow_circle:"
 ACTION_EMOJI = {"rollback": ":rewind:", "promote": ":white_check_mark:",
                 "advance": ":arrow_forward:", "hold": ":double_vertical_bar:",
                 "pause": ":pause_button:", "resume": ":arrow_forward:", "abort": ":no_entry:",
-                "step_back": ":arrow_down_small:"}
+                "step_back": ":arrow_down_small:", "approve": ":ballot_box_with_check:"}
 ADVICE = {
     "rollback": "V2 is out of traffic: V1 serves everything again, so the impact has "
                 "stopped. Find the cause with the runbook and the dashboard before "
@@ -37,6 +37,8 @@ ADVICE = {
             "Check the dashboard; pause or roll back by hand if it looks wrong.",
     "step_back": "V2's share went down one stage (not to 0%): the failure policy steps "
                  "back before it rolls back. It advances again when healthy for the hold.",
+    "approve": "A person approved the next step; the rollout takes it at its next healthy "
+               "evaluation (its gates and checks still apply).",
     "pause": "The rollout is paused and will not move until someone resumes it.",
     "resume": "The rollout is running again and will advance when healthy.",
     "alert_firing": "Watch the dashboard. While this fires the rollout does not advance; "

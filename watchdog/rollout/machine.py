@@ -24,7 +24,8 @@ from watchdog.errors import IllegalTransition
 from watchdog.judge.gates import GateResult
 from watchdog.model import Action, Decision, Verdict, VerdictKind
 from watchdog.rollout import promotion, stepback
-from watchdog.rollout.state import TERMINAL, Checkpoint, Phase
+from watchdog.rollout.promotion import CheckResult
+from watchdog.rollout.state import ACTIVE, TERMINAL, Checkpoint, Phase
 
 EPS = 1e-6
 GAP_INTERVALS = 2.0  # evaluations further apart than this many intervals (+ slack) ...
@@ -49,7 +50,8 @@ def start(module: str, plan: Plan, now: float, actor: str = "watchdog",
 
 def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
                kill_switch: bool = False, max_gap: float | None = None,
-               gates: Sequence[GateResult] = ()) -> tuple[Checkpoint, list[Decision]]:
+               gates: Sequence[GateResult] = (), check: CheckResult | None = None,
+               pre_approved: bool = False) -> tuple[Checkpoint, list[Decision]]:
     """One evaluation's effect on a progressing module; other phases ignore verdicts.
 
     ``max_gap``: when more than that has passed since the last evaluation (or since the
@@ -58,11 +60,14 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
     and starts again now. None (callers that pass nothing) counts any gap, as before.
 
     ``gates``: the results of the promotion gates before the next stage
-    (judge/gates.py); a step is taken only when each of them is met (rollout/promotion.py).
+    (judge/gates.py); a step is taken only when each of them is met (rollout/promotion.py),
+    the next stage's ``check`` has passed and, where it needs one, a person approved it
+    (``pre_approved``: a backtest's ``--approve``). Waiting for the approval is the phase
+    ``awaiting_approval``, judged like progressing.
     """
     previous_tick = cp.last_tick_at
     cp = replace(cp, last_tick_at=now)
-    if cp.phase is not Phase.PROGRESSING:
+    if cp.phase not in ACTIVE:
         return cp, []
     if max_gap is not None and cp.healthy_since is not None:
         seen = max(cp.healthy_since, previous_tick if previous_tick is not None
@@ -126,9 +131,9 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
     if cp.stage + 1 >= len(plan.stages):
         return _promote(cp, now, (reason,), evidence, "watchdog")
     nxt = cp.stage + 1
-    block = promotion.blocker(cp, plan, nxt, gates)
-    if block is not None:  # a gate not met yet: hold (its cause journaled once)
-        cp = replace(cp, hold_key=prior_key)
+    block = promotion.blocker(cp, plan, nxt, gates, check, pre_approved, now)
+    if block is not None:  # a gate, check or approval still due: hold (journaled once)
+        cp = replace(block.checkpoint or cp, hold_key=prior_key)
         if block.rollback:
             return _rollback(cp, now, block.reasons, (*evidence, *block.evidence),
                              "watchdog")
@@ -139,14 +144,15 @@ def on_verdict(cp: Checkpoint, verdict: Verdict, plan: Plan, now: float,
     decision = Decision(cp.module, now, Action.ADVANCE, traffic, cp.stage, nxt,
                         (f"{reason}: advance to stage {nxt + 1} of {len(plan.stages)} "
                          f"at {traffic:g}%",), evidence)
-    cp = replace(cp, stage=nxt, traffic_percent=traffic, stage_started_at=now,
-                 healthy_since=now, healthy_banked=0.0)
+    cp = replace(cp, phase=Phase.PROGRESSING, stage=nxt, traffic_percent=traffic,
+                 stage_started_at=now, healthy_since=now, healthy_banked=0.0,
+                 approved_stage=None, waiting_since=None)
     return _record(cp, decision), [decision]
 
 
 def pause(cp: Checkpoint, now: float, actor: str, reason: str,
           kill_switch: bool = False) -> tuple[Checkpoint, Decision]:
-    _require(cp, "pause", {Phase.PROGRESSING})
+    _require(cp, "pause", set(ACTIVE))
     decision = Decision(cp.module, now, Action.PAUSE, 0.0 if kill_switch else cp.traffic_percent,
                         cp.stage, cp.stage, (reason,), actor=actor, kill_switch=kill_switch)
     cp = replace(cp, phase=Phase.PAUSED, paused_by_kill_switch=kill_switch)
@@ -168,26 +174,27 @@ def resume(cp: Checkpoint, plan: Plan, now: float, actor: str,
                  consecutive_failures=0,
                  inconclusive_since=None,
                  inconclusive_alerted=False, paused_by_kill_switch=False, alerts={},
-                 step_backs=step_backs)
+                 step_backs=step_backs, waiting_since=None,
+                 approved_stage=None if cp.phase is Phase.ROLLED_BACK else cp.approved_stage)
     return _record(cp, decision), decision
 
 
 def promote(cp: Checkpoint, plan: Plan, now: float, actor: str,
             reason: str) -> tuple[Checkpoint, Decision]:
-    _require(cp, "promote", {Phase.PROGRESSING, Phase.PAUSED})
+    _require(cp, "promote", {*ACTIVE, Phase.PAUSED})
     cp, decisions = _promote(cp, now, (reason,), (), actor)
     return cp, decisions[0]
 
 
 def rollback(cp: Checkpoint, now: float, actor: str, reason: str,
              evidence: tuple[dict[str, Any], ...] = ()) -> tuple[Checkpoint, Decision]:
-    _require(cp, "roll back", {Phase.PROGRESSING, Phase.PAUSED})
+    _require(cp, "roll back", {*ACTIVE, Phase.PAUSED})
     cp, decisions = _rollback(cp, now, (reason,), evidence, actor)
     return cp, decisions[0]
 
 
 def abort(cp: Checkpoint, now: float, actor: str, reason: str) -> tuple[Checkpoint, Decision]:
-    _require(cp, "abort", {Phase.PROGRESSING, Phase.PAUSED, Phase.ROLLED_BACK})
+    _require(cp, "abort", {*ACTIVE, Phase.PAUSED, Phase.ROLLED_BACK})
     decision = Decision(cp.module, now, Action.ABORT, 0.0, cp.stage, None, (reason,),
                         actor=actor)
     cp = replace(cp, phase=Phase.ABORTED, traffic_percent=0.0)

@@ -14,6 +14,7 @@ from typing import Any
 
 from watchdog.config.schema import Plan
 from watchdog.judge.gates import GateResult
+from watchdog.rollout import approval
 from watchdog.rollout.state import Checkpoint
 
 
@@ -23,6 +24,15 @@ class Blocker:
     reasons: tuple[str, ...]
     evidence: tuple[dict[str, Any], ...]
     rollback: bool = False
+    checkpoint: Checkpoint | None = None  # the state to hold in (awaiting approval)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The latest run of a stage's check (watchdog/checks.py runs it)."""
+
+    state: str  # passed | failed | running
+    summary: str
 
 
 def gate_results(plan: Plan, nxt: int, results: Sequence[GateResult]
@@ -38,12 +48,15 @@ def gate_results(plan: Plan, nxt: int, results: Sequence[GateResult]
     return out
 
 
-def blocker(cp: Checkpoint, plan: Plan, nxt: int, results: Sequence[GateResult]
-            ) -> Blocker | None:
+def blocker(cp: Checkpoint, plan: Plan, nxt: int, results: Sequence[GateResult],
+            check: CheckResult | None = None, pre_approved: bool = False,
+            now: float = 0.0) -> Blocker | None:
+    """Gates first, then the stage's check, then a person's approval: a person is asked
+    only once everything automatic has passed."""
     gates = gate_results(plan, nxt, results)
     unmet = [g for g in gates if not g.met]
     if not unmet:
-        return None
+        return _check_or_approval(cp, plan, nxt, check, pre_approved, now)
     evidence = tuple(g.as_evidence() for g in gates)
     traffic = plan.stages[nxt].traffic
     rollback_on = {g.name for g in plan.gates_before(nxt) if g.on_fail == "rollback"}
@@ -61,3 +74,20 @@ def passed(plan: Plan, nxt: int, results: Sequence[GateResult]
            ) -> tuple[dict[str, Any], ...]:
     """The evidence of the gates met, for the advance decision."""
     return tuple(g.as_evidence() for g in gate_results(plan, nxt, results))
+
+
+def _check_or_approval(cp: Checkpoint, plan: Plan, nxt: int, check: CheckResult | None,
+                       pre_approved: bool, now: float) -> Blocker | None:
+    stage = plan.stages[nxt]
+    traffic = stage.traffic
+    if stage.check is not None and (check is None or check.state != "passed"):
+        state = "running" if check is None else check.state
+        said = "not run yet" if check is None else check.summary
+        return Blocker(f"check:{nxt}:{state}",
+                       (f"holding at {cp.traffic_percent:g}%: the check before {traffic:g}% "
+                        f"has not passed ({state})", said),
+                       ({"check": nxt, "state": state, "summary": said},))
+    if pre_approved or not approval.needs_approval(cp, plan, nxt):
+        return None
+    waiting, key, reasons = approval.waiting(cp, plan, nxt, now)
+    return Blocker(key, reasons, (), checkpoint=waiting)

@@ -14,12 +14,16 @@ from watchdog.model import Action
 class Phase(StrEnum):
     PROGRESSING = "progressing"
     PAUSED = "paused"
+    # progressing, ready for the next stage but for a person's approval (issue 20): judged
+    # as progressing (a failure still rolls back), never advanced until approved
+    AWAITING_APPROVAL = "awaiting_approval"
     ROLLED_BACK = "rolled_back"
     PROMOTED = "promoted"
     ABORTED = "aborted"
 
 
 TERMINAL = frozenset({Phase.PROMOTED, Phase.ABORTED})
+ACTIVE = frozenset({Phase.PROGRESSING, Phase.AWAITING_APPROVAL})  # verdicts count
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class Checkpoint:
     healthy_banked: float = 0.0
     # step-backs the failure policy has taken in this rollout (rollout/stepback.py)
     step_backs: int = 0
+    # the stage a person approved the step to (rollout/approval.py), and since when the
+    # rollout has waited for an approval
+    approved_stage: int | None = None
+    waiting_since: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +73,7 @@ class Checkpoint:
             "healthy_since": self.healthy_since,
             "healthy_banked": self.healthy_banked,
             "step_backs": self.step_backs,
+            "approved_stage": self.approved_stage, "waiting_since": self.waiting_since,
         }
 
     @classmethod
@@ -90,6 +99,9 @@ class Checkpoint:
             else float(data["stage_started_at"]),
             healthy_banked=float(data.get("healthy_banked", 0.0)),
             step_backs=int(data.get("step_backs", 0)),
+            approved_stage=None if data.get("approved_stage") is None
+            else int(data["approved_stage"]),
+            waiting_since=_opt(data.get("waiting_since")),
         )
 
 

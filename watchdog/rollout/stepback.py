@@ -21,7 +21,8 @@ from watchdog.errors import IllegalTransition
 from watchdog.model import Action, Decision
 from watchdog.rollout.state import Checkpoint, Phase
 
-MANUAL = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.ROLLED_BACK})
+MANUAL = frozenset({Phase.PROGRESSING, Phase.AWAITING_APPROVAL, Phase.PAUSED,
+                    Phase.ROLLED_BACK})
 
 
 def failure_target(cp: Checkpoint, plan: Plan) -> int | None:
@@ -50,7 +51,7 @@ def on_failure(cp: Checkpoint, plan: Plan, target: int, now: float,
 def step_back(cp: Checkpoint, plan: Plan, now: float, actor: str, reason: str
               ) -> tuple[Checkpoint, Decision]:
     """An operator moves the rollout one stage down (its phase stays)."""
-    _require(cp, "step back", {Phase.PROGRESSING, Phase.PAUSED})
+    _require(cp, "step back", set(MANUAL - {Phase.ROLLED_BACK}))
     if cp.stage == 0:
         raise IllegalTransition(f"cannot step back module {cp.module!r}: it is at its first "
                                 f"stage ({cp.traffic_percent:g}%); roll back to go to 0%")
@@ -81,12 +82,13 @@ def _move(cp: Checkpoint, plan: Plan, index: int, now: float, actor: str,
     where = f"stage {index + 1} of {len(plan.stages)} at {traffic:g}%"
     decision = Decision(cp.module, now, action, traffic, cp.stage, index,
                         (*reasons[:-1], f"{reasons[-1]}: to {where}"), evidence, actor=actor)
-    phase = Phase.PROGRESSING if cp.phase is Phase.ROLLED_BACK else cp.phase
+    phase = Phase.PAUSED if cp.phase is Phase.PAUSED else Phase.PROGRESSING
     cp = replace(cp, phase=phase, stage=index, traffic_percent=traffic, stage_started_at=now,
                  healthy_since=now, healthy_banked=0.0, consecutive_failures=0,
                  cumulative_failures=0, inconclusive_since=None, inconclusive_alerted=False,
                  alerts={}, last_action=action, last_decision_at=now, hold_key="",
-                 step_backs=0 if cp.phase is Phase.ROLLED_BACK else cp.step_backs)
+                 step_backs=0 if cp.phase is Phase.ROLLED_BACK else cp.step_backs,
+                 approved_stage=None, waiting_since=None)
     return cp, decision
 
 

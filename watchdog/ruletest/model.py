@@ -118,7 +118,7 @@ class DecisionTest(Frozen):
 
     eval_time: Duration
     exp_action: Literal["advance", "hold", "rollback", "promote", "pause", "resume", "abort",
-                        "step_back", "none"]
+                        "step_back", "approve", "none"]
     exp_traffic_percent: float | None = Field(default=None, ge=0, le=100)
     exp_rule: Name | None = None
 

@@ -1,5 +1,5 @@
 """Manual control, as the CLI has it: ``POST /api/modules/{module}/{action}`` for start,
-pause, resume, promote, rollback, abort, step-back and set-stage, and ``POST
+pause, resume, promote, rollback, abort, step-back, approve and set-stage, and ``POST
 /api/kill-switch`` (checkpoints:
 :mod:`watchdog.api.routes.checkpoints`).
 
@@ -38,6 +38,7 @@ MODULE_ACTIONS = {
     "rollback": "Roll back to V1 now",
     "abort": "Abort the rollout (V1, terminal)",
     "step-back": "Step the rollout back one stage (not to 0%)",
+    "approve": "Approve the step to the next stage (one that needs a person's approval)",
 }
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or invalid token (journaled)"},

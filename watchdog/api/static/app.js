@@ -7,11 +7,12 @@
 (function () {
   const POLL_MS = 1000;
   const TOKEN_KEY = "rollout-watchdog.token";
-  const ACTIONS = ["start", "pause", "resume", "promote", "rollback", "abort"];
+  const ACTIONS = ["start", "approve", "pause", "resume", "promote", "rollback", "abort"];
   const ALLOWED = {
     not_started: ["start"],
     progressing: ["pause", "promote", "rollback", "abort"],
     paused: ["resume", "promote", "rollback", "abort"],
+    awaiting_approval: ["approve", "pause", "promote", "rollback", "abort"],
     rolled_back: ["resume", "abort"],
     promoted: [],
     aborted: [],
@@ -116,7 +117,8 @@
                    verdict.kind) : el("span", { class: "badge" }, "no verdict yet"));
     const inStage = m.stage_started_at === null ? null
       : (m.last_tick_at ?? m.stage_started_at) - m.stage_started_at;
-    const live_ = m.phase === "progressing" || m.phase === "paused";
+    const live_ = m.phase === "progressing" || m.phase === "paused" ||
+      m.phase === "awaiting_approval";
     const when = live_ ? " · in stage " + fmtDur(inStage)
       : d ? " · " + m.phase.replace("_", " ") + " at " + fmtTime(d.time) : "";
     c.facts.replaceChildren(
