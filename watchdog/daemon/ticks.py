@@ -88,7 +88,9 @@ def notification(jd: JournaledDecision) -> Notification:
             Action.PROMOTE: "promoted to 100 %",
             Action.PAUSE: f"paused at {d.traffic_percent:g} %",
             Action.RESUME: f"resumed at {d.traffic_percent:g} %",
-            Action.ABORT: "aborted (0 %)"}[d.action]
+            Action.ABORT: "aborted (0 %)",
+            Action.STEP_BACK: f"stepped back to {d.traffic_percent:g} %",
+            Action.APPROVE: "approved for its next stage"}[d.action]
     by = "" if d.actor == "watchdog" else f" by {d.actor}"
     return Notification(
         key=f"decision:{jd.id}", module=d.module, kind="decision", action=d.action.value,
