@@ -54,6 +54,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up
+            super().handle_error(request, client_address)
+
 
 class _Base:
     """A threaded HTTP server on 127.0.0.1 at a free port, stopped by :meth:`stop`."""
