@@ -46,6 +46,10 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
         "mkdocs build --strict failed (run `make docs` to see it):\n" + result.stderr)
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "rules-reference.html").is_file()
+    # the home page is the README (scripts/mkdocs_hooks.py), its picture served
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "Your own service with Prometheus" in index
+    assert 'src="img/web-view.png"' in index
 
 
 def test_readme_is_short() -> None:
@@ -68,3 +72,16 @@ def test_link_finder_sees_links_and_skips_code() -> None:
             "`[not](a link)` [web](https://example.org) [here](#top)\n"
             "```\n[also not](inside/code.md)\n```\n")
     assert relative_links(text) == ["docs/rules.md#x", "docs/img/a.png"]
+
+
+def test_readme_links_are_rewritten_for_the_site() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from mkdocs_hooks import readme_as_index
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    text = ("[rules](docs/rules.md#x) ![pic](docs/img/a.png) [CHANGELOG.md](CHANGELOG.md) "
+            "[`LICENSE`](LICENSE) [web](https://example.org) [top](#top)")
+    assert readme_as_index(text) == (
+        "[rules](rules.md#x) ![pic](img/a.png) `CHANGELOG.md` `LICENSE` "
+        "[web](https://example.org) [top](#top)")

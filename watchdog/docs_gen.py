@@ -246,10 +246,11 @@ def render() -> str:
            "watchdog/config/schema.py; do not edit: run " + REGENERATE + " -->", "",
            "Every field of a rule file, as `rollout-watchdog check` reads it. Every mapping "
            "rejects unknown fields. A *duration* is written the Prometheus way (`500ms`, "
-           "`90s`, `1h30m`) or as a plain number of seconds; a *percentage* as `25%` or a "
-           "fraction (`0.25`); see [Rules](rules.md) for the notation, the shipped defaults "
-           "and examples, and [How the judge works](judge.md) for what the statistical "
-           "fields do.", ""]
+           "`90s`, `1h30m`) or as a plain number of seconds ([Durations](rules.md#durations)); "
+           "a *percentage* as `25%` or a fraction, `0.25` (see "
+           "[Percentages](rules.md#percentages)). [Rules](rules.md) has the shipped defaults "
+           "and examples, [How the judge works](judge.md) what the statistical fields do.",
+           ""]
     for heading, model, intro in SECTIONS:
         out += [f"## {heading}", ""]
         doc = inspect.getdoc(model) if model.__doc__ else None
