@@ -49,8 +49,7 @@ clock: {kind: replay}
 outbox: {poll_interval: 2s}
 """)
     assert messages(path) == [
-        f"{path}:4: actuators[0].optons: unknown field (check the spelling; see "
-        "watchdog/daemon/config.py)",
+        f"{path}:4: actuators[0].optons: unknown field (valid: plugin, options)",
         f"{path}:6: modules[0].interval: duration must not be negative, got -3",
         f"{path}:7: clock: step: a replay clock needs the step (simulated seconds per tick)",
         f"{path}:8: outbox.poll_interval: Input should be less than or equal to 0.25 "
@@ -97,7 +96,9 @@ modules: [checkout]
         PluginSet.build(loaded, env={})
     text = [str(i) for i in err.value.issues]
     assert text[0].startswith(f"{path}:1: source (file): ")
-    assert text[1].startswith(f"{path}:3: actuators[0] (file): unknown format 'toml'")
+    # the option's own line, and what it may be (the plugin's options model)
+    assert text[1] == (f"{path}:4: actuators[0].options.format: Input should be 'json', "
+                       "'yaml', 'env' or 'flagd' (got 'toml')")
 
 
 SECRET_CONFIG = """\

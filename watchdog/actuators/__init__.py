@@ -31,6 +31,8 @@ class FlagState:
 
 
 class Actuator(Protocol):
+    """What the daemon calls; a plugin of this kind is a :class:`ActuatorPlugin`."""
+
     name: str
 
     def apply(self, state: FlagState) -> None:
@@ -39,4 +41,24 @@ class Actuator(Protocol):
 
     def read(self, module: str) -> FlagState | None:
         """The flags as they are now (None when never written)."""
+        ...
+
+
+class ActuatorPlugin(Actuator, Protocol):
+    """The plugin contract of an actuator, checked when its entry point is loaded
+    (``watchdog/daemon/build.py``; defaults in ``watchdog/actuators/base.py``, see
+    :mod:`watchdog.pluginbase`). Besides the methods above, on the class: ``Options`` (a
+    pydantic model of its config options, validated with each option's file:line; without
+    one the options go to the constructor as they are), ``secret_options`` (the option
+    names that hold secrets: an inline value becomes a SecretStr, never shown) and
+    ``from_config(config, *, journal_path)`` (default: the constructor); on the instance:
+    """
+
+    def close(self) -> None:
+        """Release what it holds open (HTTP clients); called on reload and at exit."""
+        ...
+
+    @property
+    def disabled(self) -> bool:
+        """True once it has given up (a notifier whose token was revoked)."""
         ...

@@ -40,7 +40,10 @@ import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 
+from pydantic import Field
+
 from watchdog.actuators import FlagState
+from watchdog.actuators.base import ActuatorBase
 from watchdog.actuators.flagcodec import (
     bool_text,
     check_readback,
@@ -49,7 +52,9 @@ from watchdog.actuators.flagcodec import (
     from_dict,
     percent_text,
 )
+from watchdog.config.schema import Duration
 from watchdog.errors import ActuatorError, ConfigError, Issue
+from watchdog.pluginbase import PluginOptions
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +95,27 @@ def tail(data: bytes, limit: int) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
-class CommandActuator:
+class CommandOptions(PluginOptions):
+    """Options of the ``command`` actuator."""
+
+    argv: list[str] = Field(min_length=1, description="The command that applies a decision, "
+                            "as a list; placeholders {decision_id} {module} {version} "
+                            "{traffic_percent} {kill_switch} are filled in.")
+    read_argv: list[str] | None = Field(default=None, description="The command that prints "
+                                        "a module's flags as JSON ({module} filled in).")
+    timeout: Duration = Field(default=30.0, gt=0, description="A run's timeout (then killed).")
+    cwd: str | None = Field(default=None, description="Working folder.")
+    env: dict[str, str] | None = Field(default=None, description="Extra environment "
+                                       "variables (values may be secrets).")
+    inherit_env: bool = Field(default=True, description="Pass the daemon's environment on.")
+    stderr_tail: int = Field(default=1000, ge=0, description="Characters of stderr kept in "
+                             "an error.")
+
+
+class CommandActuator(ActuatorBase):
     name = "command"
+    Options = CommandOptions
+    secret_options = frozenset({"env"})
 
     def __init__(self, argv: Sequence[str], *, read_argv: Sequence[str] | None = None,
                  timeout: float = 30.0, cwd: str | None = None,

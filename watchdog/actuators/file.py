@@ -29,11 +29,16 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
 
 from watchdog.actuators import FlagState
+from watchdog.actuators.base import ActuatorBase
 from watchdog.actuators.fileformats import FORMATS, make_format
 from watchdog.actuators.flagcodec import check_readback, check_state, describe
 from watchdog.errors import ActuatorError, ConfigError, Issue
+from watchdog.pluginbase import PluginOptions
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +78,28 @@ def safe_file_part(module: str) -> str:
     return "_" + part[1:] if part.startswith(".") else part
 
 
-class FileActuator:
+class FileActuatorOptions(PluginOptions):
+    """Options of the ``file`` actuator."""
+
+    path: str = Field(min_length=1, description="Flag file per module; {module} and "
+                      "{state_dir} are filled in, e.g. \"{state_dir}/{module}.json\".")
+    format: Literal["json", "yaml", "env", "flagd"] = Field(
+        default="json", description="json, yaml, env (KEY=value lines) or flagd (a flagd "
+        "flag definition file).")
+    mode: int | str = Field(default=0o640, json_schema_extra={"doc_default": "\"0640\""},
+                            description="Permissions, an octal string like "
+                            "\"0640\" (YAML 0640 works too; 640 is refused).")
+    group: str | int | None = Field(default=None, description="Group owner (else an "
+                                    "existing file's group is kept).")
+    prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_]*$",
+                        description="Prefix of the keys written (letters, digits, _).")
+    kill_switch_key: str | None = Field(default=None, description="Key of the global kill "
+                                        "switch (default: the format's own).")
+
+
+class FileActuator(ActuatorBase):
     name = "file"
+    Options = FileActuatorOptions
 
     def __init__(self, path: str | os.PathLike[str], format: str = "json", *,
                  mode: int | str = 0o640, group: str | int | None = None, prefix: str = "",

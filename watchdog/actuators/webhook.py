@@ -51,11 +51,14 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from watchdog.actuators import FlagState
+from watchdog.actuators.base import ActuatorBase
 from watchdog.actuators.flagcodec import check_readback, check_state, describe, from_dict, to_dict
+from watchdog.config.schema import Duration
 from watchdog.errors import ActuatorError, ConfigError, Issue
+from watchdog.pluginbase import PluginOptions
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +94,31 @@ def module_url(template: str, module: str) -> str:
     return template.replace("{module}", quote(module, safe=""))
 
 
-class WebhookActuator:
+class WebhookOptions(PluginOptions):
+    """Options of the ``webhook`` actuator."""
+
+    url: str = Field(pattern=r"^https?://", description="Where the flags are PUT; {module} "
+                     "is filled in.")
+    secret: SecretStr = Field(description="HMAC-SHA256 signing key of each request (secret).")
+    read_url: str | None = Field(default=None, pattern=r"^https?://",
+                                 description="Where the flags are read back (default: url).")
+    timeout: Duration = Field(default=5.0, gt=0, description="One request's timeout.")
+    max_attempts: int = Field(default=4, ge=1, description="Attempts of one application.")
+    backoff_initial: Duration = Field(default=0.5, ge=0, description="First wait between "
+                                      "attempts (doubles each attempt).")
+    backoff_max: Duration = Field(default=8.0, ge=0, description="Longest wait between "
+                                  "attempts.")
+    max_retry_after: Duration = Field(default=30.0, ge=0, description="Longest Retry-After "
+                                      "honoured.")
+    headers: dict[str, str] | None = Field(default=None, description="Extra HTTP headers.")
+    verify: bool | str = Field(default=True, description="TLS verification: true, false, or "
+                               "a CA bundle path.")
+
+
+class WebhookActuator(ActuatorBase):
     name = "webhook"
+    Options = WebhookOptions
+    secret_options = frozenset({"secret"})
 
     def __init__(self, url: str, secret: SecretStr | str, *, read_url: str | None = None,
                  timeout: float = 5.0, max_attempts: int = 4, backoff_initial: float = 0.5,

@@ -18,13 +18,16 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from watchdog import plugins
+from watchdog import pluginbase, plugins
 from watchdog.actuators import Actuator
+from watchdog.actuators.base import CONTRACT as ACTUATOR_CONTRACT
 from watchdog.config import limits
 from watchdog.daemon.config import Loaded, PluginRef
 from watchdog.errors import ConfigError, Issue, PluginError, WatchdogError
 from watchdog.notifiers import Notifier
+from watchdog.notifiers.base import CONTRACT as NOTIFIER_CONTRACT
 from watchdog.sources import Source
+from watchdog.sources.base import CONTRACT as SOURCE_CONTRACT
 
 SECRET_KEYS = frozenset({"secret", "token", "password", "webhook_url"})
 SECRET_FORMS = ("from_env", "from_file", "from_credential")
@@ -38,20 +41,22 @@ class _Missing(Exception):
         self.message = message
 
 
-def resolve(value: Any, where: Where, state_dir: str, env: Mapping[str, str]) -> Any:
-    """Option values with secrets read and ``{state_dir}`` filled in."""
+def resolve(value: Any, where: Where, state_dir: str, env: Mapping[str, str],
+            secrets: frozenset[str] = SECRET_KEYS) -> Any:
+    """Option values with secrets read and ``{state_dir}`` filled in; an inline value of
+    an option named in ``secrets`` becomes a SecretStr."""
     if isinstance(value, dict):
         if len(value) == 1 and next(iter(value)) in SECRET_FORMS:
             return _secret(next(iter(value)), next(iter(value.values())), where, env)
         out: dict[str, Any] = {}
         for key, item in value.items():
-            resolved = resolve(item, (*where, key), state_dir, env)
-            if key in SECRET_KEYS and isinstance(resolved, str):
+            resolved = resolve(item, (*where, key), state_dir, env, secrets)
+            if key in secrets and isinstance(resolved, str):
                 resolved = SecretStr(resolved)
             out[key] = resolved
         return out
     if isinstance(value, list):
-        return [resolve(v, (*where, i), state_dir, env) for i, v in enumerate(value)]
+        return [resolve(v, (*where, i), state_dir, env, secrets) for i, v in enumerate(value)]
     if isinstance(value, str):
         return value.replace("{state_dir}", state_dir)
     return value
@@ -144,13 +149,19 @@ def _build(loaded: Loaded, refs: list[tuple[Where, PluginRef]], previous: list[_
     built: list[_Built] = []
     reusable = list(previous)
     for where, ref in refs:
+        group = _group(where)
         try:
-            options = resolve(ref.options, (*where, "options"), loaded.state_dir, env)
+            factory = load_checked(group, ref.plugin)
+            options = resolve(ref.options, (*where, "options"), loaded.state_dir, env,
+                              SECRET_KEYS | pluginbase.secret_names(factory))
         except _Missing as err:
             issues.append(Issue(loaded.file, loaded.line_of(*err.where),
                                 f"{_dotted(err.where)}: {err.message}"))
             continue
-        group = _group(where)
+        except PluginError as err:
+            issues.append(Issue(loaded.file, loaded.line_of(*where),
+                                f"{_dotted(where)}: {err}"))
+            continue
         same = next((b for b in reusable if (b.group, b.plugin, b.options)
                      == (group, ref.plugin, options)), None)
         if same is not None:
@@ -158,7 +169,11 @@ def _build(loaded: Loaded, refs: list[tuple[Where, PluginRef]], previous: list[_
             built.append(same)
             continue
         try:
-            instance = _construct(group, ref.plugin, options, loaded.db)
+            instance = _construct(factory, ref.plugin, options, loaded.db)
+        except pluginbase.OptionErrors as err:
+            issues += [Issue(loaded.file, loaded.line_of(*where, "options", *loc),
+                             f"{_dotted(where)}.{message}") for loc, message in err.errors]
+            continue
         except ConfigError as err:
             issues += [Issue(loaded.file, loaded.line_of(*where),
                              f"{_dotted(where)} ({ref.plugin}): {i.message}")
@@ -177,9 +192,26 @@ def _build(loaded: Loaded, refs: list[tuple[Where, PluginRef]], previous: list[_
     return built
 
 
-def _construct(group: str, name: str, options: dict[str, Any], db: str) -> Any:
+CONTRACTS = {"watchdog.sources": SOURCE_CONTRACT, "watchdog.actuators": ACTUATOR_CONTRACT,
+             "watchdog.notifiers": NOTIFIER_CONTRACT}
+
+
+def load_checked(group: str, name: str) -> Any:
+    """The plugin class of entry point ``name``, checked against its kind's contract
+    (PluginError: unknown, failed to load, or not a plugin of this kind)."""
     factory = plugins.load(group, name)
-    if group == "watchdog.notifiers" and hasattr(factory, "from_config"):
+    pluginbase.check_contract(CONTRACTS[group], f"{group}:{name}", factory)
+    return factory
+
+
+def _construct(factory: Any, name: str, options: dict[str, Any], db: str) -> Any:
+    """Options validated by the plugin's model (OptionErrors), then its ``from_config``
+    (the constructor when it has none)."""
+    model = pluginbase.options_model(factory)
+    if model is not None:
+        options = pluginbase.validate_options(model, options, name,
+                                              pluginbase.secret_names(factory))
+    if callable(getattr(factory, "from_config", None)):
         return factory.from_config(options, journal_path=db)
     return factory(**options)
 

@@ -268,13 +268,41 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the config model at ``loc`` (list indexes skipped)."""
+    model: Any = DaemonConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        found = [t for t in _types(field.annotation)
+                 if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not found:
+            return []
+        model = found[0]
+    return list(model.model_fields)
+
+
+def _types(annotation: Any) -> list[Any]:
+    """``annotation`` and the types inside it (list[X], X | None, Annotated[X, ...])."""
+    out = [annotation]
+    for arg in getattr(annotation, "__args__", ()):
+        out += _types(arg)
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None:
+        out.append(origin)
+    return out
+
+
 def _describe(error: Any) -> str:
     """One pydantic error in the words of the rule loader."""
     loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
     where = _dotted(loc) or "config"
     kind = error.get("type", "")
     if kind == "extra_forbidden":
-        return f"{where}: unknown field (check the spelling; see watchdog/daemon/config.py)"
+        return f"{where}: unknown field (valid: {', '.join(_fields_at(loc[:-1]))})"
     if kind == "missing":
         return f"{where}: required field is missing"
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")

@@ -11,13 +11,25 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from watchdog.notifiers import Notification
+from watchdog.notifiers.base import NotifierBase
+from watchdog.pluginbase import PluginOptions
 
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
 
 
-class LogNotifier:
+class LogOptions(PluginOptions):
+    """Options of the ``log`` notifier."""
+
+    logger: str | None = Field(default=None, min_length=1, description="Logger name "
+                               "(default: watchdog.notifications).")
+
+
+class LogNotifier(NotifierBase):
     name = "log"
+    Options = LogOptions
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger("watchdog.notifications")

@@ -30,9 +30,11 @@ from watchdog.clock import Clock, SystemClock
 from watchdog.errors import ConfigError, Issue, NotifierError
 from watchdog.notifiers import Notification
 from watchdog.notifiers import slack_blocks as blocks
+from watchdog.notifiers.base import NotifierBase
 from watchdog.notifiers.ratelimit import TokenBucket
 from watchdog.notifiers.slack_ledger import MemoryLedger, SlackLedger, SqliteLedger, Thread
 from watchdog.notifiers.slack_settings import (
+    SLACK_SECRETS,
     SlackSettings,
     load_token,
     retry_after,
@@ -55,8 +57,10 @@ CARD_ACTIONS = TERMINAL_ACTIONS | {"advance", "pause", "resume", "step_back",
                                         "approve"}
 
 
-class SlackNotifier:
+class SlackNotifier(NotifierBase):
     name = "slack"
+    Options = SlackSettings
+    secret_options = SLACK_SECRETS
 
     def __init__(self, settings: SlackSettings | None = None, *, token: SecretStr | None = None,
                  ledger: SlackLedger | None = None, clock: Clock | None = None,

@@ -27,6 +27,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from watchdog.config.schema import Duration
 from watchdog.errors import ConfigError, Issue
 
 TOKEN_ENV = "WATCHDOG_SLACK_TOKEN"
@@ -38,28 +39,46 @@ DASHBOARD_FIELDS = {"module": "checkout", "at": 0, "from_ms": 0, "to_ms": 0, "st
                     "traffic_percent": 0, "key": "k"}
 
 
+SLACK_SECRETS = frozenset({"token", "webhook_url", "webhook_urls"})
+
+
 class SlackSettings(BaseModel):
     """Settings of the ``slack`` and ``slack_webhook`` notifiers (all optional)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    token: SecretStr | None = None
-    token_file: Path | None = None
-    webhook_url: SecretStr | None = None
-    webhook_urls: dict[str, SecretStr] = Field(default_factory=dict)  # severity -> URL
-    default_channel: str = "#rollouts"
-    channels: dict[str, str] = Field(default_factory=dict)  # severity -> channel
-    dashboard_url: str | None = None  # template: {module} {at} {from_ms} {to_ms} {stage}
-    base_url: str = "https://slack.com/api/"
-    timeout: int = Field(default=10, ge=1)
-    rate_per_second: float = Field(default=1.0, gt=0)
-    burst: int = Field(default=1, ge=1)
-    rate_limit_retries: int = Field(default=2, ge=0)
-    max_inline_wait: float = Field(default=5.0, ge=0)  # longer Retry-After: requeue instead
-    server_error_retries: int = Field(default=2, ge=0)
-    connection_retries: int = Field(default=2, ge=0)
-    retry_backoff: float = Field(default=0.5, ge=0)
-    broadcast_critical: bool = True  # critical thread replies are also shown in the channel
+    token: SecretStr | None = Field(default=None, description="slack: the bot token "
+                                    "(secret; else token_file, the credential slack_token, "
+                                    "or WATCHDOG_SLACK_TOKEN).")
+    token_file: Path | None = Field(default=None, description="slack: a file holding the "
+                                    "bot token.")
+    webhook_url: SecretStr | None = Field(default=None, description="slack_webhook: the "
+                                          "incoming-webhook URL (secret; else the credential "
+                                          "slack_webhook_url or WATCHDOG_SLACK_WEBHOOK_URL).")
+    webhook_urls: dict[str, SecretStr] = Field(default_factory=dict, description=(
+        "slack_webhook: a URL per severity (info, warning, critical; secret)."))
+    default_channel: str = Field(default="#rollouts", description="slack: the channel.")
+    channels: dict[str, str] = Field(default_factory=dict, description="slack: a channel "
+                                     "per severity (info, warning, critical).")
+    dashboard_url: str | None = Field(default=None, description="Link template; {module} "
+                                      "{at} {from_ms} {to_ms} {stage} {traffic_percent} {key}.")
+    base_url: str = Field(default="https://slack.com/api/", description="slack: the Web "
+                          "API's base URL.")
+    timeout: int = Field(default=10, ge=1, description="One request's timeout, seconds.")
+    rate_per_second: float = Field(default=1.0, gt=0, description="Messages per second "
+                                   "(Slack allows about 1 per channel).")
+    burst: int = Field(default=1, ge=1, description="Messages sent at once before the rate "
+                       "applies.")
+    rate_limit_retries: int = Field(default=2, ge=0, description="Retries after HTTP 429.")
+    max_inline_wait: Duration = Field(default=5.0, ge=0, description="Longest Retry-After "
+                                      "waited for in place; longer: requeued.")
+    server_error_retries: int = Field(default=2, ge=0, description="Retries after HTTP 5xx.")
+    connection_retries: int = Field(default=2, ge=0, description="Retries after a "
+                                    "connection error.")
+    retry_backoff: Duration = Field(default=0.5, ge=0, description="First wait between "
+                                    "retries.")
+    broadcast_critical: bool = Field(default=True, description="slack: critical thread "
+                                     "replies are also shown in the channel.")
 
     @field_validator("channels", "webhook_urls")
     @classmethod

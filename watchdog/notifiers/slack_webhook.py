@@ -24,8 +24,10 @@ from watchdog.clock import Clock, SystemClock
 from watchdog.errors import ConfigError, Issue, NotifierError
 from watchdog.notifiers import Notification
 from watchdog.notifiers import slack_blocks as blocks
+from watchdog.notifiers.base import NotifierBase
 from watchdog.notifiers.ratelimit import TokenBucket
 from watchdog.notifiers.slack_settings import (
+    SLACK_SECRETS,
     Redact,
     SlackSettings,
     load_webhook_url,
@@ -41,8 +43,10 @@ AUTH_ERRORS = frozenset({"invalid_token", "no_service", "no_team", "action_prohi
 BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format"})
 
 
-class SlackWebhookNotifier:
+class SlackWebhookNotifier(NotifierBase):
     name = "slack_webhook"
+    Options = SlackSettings
+    secret_options = SLACK_SECRETS
 
     def __init__(self, settings: SlackSettings | None = None, *, clock: Clock | None = None,
                  sleep: Callable[[float], None] | None = None,

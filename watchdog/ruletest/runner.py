@@ -42,6 +42,7 @@ from watchdog.ruletest.model import (
     RuleTestFile,
 )
 from watchdog.ruletest.notation import NotationError, expand, parse_selector
+from watchdog.sources.base import SourceBase
 
 MAX_TICKS = 50_000
 EPS = 1e-6
@@ -49,7 +50,7 @@ EPS = 1e-6
 Loc = tuple[str | int, ...]
 
 
-class StoreSource:
+class StoreSource(SourceBase):
     """A :class:`~watchdog.sources.Source` serving fixed samples (the test's input series)."""
 
     name = "ruletest"

@@ -7,13 +7,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from watchdog.backtest.scenario import Scenario, load_scenario
 from watchdog.config.schema import Module
 from watchdog.judge.series import SeriesStore
+from watchdog.pluginbase import PluginOptions
+from watchdog.sources.base import SourceBase
 
 
-class FileSource:
+class FileOptions(PluginOptions):
+    """Options of the ``file`` source."""
+
+    path: Path = Field(description="A recorded rollout (JSON Lines, the scenario format); "
+                       "its times are used as they are (with a replay clock).")
+
+
+class FileSource(SourceBase):
     name = "file"
+    Options = FileOptions
 
     def __init__(self, path: str | Path | None = None, scenario: Scenario | None = None) -> None:
         if scenario is None:

@@ -32,13 +32,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
-from watchdog.config.schema import Module
+from watchdog.config.schema import Duration, Module
 from watchdog.errors import EmptyResult, SourceError, SourceUnavailable
 from watchdog.judge.series import SeriesStore
 from watchdog.model import Sample, Version
+from watchdog.pluginbase import PluginOptions
 from watchdog.sources import deadline as dl
+from watchdog.sources.base import SourceBase
 from watchdog.sources.promapi import PromSeries, decode, error_text, one_series, payload, worst
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,35 @@ def _secret(value: SecretStr | str | None) -> SecretStr | None:
     return SecretStr(value) if isinstance(value, str) else value
 
 
-class PrometheusSource:
+class PrometheusOptions(PluginOptions):
+    """Options of the ``prometheus`` source."""
+
+    url: str = Field(pattern=r"^https?://", description="Base URL of the Prometheus HTTP "
+                     "API, e.g. http://127.0.0.1:9090 (http:// or https://).")
+    timeout: Duration = Field(default=10.0, gt=0, description="One request's timeout.")
+    retries: int = Field(default=2, ge=0, description="Retries of a request that failed "
+                         "with an unreachable server, a timeout, HTTP 429 or 5xx.")
+    backoff: Duration = Field(default=0.5, ge=0, description="First wait between retries "
+                              "(doubles each retry).")
+    max_backoff: Duration = Field(default=10.0, ge=0, description="Longest wait between "
+                                  "retries.")
+    token: SecretStr | None = Field(default=None, description="Bearer token (secret).")
+    username: str | None = Field(default=None, description="Basic auth user name.")
+    password: SecretStr | None = Field(default=None, description="Basic auth password "
+                                       "(secret).")
+    headers: dict[str, str] | None = Field(default=None, description="Extra HTTP headers.")
+    max_points: int = Field(default=11_000, ge=2, description="Points per range request "
+                            "(Prometheus refuses more than 11,000); longer windows are split.")
+    deadline_fraction: float = Field(default=dl.DEFAULT_FRACTION, gt=0, le=1,
+                                     description="Share of the module's interval a tick's "
+                                     "queries may take together (at least 1 s).")
+    concurrency: int = Field(default=20, ge=1, description="Queries in flight at once.")
+
+
+class PrometheusSource(SourceBase):
     name = "prometheus"
+    Options = PrometheusOptions
+    secret_options = frozenset({"token", "password"})
 
     def __init__(self, url: str, timeout: float = 10.0, retries: int = 2, *,
                  token: SecretStr | str | None = None, username: str | None = None,

@@ -39,14 +39,17 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
+from pydantic import Field
 
 from watchdog.clock import Clock, SystemClock
-from watchdog.config.schema import Module, ScrapeSpec
+from watchdog.config.schema import Duration, Module, ScrapeSpec
 from watchdog.errors import EmptyResult, SourceError, SourceUnavailable
 from watchdog.judge.series import SeriesStore
 from watchdog.model import Sample, Version
+from watchdog.pluginbase import PluginOptions
 from watchdog.sources import deadline as dl
 from watchdog.sources import exposition as ex
+from watchdog.sources.base import SourceBase
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,24 @@ ENDPOINT = "*"
 TICK_SLACK = 1.0  # seconds between a tick's time and its scrape that still count as "now"
 
 
-class ScrapeSource:
+class ScrapeOptions(PluginOptions):
+    """Options of the ``scrape`` source."""
+
+    endpoints: dict[str, dict[Version, str]] = Field(
+        description="Per module, the /metrics URL of each version: "
+        "{checkout: {v1: URL, v2: URL}}.")
+    timeout: Duration = Field(default=5.0, gt=0, description="One scrape's timeout.")
+    keep: Duration = Field(default=3 * 3600.0, gt=0, description="How long scraped samples "
+                           "are kept in memory (the longest window a rule or baseline reads).")
+    deadline_fraction: float = Field(default=dl.DEFAULT_FRACTION, gt=0, le=1,
+                                     description="Share of the module's interval a tick's "
+                                     "scrapes may take together (at least 1 s).")
+    headers: dict[str, str] | None = Field(default=None, description="Extra HTTP headers.")
+
+
+class ScrapeSource(SourceBase):
     name = "scrape"
+    Options = ScrapeOptions
 
     def __init__(self, endpoints: Mapping[str, Mapping[str, str]], timeout: float = 5.0, *,
                  keep: float = 3 * 3600.0, clock: Clock | None = None,
