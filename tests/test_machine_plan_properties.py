@@ -162,3 +162,92 @@ def test_no_verdict_advances_a_module_waiting_for_approval_paused_or_rolled_back
             assert not moved_up and not any(d.action is Action.ADVANCE for d in decisions)
         if cp.phase is Phase.AWAITING_APPROVAL:
             assert plan.stages[cp.stage + 1].approval and cp.approved_stage != cp.stage + 1
+
+
+GROUP_RULES = """
+modules:
+  - {name: g.a, metrics: {m: {direction: higher_is_worse}}, plan: &p {stages: [10, 25, 50, 100]},
+     rules: [{name: r, kind: absolute, metric: m, above: 1}]}
+  - {name: g.b, metrics: {m: {direction: higher_is_worse}}, plan: *p,
+     rules: [{name: r, kind: absolute, metric: m, above: 1}]}
+  - {name: g.c, metrics: {m: {direction: higher_is_worse}}, plan: *p,
+     rules: [{name: r, kind: absolute, metric: m, above: 1}]}
+groups:
+  - name: g
+    plan:
+      stages: [10, 25, {traffic: 50, approval: true}, 100]
+      hold: 30s
+      failure_limits: {consecutive: 2, cumulative: 4}
+      on_failure: {action: step_back, max_step_backs: 1}
+    rollback: member
+    members:
+      - {module: g.a}
+      - {module: g.b, joins_at: 25}
+      - {module: g.c, joins_at: 50, rollback: group}
+"""
+GROUP_MANUAL = ["pause", "resume", "step-back", "set-stage", "approve", "rollback",
+                "kill-on", "kill-off"]
+member_kinds = st.fixed_dictionaries({m: st.sampled_from(list(VerdictKind))
+                                      for m in ("g.a", "g.b", "g.c")})
+group_events = st.lists(st.one_of(
+    st.tuples(st.just("verdict"), member_kinds, st.just(0.0)),
+    st.tuples(st.just("manual"), st.sampled_from(GROUP_MANUAL), st.sampled_from(STAGES)),
+), max_size=80)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seq=group_events)
+def test_no_verdict_or_action_advances_a_disabled_rolled_back_or_waiting_member(
+        seq: list[tuple[str, Any, float]]) -> None:
+    """The done-when of issue 20: no sequence of verdicts and manual actions advances a
+    member that is disabled (not joined), rolled back, or waiting for approval."""
+    from watchdog.config.loader import load_texts
+    from watchdog.groups import machine as gm
+    from watchdog.model import Verdict
+    from watchdog.rollout import approval
+
+    group = load_texts([("g.yaml", GROUP_RULES)]).groups["g"]
+    plan = group.plan
+    cp, _ = gm.start(group, 0.0)
+    now = 0.0
+    for kind, what, stage in seq:
+        now += 20.0
+        before = cp
+        if kind == "verdict":
+            verdicts = {m: Verdict(m, now, k, (), ("r",) if k is VerdictKind.CRITICAL
+                                   else (), ("r: x",)) for m, k in what.items()
+                        if cp.members.get(m) == gm.ENABLED}
+            cp, decisions = gm.on_verdicts(cp, group, verdicts, now)
+        else:
+            try:
+                if what == "approve":
+                    cp, d = approval.approve(cp, plan, now, "op", "r")
+                elif what == "kill-on":
+                    cp, d = machine.pause(cp, now, "op", "r", kill_switch=True)
+                elif what == "kill-off":
+                    if not cp.paused_by_kill_switch:
+                        continue
+                    cp, d = machine.resume(cp, plan, now, "op", "r")
+                else:
+                    cp, d = manual(cp, plan, what, stage, now)
+            except IllegalTransition:
+                assert cp == before
+                continue
+            cp = gm.settle(group, before, cp)  # as watchdog.control records it
+            decisions = [d, *gm.member_decisions(group, before, cp, now, "op", ("r",))]
+        for name in group.names:
+            was, now_at = gm.flag(before, name), gm.flag(cp, name)
+            if before.members.get(name) == gm.ROLLED_BACK:
+                assert now_at == 0.0, name  # a member rolled back alone stays off
+            if now_at > was:
+                assert cp.members[name] == gm.ENABLED
+                if kind == "verdict":
+                    assert before.phase is Phase.PROGRESSING
+                    assert not plan.stages[cp.stage].approval or \
+                        before.approved_stage == cp.stage or before.stage == cp.stage
+            if kind == "verdict" and before.phase in (Phase.PAUSED, Phase.ROLLED_BACK,
+                                                      Phase.AWAITING_APPROVAL):
+                assert now_at <= was
+        for d in decisions:
+            if d.module != group.name and d.traffic_percent > 0:
+                assert cp.members[d.module] == gm.ENABLED

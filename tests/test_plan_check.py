@@ -24,6 +24,12 @@ EXPECTED = {
     "gate_metric_no_rule.yaml": "gate 'faster' is on metric 'throughput_rps', which no "
                                 "rule of the module declares (rules judge: error_rate)",
     "gate_unknown_stage.yaml": "gates[0].before: 75 is not a stage of the plan",
+    "group_unknown_member.yaml": "groups[0].members[1].module: group 'comp': member "
+                                 "'comp.b' is not a declared module (declared: comp.a)",
+    "group_joins_after_100.yaml": "joins_at: a member joins at a stage of the group's "
+                                  "plan, at most 100%; got '120%'",
+    "group_joins_unknown_stage.yaml": "joins_at 25 is not a stage of the group's plan",
+    "group_member_twice.yaml": "module 'comp.a' is a member of group 'one' already",
 }
 
 

@@ -23,6 +23,9 @@ from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.statelock import state_lock
 from watchdog.errors import IllegalTransition, JournalConflict, JournalError
 from watchdog.journal import base
+from watchdog.groups import machine as group_machine
+from watchdog.groups.engine import group_kill_key
+from watchdog.groups.machine import member_decisions
 from watchdog.journal.base import Journal
 from watchdog.journal.records import Expected, JournaledDecision
 from watchdog.model import Action, Decision
@@ -65,7 +68,7 @@ class Control:
         ``stage``: the traffic percentage of the stage ``set-stage`` puts it at."""
         if not reason.strip():
             raise IllegalTransition("a reason is required for every manual action")
-        plan = self.rules.for_module(module).plan
+        plan = self._plan(module)
         with state_lock(self.journal.path):
             cp = self._cp(module)
             if action == "start":
@@ -76,6 +79,15 @@ class Control:
                     raise IllegalTransition(f"cannot start module {module!r}: the kill "
                                             "switch is on")
                 new_cp, d = machine.start(module, plan, now, actor, reason)
+                if module in self.rules.groups:
+                    if self._group_killed(module):
+                        raise IllegalTransition(f"cannot start group {module!r}: its kill "
+                                                "switch is on")
+                    new_cp, ds = group_machine.start(self.rules.groups[module], now, actor,
+                                                     reason)
+                    ids = self.journal.record(ds, new_cp, now, None, None,
+                                              expect=Expected(None))
+                    return JournaledDecision(ids[0], ds[0], now, None, None)
                 return self._record(d, new_cp, None, now)
             if cp is None:
                 raise IllegalTransition(f"module {module!r} has no rollout yet; start one "
@@ -97,6 +109,8 @@ class Control:
                 raise IllegalTransition(f"unknown action {action!r}")
             new_cp, d = steps[action]()
             return self._record(d, new_cp, cp, now)
+            if module in self.rules.groups:
+                return self._record_group(module, d, new_cp, cp, now, actor, reason)[0]
 
     def _record(self, d: Decision, cp: Checkpoint | None, before: Checkpoint | None,
                 now: float) -> JournaledDecision:
@@ -124,11 +138,13 @@ class Control:
                     continue
                 if on and cp.phase in ACTIVE:
                     new_cp, d = machine.pause(cp, now, actor, reason, kill_switch=True)
-                    done.append(self._record(d, new_cp, cp, now))
+                    done += self._record_group(name, d, new_cp, cp, now, actor, reason)
                 elif not on and cp.paused_by_kill_switch:
-                    plan = self.rules.for_module(name).plan
+                    if self._group_killed(name):
+                        continue  # its own kill switch still holds it
+                    plan = self._plan(name)
                     new_cp, d = machine.resume(cp, plan, now, actor, reason)
-                    done.append(self._record(d, new_cp, cp, now))
+                    done += self._record_group(name, d, new_cp, cp, now, actor, reason)
                 else:  # the flags change, the rollout state does not
                     traffic = 0.0 if on else cp.traffic_percent
                     d = Decision(name, now, Action.HOLD, traffic, cp.stage, cp.stage,
@@ -138,6 +154,52 @@ class Control:
         return done
 
     # named snapshots of all rollout state ------------------------------------------------
+    # module groups (watchdog/groups) ----------------------------------------------------
+
+    def _plan(self, name: str) -> Any:
+        group = self.rules.groups.get(name)
+        return group.plan if group is not None else self.rules.for_module(name).plan
+
+    def _group_killed(self, name: str) -> bool:
+        return name in self.rules.groups and bool(
+            self.journal.setting(group_kill_key(name), False))
+
+    def _record_group(self, name: str, d: Decision, cp: Checkpoint, before: Checkpoint,
+                      now: float, actor: str, reason: str) -> list[JournaledDecision]:
+        """Record a transition; for a group, with a decision for each member whose flag
+        it changes (in one transaction)."""
+        group = self.rules.groups.get(name)
+        if group is not None:
+            cp = group_machine.settle(group, before, cp)
+        decisions = [d] if group is None else [
+            d, *member_decisions(group, before, cp, now, actor, (reason,))]
+        ids = self.journal.record(decisions, cp, now, None, before.alerts,
+                                  expect=Expected(before))
+        return [JournaledDecision(i, x, now, None, None)
+                for i, x in zip(ids, decisions, strict=True)]
+
+    def set_group_kill_switch(self, name: str, on: bool, now: float, actor: str,
+                              reason: str) -> list[JournaledDecision]:
+        """A group's own kill switch: on, the group holds and every member's flag is off;
+        off, it resumes (unless the global kill switch is on)."""
+        if not reason.strip():
+            raise IllegalTransition("a reason is required for every manual action")
+        if name not in self.rules.groups:
+            known = ", ".join(sorted(self.rules.groups)) or "none"
+            raise IllegalTransition(f"no group named {name!r} (groups: {known})")
+        with state_lock(self.journal.path):
+            self.journal.set_setting(group_kill_key(name), on)
+            cp = self._cp(name)
+            if cp is None:
+                return []
+            if on and cp.phase in ACTIVE:
+                new_cp, d = machine.pause(cp, now, actor, reason, kill_switch=True)
+            elif not on and cp.paused_by_kill_switch and not self.kill_switch():
+                new_cp, d = machine.resume(cp, self._plan(name), now, actor, reason)
+            else:
+                return []
+            return self._record_group(name, d, new_cp, cp, now, actor, reason)
+
 
     def snapshot_create(self, name: str, now: float, actor: str, reason: str) -> int:
         if not reason.strip():
@@ -233,7 +295,8 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
     for name in names:
         cp = journal.checkpoint(name)
         last = journal.last_decision(name)
-        plan = rules.for_module(name).plan if _known(rules, name) else None
+        plan = rules.groups[name].plan if name in rules.groups else (
+            rules.for_module(name).plan if _known(rules, name) else None)
         active = journal.active_baselines(name, now)
         oldest = min((b.captured_at for b in active.values()), default=None)
         out.append({
@@ -245,6 +308,8 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
             "source": journal.setting(f"source:{name}"),  # watchdog.sourcestate
             "firing": sorted(r for r, s in (cp.alerts if cp else {}).items()
                              if s.phase.value == "firing"),
+            # a module group: each member's state (waiting, enabled, rolled_back)
+            "members": dict(cp.members) if cp and cp.members else None,
             "last_decision": None if last is None else {
                 **last.to_dict(), "pending": last.id in pending},
             "pending_decisions": sum(1 for jd in journal.decisions(module=name,

@@ -43,6 +43,8 @@ class BacktestResult:
                                     "reasons": list(d.reasons)}
             if d.action is Action.ROLLBACK:
                 item["evidence"] = [e for e in d.evidence if e.get("breached")]
+            if self.scenario.members:  # a group recording: the group's or a member's
+                item["module"] = d.module
             out.append(item)
         found: dict[str, Any] = {
             "scenario": self.scenario.name, "outcome": self.outcome,

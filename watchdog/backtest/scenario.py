@@ -13,7 +13,7 @@ import itertools
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,9 @@ class Scenario:
     metrics: dict[str, Direction]
     store: SeriesStore
     samples: int
+    # a group recording (docs/scenario-format-groups.md): each member's samples; ``module``
+    # is then the group's name and ``store`` is empty
+    members: dict[str, SeriesStore] = field(default_factory=dict)
 
 
 _FIELDS = frozenset({"t", "version", "metric", "value"})
@@ -75,6 +78,10 @@ def load_scenario(path: str | Path, *, replay: bool = True) -> Scenario:
                                 "truncated: the last line is incomplete") from err
     meta = _meta(file, lines[0], replay)
     points: dict[tuple[Version, str], list[tuple[float, float]]] = defaultdict(list)
+    members: list[str] = list(meta.get("members") or [])
+    per_member: dict[str, dict[tuple[Version, str], list[tuple[float, float]]]] = {
+        m: defaultdict(list) for m in members}
+    fields = _FIELDS | {"module"} if members else _FIELDS
     versions = {v.value: v for v in Version}
     count = 0
     declared = meta["metrics"]
@@ -89,12 +96,16 @@ def load_scenario(path: str | Path, *, replay: bool = True) -> Scenario:
             raise ScenarioError(file, number, _TOO_DEEP) from None
         if not isinstance(item, dict):
             raise ScenarioError(file, number, "expected a JSON object")
-        if item.keys() != _FIELDS:
-            missing = [k for k in ("t", "version", "metric", "value") if k not in item]
+        if item.keys() != fields:
+            needed = ("t", "version", "metric", "value", *(("module",) if members else ()))
+            missing = [k for k in needed if k not in item]
             if missing:
                 raise ScenarioError(file, number, f"missing {', '.join(missing)}")
-            extra = set(item) - _FIELDS
+            extra = set(item) - fields
             raise ScenarioError(file, number, f"unknown field {sorted(extra)[0]!r}")
+        if members and item["module"] not in per_member:
+            raise ScenarioError(file, number, f"module {item['module']!r} is not one of "
+                                              f"the meta line's members")
         t, name, metric, value = item["t"], item["version"], item["metric"], item["value"]
         version = versions.get(name) if isinstance(name, str) else None
         if version is None:
@@ -108,7 +119,8 @@ def load_scenario(path: str | Path, *, replay: bool = True) -> Scenario:
         if not _number(value):
             raise ScenarioError(file, number, f"value must be a finite number, "
                                               f"got {value!r}")
-        points[(version, metric)].append((float(t), float(value)))
+        target = per_member[item["module"]] if members else points
+        target[(version, metric)].append((float(t), float(value)))
         count += 1
     plan = meta["plan"]
     return Scenario(
@@ -117,7 +129,9 @@ def load_scenario(path: str | Path, *, replay: bool = True) -> Scenario:
         stages=tuple(float(s) for s in plan["stages"]),
         stage_seconds=float(plan["stage_seconds"]), end=float(meta["end"]),
         metrics={k: Direction(v) for k, v in meta["metrics"].items()},
-        store=SeriesStore({key: Series.of(p) for key, p in points.items()}), samples=count)
+        store=SeriesStore({key: Series.of(p) for key, p in points.items()}), samples=count,
+        members={m: SeriesStore({key: Series.of(p) for key, p in got.items()})
+                 for m, got in per_member.items()})
 
 
 _TOO_DEEP = "invalid JSON: nested too deep (a scenario line is one flat object)"
@@ -175,6 +189,10 @@ def _meta(file: str, line: str, replay: bool = True) -> dict[str, Any]:
         else None
     if problem:
         raise ScenarioError(file, 1, f"meta: {problem}")
+    members = meta.get("members", [])
+    need(isinstance(members, list) and all(isinstance(m, str) and m for m in members)
+         and len(set(members)) == len(members),
+         "members must be a list of distinct module names (a group recording)")
     metrics = meta.get("metrics")
     if not isinstance(metrics, dict) or not metrics:
         raise ScenarioError(file, 1, "meta: metrics must map names to directions")

@@ -13,7 +13,8 @@ def render(result: BacktestResult) -> str:
              f"  ({sc.samples} samples)", ""]
     for jd in result.decisions:
         d = jd.decision
-        head = f"  t={d.at:>6g}s  {d.action.value:<8} {d.traffic_percent:>5g}%  "
+        who = f"{d.module:<18} " if sc.members else ""
+        head = f"  t={d.at:>6g}s  {who}{d.action.value:<9} {d.traffic_percent:>5g}%  "
         reasons = list(d.reasons) or [""]
         lines.append(head + reasons[0])
         lines.extend(" " * len(head) + r for r in reasons[1:])

@@ -48,7 +48,12 @@ def backtest(scenario: str, rules: tuple[str, ...], old_rules: tuple[str, ...],
     with exit_on_errors(ScenarioError, UnknownModule):
         ruleset = load_paths(paths) if paths else load_default_rules()
         loaded = load_scenario(scenario)
-        result = replay.run(loaded, ruleset, approve=approve)
+        if loaded.members:  # a group recording (docs/scenario-format-groups.md)
+            from watchdog.backtest.groupreplay import run_group
+
+            result = run_group(loaded, ruleset, approve=approve)
+        else:
+            result = replay.run(loaded, ruleset, approve=approve)
     if as_json:
         click.echo(json.dumps(_finite(result.to_json())))
     else:

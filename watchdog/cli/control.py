@@ -160,15 +160,22 @@ def set_stage(module: str, percent: float, reason: str, actor: str | None, apply
 
 @click.command(name="kill-switch")
 @click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--group", default=None,
+              help="Only this module group (every member's flag off), not every module.")
 @acting
-def kill_switch(state: str, reason: str, actor: str | None, apply_now: bool,
-                config: str | None, db: str | None) -> None:
+def kill_switch(state: str, group: str | None, reason: str, actor: str | None,
+                apply_now: bool, config: str | None, db: str | None) -> None:
     """Force V1 everywhere (on), or give modules their traffic back (off)."""
     with opened(config, db) as ctx:
-        done = ctx.control.set_kill_switch(state == "on", now_of(ctx),
-                                           actor or default_actor(), reason,
-                                           ctx.loaded.module_names)
-        click.echo(f"kill switch {state}; {len(done)} decision(s) journaled")
+        if group is not None:
+            done = ctx.control.set_group_kill_switch(group, state == "on", now_of(ctx, group),
+                                                     actor or default_actor(), reason)
+        else:
+            done = ctx.control.set_kill_switch(state == "on", now_of(ctx),
+                                               actor or default_actor(), reason,
+                                               ctx.loaded.module_names)
+        which = f"group {group} " if group else ""
+        click.echo(f"{which}kill switch {state}; {len(done)} decision(s) journaled")
         for jd in done:
             click.echo("  " + show(jd))
         _apply(ctx, apply_now)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from watchdog.config import limits
+from watchdog.config import groups, limits
 from watchdog.config.schema import Module, RulesFile, cross_check, merge_defaults
 from watchdog.config.yamlload import Located, NodeBudget, load_yaml
 from watchdog.errors import ConfigError, Issue, UnknownModule
@@ -36,6 +36,8 @@ class RuleSet:
     files: tuple[str, ...] = field(default=())
     # where each module is declared (file, line), for errors found after loading
     origins: dict[str, tuple[str, int]] = field(default_factory=dict, compare=False)
+    # module groups (watchdog/groups/model.py), by name
+    groups: dict[str, Any] = field(default_factory=dict)
 
     def for_module(self, name: str) -> Module:
         if name in self.modules:
@@ -104,6 +106,7 @@ def load_texts(texts: list[tuple[str, str]]) -> RuleSet:
         most_modules = limits.MODULES.value()
     except limits.LimitValueError as err:
         raise ConfigError([Issue(texts[0][0] if texts else "", 0, str(err))]) from None
+    grouped: list[tuple[Any, int, Located]] = []
     for file, text in texts:
         try:
             located = load_yaml(text, file, budget)
@@ -111,6 +114,7 @@ def load_texts(texts: list[tuple[str, str]]) -> RuleSet:
             issues.extend(err.issues)
             continue
         found: list[Issue] = []
+        grouped += [(g, i, located) for g, i in groups.validate(located, found)]
         for module, line in _validate(located, found, defaults, most_modules
                                       - len(modules)):
             if module.name in modules:
@@ -121,10 +125,12 @@ def load_texts(texts: list[tuple[str, str]]) -> RuleSet:
             modules[module.name] = module
             origin[module.name] = Issue(file, line, "")
         issues += _capped(file, found)
+    issues += groups.cross_check(grouped, modules)
     if issues:
         raise ConfigError(issues)
     return RuleSet(modules=modules, files=tuple(f for f, _ in texts),
-                   origins={m: (i.file, i.line) for m, i in origin.items()})
+                   origins={m: (i.file, i.line) for m, i in origin.items()},
+                   groups={g.name: g for g, _, _ in grouped})
 
 
 def _capped(file: str, found: list[Issue]) -> list[Issue]:
@@ -167,6 +173,7 @@ def _validate(located: Located, issues: list[Issue], defaults: Any,
                             limits.MODULES.refusal("modules: this rule set declares more than",
                                                    limits.MODULES.value())))
         return []
+    data = {k: v for k, v in data.items() if k != "groups"}  # groups.validate reads them
     if isinstance(raw_modules, list):
         prepared = []
         for raw in raw_modules:

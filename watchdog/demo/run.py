@@ -115,6 +115,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
                    help="the stage (1-based) from which V2 regresses (default 3)")
     p.add_argument("--timeout", type=float, default=150.0,
                    help="give up after this many seconds of rollout (default 150)")
+    p.add_argument("--plan", choices=["group"],
+                   help="instead: plan 002's module group replayed (components joining, "
+                        "one rolled back alone, the kill switch); see watchdog/demo/group.py")
     a = p.parse_args(argv)
     stages = Timing().stages
     if not 1 <= a.regress_stage <= len(stages):
@@ -123,6 +126,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--plan" or a.startswith("--plan=") for a in args):
+        from watchdog.demo.group import main as group_main
+
+        return group_main(args)
     opts = parse_args(argv)
     out = display.Output()
     try:

@@ -55,6 +55,10 @@ class Checkpoint:
     # rollout has waited for an approval
     approved_stage: int | None = None
     waiting_since: float | None = None
+    # a module group's checkpoint (watchdog/groups): each member's state (waiting to join,
+    # enabled, rolled_back) and its failures in a row (members rolled back alone)
+    members: Mapping[str, str] = field(default_factory=dict)
+    member_failures: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +78,7 @@ class Checkpoint:
             "healthy_banked": self.healthy_banked,
             "step_backs": self.step_backs,
             "approved_stage": self.approved_stage, "waiting_since": self.waiting_since,
+            "members": dict(self.members), "member_failures": dict(self.member_failures),
         }
 
     @classmethod
@@ -102,6 +107,9 @@ class Checkpoint:
             approved_stage=None if data.get("approved_stage") is None
             else int(data["approved_stage"]),
             waiting_since=_opt(data.get("waiting_since")),
+            members={str(k): str(v) for k, v in (data.get("members") or {}).items()},
+            member_failures={str(k): int(v)
+                             for k, v in (data.get("member_failures") or {}).items()},
         )
 
 

@@ -1,0 +1,177 @@
+"""Module groups (issue 20 item 1): the shipped plan-002 group, the group state machine,
+control (start, group kill switch) on a real journal, a backtest of a group recording
+(the scenario-format extension of docs/scenario-format-groups.md) and the demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from watchdog.cli.main import cli
+from watchdog.config.loader import load_paths, load_texts
+from watchdog.control import Control
+from watchdog.demo import group as demo
+from watchdog.groups import machine as gm
+from watchdog.journal.store import Journal
+from watchdog.model import Action, Verdict, VerdictKind
+from watchdog.rollout.state import Phase
+
+ROOT = Path(__file__).resolve().parents[1]
+
+RULES = """
+modules:
+  - name: c.a
+    metrics: {m: {direction: higher_is_worse}}
+    rules: [{name: r, kind: absolute, metric: m, above: 1}]
+    plan: &p {stages: [10, 50, 100], hold: 60s, failure_limits: {consecutive: 1, cumulative: 3}}
+  - {name: c.b, metrics: {m: {direction: higher_is_worse}}, plan: *p,
+     rules: [{name: r, kind: absolute, metric: m, above: 1}]}
+  - {name: c.c, metrics: {m: {direction: higher_is_worse}}, plan: *p,
+     rules: [{name: r, kind: absolute, metric: m, above: 1}]}
+groups:
+  - name: comp
+    plan: *p
+    rollback: member
+    members:
+      - {module: c.a}
+      - {module: c.b, joins_at: 50}
+      - {module: c.c, joins_at: 100, rollback: group}
+"""
+
+
+def group() -> Any:
+    return load_texts([("g.yaml", RULES)]).groups["comp"]
+
+
+def v(kind: VerdictKind, name: str, now: float) -> Verdict:
+    firing = ("r",) if kind is VerdictKind.CRITICAL else ()
+    return Verdict(name, now, kind, (), firing, (f"r: {kind.value}",) if firing else ())
+
+
+def run(g: Any, cp: Any, now: float, bad: str | None = None) -> tuple[Any, list[Any]]:
+    verdicts = {m: v(VerdictKind.CRITICAL if m == bad else VerdictKind.HEALTHY, m, now)
+                for m in g.names if cp.members.get(m) == gm.ENABLED}
+    return gm.on_verdicts(cp, g, verdicts, now)
+
+
+def test_the_shipped_protocol_rules_are_plan_002s_group() -> None:
+    rules = load_paths([ROOT / "rules"])
+    g = rules.groups["dwcp"]
+    assert [(m.module, g.joins_at(m)) for m in g.members] == [
+        ("dwcp.transport", 10), ("dwcp.compression", 10), ("dwcp.prediction", 50),
+        ("dwcp.state_sync", 50), ("dwcp.consensus", 100), ("dwcp.placement", 100)]
+    assert g.rollback == "member" and g.policy("dwcp.consensus") == "group"
+    assert [s.traffic for s in g.plan.stages] == [10, 25, 50, 100]
+
+
+def test_members_join_at_their_stage_with_the_groups_percentage() -> None:
+    g = group()
+    cp, ds = gm.start(g, 0.0)
+    assert [(d.module, d.action, d.traffic_percent) for d in ds] == [
+        ("comp", Action.ADVANCE, 10.0), ("c.a", Action.ADVANCE, 10.0)]
+    cp, ds = run(g, cp, 60.0)
+    assert [(d.module, d.traffic_percent) for d in ds] == [
+        ("comp", 50.0), ("c.a", 50.0), ("c.b", 50.0)]
+    assert "c.b joins group comp at 50%" in ds[2].reasons[0]
+    assert gm.flag(cp, "c.c") == 0.0 and cp.members["c.c"] == gm.WAITING
+
+
+def test_a_member_policy_member_is_rolled_back_alone() -> None:
+    g = group()
+    cp, _ = gm.start(g, 0.0)
+    cp, _ = run(g, cp, 60.0)
+    cp, ds = run(g, cp, 70.0, bad="c.b")
+    assert cp.phase is Phase.PROGRESSING and cp.traffic_percent == 50.0
+    assert cp.members["c.b"] == gm.ROLLED_BACK
+    assert [(d.module, d.action, d.traffic_percent) for d in ds if d.module == "c.b"] == [
+        ("c.b", Action.ROLLBACK, 0.0)]
+    assert any("rolled back alone" in d.reasons[0] for d in ds if d.module == "comp")
+    cp, ds = run(g, cp, 140.0)  # the group goes on without it
+    assert cp.traffic_percent == 100.0 and gm.flag(cp, "c.b") == 0.0
+    assert gm.flag(cp, "c.c") == 100.0 and gm.flag(cp, "c.a") == 100.0
+
+
+def test_a_group_policy_member_rolls_back_the_whole_group() -> None:
+    g = group()
+    cp, _ = gm.start(g, 0.0)
+    cp, _ = run(g, cp, 60.0)
+    cp, _ = run(g, cp, 120.0)
+    assert cp.members["c.c"] == gm.ENABLED
+    cp, ds = run(g, cp, 130.0, bad="c.c")
+    assert cp.phase is Phase.ROLLED_BACK
+    assert sorted((d.module, d.traffic_percent) for d in ds if d.action is Action.ROLLBACK) == [
+        ("c.a", 0.0), ("c.b", 0.0), ("c.c", 0.0), ("comp", 0.0)]
+
+
+def test_an_old_checkpoint_reads_with_no_members() -> None:
+    cp, _ = gm.start(group(), 0.0)
+    data = cp.to_dict()
+    del data["members"], data["member_failures"]
+    assert dict(type(cp).from_dict(data).members) == {}
+
+
+def test_control_starts_a_group_and_its_kill_switch_turns_every_flag_off(
+        tmp_path: Path) -> None:
+    rules = load_texts([("g.yaml", RULES)])
+    journal = Journal(tmp_path / "j.db")
+    try:
+        control = Control(journal, rules)
+        control.act("start", "comp", 0.0, "carol", "week 7")
+        done = control.set_group_kill_switch("comp", True, 10.0, "carol", "ForceV1Mode")
+        assert [(jd.decision.module, jd.decision.traffic_percent, jd.decision.kill_switch)
+                for jd in done] == [("comp", 0.0, True), ("c.a", 0.0, True)]
+        cp = journal.checkpoint("comp")
+        assert cp is not None and cp.paused_by_kill_switch
+        done = control.set_group_kill_switch("comp", False, 20.0, "carol", "fixed")
+        assert [(jd.decision.module, jd.decision.traffic_percent) for jd in done] == [
+            ("comp", 10.0), ("c.a", 10.0)]
+        status = {s["module"]: s for s in __import__("watchdog.control").control.status(
+            journal, rules, ["comp"], 30.0)}
+        assert status["comp"]["members"] == {"c.a": "enabled", "c.b": "waiting",
+                                             "c.c": "waiting"}
+    finally:
+        journal.close()
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("group")
+    rules_text = demo.RULES.read_text("utf-8").replace("window: 1d, before: 100",
+                                                       "window: 20m, before: 100")
+    rules = out / "protocol_v3.yaml"
+    rules.write_text(rules_text)
+    return demo.write_recording(demo.demo_rules(), out / "group-dwcp.jsonl"), rules
+
+
+def test_backtest_replays_a_group_recording(recording: tuple[Path, Path]) -> None:
+    path, rules = recording
+    done = CliRunner().invoke(cli, ["backtest", str(path), "--rules", str(rules),
+                                    "--approve", "--json"])
+    assert done.exit_code == 0, done.output
+    out = json.loads(done.stdout)
+    joins = [(d["t"], d["module"]) for d in out["decisions"]
+             if d["action"] == "advance" and "joins" in d["reasons"][0]]
+    assert [m for _, m in joins] == ["dwcp.transport", "dwcp.compression",
+                                     "dwcp.prediction", "dwcp.state_sync",
+                                     "dwcp.consensus", "dwcp.placement"]
+    alone = [d for d in out["decisions"] if d["module"] == "dwcp.compression"
+             and d["action"] == "rollback"]
+    assert len(alone) == 1 and demo.FAULT_AT < alone[0]["t"] < demo.FAULT_AT + 600
+    assert out["outcome"] in ("in_progress", "promoted")  # the group was not rolled back
+    refused = CliRunner().invoke(cli, ["backtest", str(path), "--rules", str(rules)])
+    assert refused.exit_code == 2 and "--approve" in refused.stderr
+
+
+def test_the_demo_shows_joining_a_member_rolled_back_alone_and_the_kill_switch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.main(["--plan", "group", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "dwcp.consensus joins group dwcp at 100%" in out
+    assert "dwcp.compression rolled back alone" in out
+    assert "[kill switch]" in out
+    assert "dwcp.compression     off  rolled_back" in out
+    assert "dwcp.transport       off  enabled (kill switch)" in out
