@@ -165,7 +165,6 @@ modules:
      "give either at_most / at_least"),
     ("{name: g, metric: error_rate}", "give either at_most / at_least"),
     ("{name: g, metric: error_rate, at_most: 0.001, before: 10}", "is the first stage"),
-    ("{name: g, metric: mem, compare: non_inferiority}", "mem is growth_is_worse"),
     ("{name: g, metric: error_rate, at_most: 0.1, margin: 5%}", "margin applies only"),
     ("{name: g, metric: error_rate, compare: superiority, confidence: 1.5}",
      "confidence"),

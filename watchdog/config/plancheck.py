@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchdog.model import Direction
-
 Problems = list[tuple[tuple[str | int, ...], str]]
 
 
@@ -47,10 +45,4 @@ def plan_problems(module: Any) -> Problems:
                                     f"which no rule of the module declares (rules judge: "
                                     f"{known})"))
             continue
-        spec = module.metrics.get(gate.metric)
-        if gate.compare and spec is not None \
-                and spec.direction is Direction.GROWTH_IS_WORSE:
-            problems.append((where, f"gate {gate.name!r}: compare needs a metric that is "
-                                    f"higher_is_worse or lower_is_worse, and "
-                                    f"{gate.metric} is growth_is_worse"))
     return problems

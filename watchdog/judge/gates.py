@@ -86,7 +86,8 @@ def _limit(gate: Gate, v2: np.ndarray, base: dict[str, Any]) -> GateResult:
 
 def _compare(gate: Gate, direction: Direction, v2: np.ndarray, v1: np.ndarray,
              base: dict[str, Any]) -> GateResult:
-    worse_high = direction is Direction.HIGHER_IS_WORSE
+    # a growth_is_worse metric (memory) compares by level: more is worse
+    worse_high = direction is not Direction.LOWER_IS_WORSE
     # V2 must stay below f x V1 (upper) or above it (lower)
     if gate.compare == "non_inferiority":
         factor, below = (1 + gate.margin, True) if worse_high else (1 - gate.margin, False)
