@@ -211,7 +211,8 @@ def test_a_bad_deadline_fraction_in_the_config_is_located(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as caught:
         build_source(load_config(str(config)))
     [issue] = caught.value.issues
-    assert issue.line == 2 and "deadline_fraction" in issue.message
+    # the option's own line (the plugin's options model), not the source: line
+    assert issue.line == 4 and "source.options.deadline_fraction" in issue.message
 
 
 SEL = '{module="{module}",version="{version}"}'
