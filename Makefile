@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# mkdocs gets a venv of its own: it depends on the PyPI package `watchdog` (file events),
+# whose import name is the same as this project's package
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed
 
 .PHONY: demo test lint typecheck check-rules score bench docs clean
 
@@ -13,10 +17,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(DOCS_STAMP): requirements-docs.txt
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install --quiet --upgrade pip
+	$(DOCS_VENV)/bin/pip install --quiet -r requirements-docs.txt
+	touch $(DOCS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m watchdog.demo
 
-test: $(STAMP)
+test: $(STAMP) $(DOCS_STAMP)
 	$(BIN)/ruff check watchdog tests bench
 	$(BIN)/mypy
 	$(BIN)/rollout-watchdog check rules/
@@ -44,9 +54,9 @@ bench: $(STAMP)
 
 # the documentation site (mkdocs.yml) into site/; docs/rules-reference.md is generated
 # from watchdog/config/schema.py first
-docs: $(STAMP)
+docs: $(STAMP) $(DOCS_STAMP)
 	$(BIN)/python -m watchdog.docs_gen
-	$(BIN)/mkdocs build --strict
+	$(DOCS_VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build site *.egg-info
+	rm -rf $(VENV) $(DOCS_VENV) .mypy_cache .pytest_cache .ruff_cache build site *.egg-info
