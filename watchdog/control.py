@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,10 +23,10 @@ from watchdog.config.loader import RuleSet
 from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.statelock import state_lock
 from watchdog.errors import IllegalTransition, JournalConflict, JournalError
-from watchdog.journal import base
 from watchdog.groups import machine as group_machine
 from watchdog.groups.engine import group_kill_key
 from watchdog.groups.machine import member_decisions
+from watchdog.journal import base
 from watchdog.journal.base import Journal
 from watchdog.journal.records import Expected, JournaledDecision
 from watchdog.model import Action, Decision
@@ -291,6 +292,11 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
     kill = bool(journal.setting("kill_switch", False))
     names = sorted({*modules, *(c.module for c in journal.checkpoints())})
     pending = {jd.id for jd in journal.decisions(unapplied_only=True)}
+    try:
+        leases = {lease.module: lease for lease in journal.leases()}
+    except JournalError:  # a read-only look at a journal older than the lease table
+        leases = {}
+    wall = time.time()  # leases run on the hosts' clocks (``now`` may be a replay's)
     out = []
     for name in names:
         cp = journal.checkpoint(name)
@@ -316,7 +322,10 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
                                                                    unapplied_only=True)),
             "baselines": len(active),
             "baseline_age_s": None if oldest is None else max(0.0, now - oldest),
-            "updated_at": journal.checkpoint_updated_at(name)})
+            "updated_at": journal.checkpoint_updated_at(name),
+            "guard": None if name not in leases else {  # watchdog.daemon.leases
+                "instance": leases[name].holder or None, "epoch": leases[name].epoch,
+                "live": leases[name].held(wall)}})
     return out
 
 

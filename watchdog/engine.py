@@ -312,14 +312,13 @@ class Engine:
             self.on_fenced(name, err)
         rollback = next((d for d in decisions if d.action is Action.ROLLBACK), None)
         if rollback is None:
-            log.warning("module %s: %s; the tick's decisions are dropped (the new guard "
-                        "decides)", name, err)
+            log.warning("%s; the tick's decisions are dropped (the new guard decides)", err)
             return []
         self._act_unjournaled(rollback)
         lease = self._fence(name)
         claims.hand_over(self.journal, rollback, err, lease.holder if lease else "")
-        log.error("module %s: %s; rolled back anyway (the safe direction) and handed the "
-                  "record to the new guard as a claim", name, err)
+        log.error("%s; rolled back anyway (the safe direction) and handed the record to "
+                  "the new guard as a claim", err)
         return [rollback]
 
     def _after_change(self, name: str, decisions: list[Decision], computed: Checkpoint,

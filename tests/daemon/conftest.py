@@ -6,6 +6,7 @@ Every process a test starts is killed in the fixture's finalizer.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ import pytest
 from watchdog.backtest.replay import capture_baselines
 from watchdog.backtest.scenario import load_scenario
 from watchdog.config.loader import load_paths
-from watchdog.journal.store import Journal
+from watchdog.journal import base, open_journal
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "scenarios"
 EXE = Path(sys.executable).with_name("rollout-watchdog")
@@ -61,6 +62,7 @@ class Setup:
     db: Path = field(init=False)
 
     def __post_init__(self) -> None:
+        self.db_url: str | None = None
         self.config = self.root / "watchdog.yaml"
         self.rules = self.root / "rules.yaml"
         self.db = self.root / "journal.db"
@@ -93,13 +95,25 @@ class Setup:
             f"clock: {{kind: replay, start: 0, step: 10s, end: 3600, pace: {pace}}}\n"
             f"outbox: {{poll_interval: 100ms, backoff: 50ms, max_backoff: 200ms}}\n" + extra)
 
+    def use_journal(self, url: str, modules: tuple[str, ...] = ("checkout",)) -> None:
+        """Point the config at ``url`` (a PostgreSQL journal) and capture the baselines
+        of ``modules`` there."""
+        text = self.config.read_text().replace("db: journal.db\n", f"db: \"{url}\"\n", 1)
+        self.config.write_text(text)
+        self.db_url = url
+        for module in modules:
+            self.baselines(module)
+
+    def journal(self) -> base.Journal:
+        return open_journal(self.db_url or str(self.db))
+
     def baselines(self, module: str = "checkout") -> None:
         sc = load_scenario(self.scenario)
         if module != sc.module:
             from dataclasses import replace
             sc = replace(sc, module=module)
         rules = load_paths([self.rules])
-        journal = Journal(self.db)
+        journal = self.journal()
         try:
             capture_baselines(journal, sc, [m for m in rules.for_module(module).metrics
                                             if m in sc.metrics])
@@ -199,6 +213,44 @@ def until(check: Callable[[], bool], timeout: float = 15.0, what: str = "") -> N
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+
+
+def _journal_fixtures() -> Any:
+    """tests/journal/conftest.py (its PostgreSQL server), loaded by path: importlib mode
+    cannot import a conftest by name."""
+    name = "watchdog_tests_journal_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).parents[1] / "journal" / "conftest.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (see tests/journal/conftest.py)."""
+    fixtures = _journal_fixtures()
+    try:
+        server = fixtures.PgServer()
+    except (OSError, RuntimeError, KeyError, fixtures.psycopg.Error) as err:
+        yield err
+        return
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg(pg_server: Any) -> Any:
+    """The server (``pg.new_schema()``: the URL of a new, empty journal); a skip when it
+    cannot start here, a failure under WATCHDOG_REQUIRE_REAL_SERVICES=1."""
+    if isinstance(pg_server, Exception):
+        _journal_fixtures().missing(f"PostgreSQL cannot start here: {pg_server}")
+    return pg_server
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from watchdog.errors import JournalError
-from watchdog.journal.store import Journal
+from watchdog.journal import open_journal
+from watchdog.journal.base import Journal, SqlConnection
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,13 @@ def write(journal_path: str, attempt: Attempt) -> Recorded:
     """Record ``attempt``: ``new`` (a row of its own, or the first of an aggregate),
     ``counted`` (added to a refused row of this bucket), ``failed`` (logged)."""
     try:
-        journal = Journal(journal_path)
+        journal = open_journal(journal_path)
     except JournalError as err:
         log.error("api audit: cannot open the journal to record %s: %s", attempt, err)
         return "failed"
     try:
         with journal.transaction():
-            conn = journal.db.conn
+            conn = journal.sql
             if attempt.outcome in REFUSED and _count(conn, attempt):
                 return "counted"
             _insert(conn, attempt)
@@ -80,14 +81,14 @@ def write(journal_path: str, attempt: Attempt) -> Recorded:
         journal.close()
 
 
-def _insert(conn: sqlite3.Connection, a: Attempt) -> None:
+def _insert(conn: SqlConnection, a: Attempt) -> None:
     conn.execute("INSERT INTO api_audit (at, last_at, client, method, path, action, module,"
                  " status, outcome, count) VALUES (?,?,?,?,?,?,?,?,?,1)",
                  (a.at, a.at, a.client[:100], a.method[:10], a.path[:MAX_PATH], a.action,
                   a.module, a.status, a.outcome))
 
 
-def _count(conn: sqlite3.Connection, a: Attempt) -> bool:
+def _count(conn: SqlConnection, a: Attempt) -> bool:
     """Add ``a`` to its row of the bucket (True); False when it needs a row of its own.
     A new key past :data:`MAX_KEYS` rows goes to (or starts) the bucket's fold row."""
     start = math.floor(a.at / BUCKET_SECONDS) * BUCKET_SECONDS
@@ -99,10 +100,11 @@ def _count(conn: sqlite3.Connection, a: Attempt) -> bool:
         (*bucket, a.client[:100], a.method[:10], a.action, a.outcome)).fetchone()
     if found is not None:
         conn.execute(
-            "UPDATE api_audit SET count = count + 1, last_at = max(last_at, ?),"
+            "UPDATE api_audit SET count = count + 1,"
+            " last_at = CASE WHEN last_at >= ? THEN last_at ELSE ? END,"
             " path = CASE WHEN path = ? THEN path ELSE ? END,"
-            " module = CASE WHEN module IS ? THEN module ELSE NULL END WHERE id = ?",
-            (a.at, a.path[:MAX_PATH], template, a.module, found[0]))
+            " module = CASE WHEN module IS NOT DISTINCT FROM ? THEN module ELSE NULL END"
+            " WHERE id = ?", (a.at, a.at, a.path[:MAX_PATH], template, a.module, found[0]))
         return True
     placeholders = ",".join("?" * len(REFUSED))
     (rows,) = conn.execute(
@@ -118,13 +120,12 @@ def _count(conn: sqlite3.Connection, a: Attempt) -> bool:
     if found is None:
         _insert(conn, fold)
     else:
-        conn.execute("UPDATE api_audit SET count = count + 1, last_at = max(last_at, ?)"
-                     " WHERE id = ?", (a.at, found[0]))
+        conn.execute("UPDATE api_audit SET count = count + 1, last_at = CASE WHEN"
+                     " last_at >= ? THEN last_at ELSE ? END WHERE id = ?",
+                     (a.at, a.at, found[0]))
     return True
 
 
 def entries(journal: Journal, limit: int = 100) -> list[dict[str, Any]]:
     """The last ``limit`` rows, oldest first."""
-    rows = journal.db.query("SELECT * FROM (SELECT * FROM api_audit ORDER BY id DESC LIMIT ?)"
-                            " ORDER BY id", [limit])
-    return list(rows)
+    return journal.api_audit(limit)

@@ -17,8 +17,7 @@ from pydantic import SecretStr
 from watchdog.api.errors import ApiError
 from watchdog.clock import Clock
 from watchdog.config.loader import RuleSet
-from watchdog.journal import base
-from watchdog.journal.store import Journal
+from watchdog.journal import base, open_journal
 from watchdog.rollout.state import Checkpoint
 from watchdog.telemetry import Telemetry
 
@@ -40,20 +39,19 @@ def context(request: Request) -> ApiContext:
     return ctx
 
 
-def journal(request: Request) -> Iterator[Journal]:
+def journal(request: Request) -> Iterator[base.Journal]:
     """A journal connection for this request (a FastAPI dependency)."""
-    opened = Journal(context(request).journal_path)
+    opened = open_journal(context(request).journal_path)
     try:
         yield opened
     finally:
         opened.close()
 
 
-def module_names(ctx: ApiContext, journal: Journal) -> list[str]:
+def module_names(ctx: ApiContext, journal: base.Journal) -> list[str]:
     """Modules the daemon was configured with, and every module the journal knows."""
     known = set(ctx.modules)
-    known.update(str(r["module"]) for r in journal.db.query(
-        "SELECT module FROM checkpoints"))
+    known.update(journal.modules())
     return sorted(known)
 
 

@@ -17,6 +17,20 @@ Actor = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:+-]+$", max_le
 CheckpointName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
+class LeaseView(BaseModel):
+    """Which modules this daemon instance guards (watchdog.daemon.leases)."""
+
+    instance: str = Field(description="This instance's name in the lease table")
+    role: Literal["leader", "standby"] = Field(
+        description="leader: it holds at least one module's lease; standby: none")
+    live_instances: list[str] = Field(description="Instances with a live heartbeat")
+    fair_share: int = Field(description="How many modules this instance takes at most")
+    modules: dict[str, dict[str, float]] = Field(
+        description="Per module it guards: the lease's fencing epoch and expiry")
+    standby_for: dict[str, dict[str, str | int]] = Field(
+        description="Per module another instance guards: that instance and its epoch")
+
+
 class Health(BaseModel):
     status: Literal["ok"] = Field(description="The API is serving and the journal is readable")
     version: str = Field(description="rollout-watchdog version")
@@ -26,6 +40,8 @@ class Health(BaseModel):
         description="Per module, the version that has the traffic: v2 while V2 gets any share")
     traffic: dict[str, float] = Field(description="Per module, percent of traffic on V2")
     phases: dict[str, Phase | Literal["not_started"]]
+    lease: LeaseView | None = Field(
+        default=None, description="The daemon's leases (absent when the API runs alone)")
 
 
 class VerdictView(BaseModel):
@@ -53,6 +69,15 @@ class BaselineView(BaseModel):
     source: str
 
 
+class GuardView(BaseModel):
+    """The module's lease: which daemon instance guards it (watchdog.daemon.leases)."""
+
+    instance: str | None = Field(description="The holder; null once released")
+    epoch: int = Field(description="Fencing epoch: one more at every change of holder")
+    expires_at: float = Field(description="Unix seconds; renewed every half interval")
+    live: bool = Field(description="Held and not expired by the API host's clock")
+
+
 class ModuleStatus(BaseModel):
     module: str
     phase: Phase | Literal["not_started"]
@@ -71,6 +96,8 @@ class ModuleStatus(BaseModel):
     last_decision: DecisionView | None
     baselines: dict[str, BaselineView]
     baseline_age_seconds: float | None = Field(description="Age of the oldest active baseline")
+    guard: GuardView | None = Field(
+        default=None, description="Who guards the module (null: no daemon took its lease yet)")
 
 
 class Status(BaseModel):

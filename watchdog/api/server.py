@@ -29,6 +29,7 @@ class ApiServer:
         """``port_from``: where the port was set, for the error when it is taken (file,
         line and the setting's name as the message, e.g. ``api.port``)."""
         check_bind(host, token)
+        self.app = app
         self.host = host
         self.requested_port = port
         self.port_from = port_from or Issue("WATCHDOG_API_PORT", 0, "WATCHDOG_API_PORT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from watchdog.api.context import ApiContext
@@ -106,7 +107,18 @@ def module_status(ctx: ApiContext, journal: Journal, module: str, now: float,
         "cumulative_failures": 0 if cp is None else cp.cumulative_failures,
         "alerts": alerts, "last_verdict": last_verdict(ctx, journal, module),
         "last_decision": None if last is None else decision_view(last),
-        "baselines": baselines, "baseline_age_seconds": oldest})
+        "baselines": baselines, "baseline_age_seconds": oldest,
+        "guard": guard_view(journal, module)})
+
+
+def guard_view(journal: Journal, module: str) -> dict[str, object] | None:
+    """Who guards ``module``: its lease's holder ("" released) and fencing epoch, and
+    whether the lease is live by this host's clock (watchdog.daemon.leases)."""
+    lease = next((lease for lease in journal.leases() if lease.module == module), None)
+    if lease is None:
+        return None
+    return {"instance": lease.holder or None, "epoch": lease.epoch,
+            "expires_at": lease.expires_at, "live": lease.held(time.time())}
 
 
 def _num(value: object) -> float | None:

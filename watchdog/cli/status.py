@@ -142,6 +142,10 @@ def _print(journal: SqliteJournal, rows: list[dict[str, Any]], as_json: bool) ->
         click.echo(f"{r['module']}: {r['phase']} {stage} {r['traffic_percent']:g}% | "
                    f"verdict {verdict} | baselines {r['baselines']}, age "
                    f"{age(r['baseline_age_s'])} | pending {r['pending_decisions']}")
+        guard = r.get("guard")  # who guards it: watchdog.daemon.leases
+        if guard is not None:
+            click.echo(f"  guarded by {guard['instance'] or 'nobody (released)'} (lease epoch "
+                       f"{guard['epoch']}{'' if guard['live'] else ', expired'})")
         note = source_note(r.get("source"))  # the source down or a query finding nothing
         if note is not None:
             click.echo(f"  {note}")

@@ -4,6 +4,7 @@ Found at ``--config FILE``, else ``$WATCHDOG_CONFIG``, else the embedded default
 demo set-up: scrape source, file actuator into a state folder). Example::
 
     db: /var/lib/rollout-watchdog/journal.db   # default: $WATCHDOG_DB, else rollout-watchdog.db
+                                               # or postgresql://user@host/db (several instances)
     state_dir: /run/rollout-watchdog           # "{state_dir}" in plugin options (<db>.state)
     rules: [/etc/rollout-watchdog/rules]        # files or folders; default: the shipped rules
     source:                                     # one metrics source: plugin name + options
@@ -56,6 +57,7 @@ from watchdog.config.loader import RuleSet, load_default_rules, load_paths
 from watchdog.config.schema import Duration
 from watchdog.config.yamlload import Located, load_yaml
 from watchdog.errors import ConfigError, Issue, PluginError, UnknownModule
+from watchdog.journal import is_postgres
 from watchdog.settings import load_settings
 
 DEFAULT_NAME = "<embedded default config>"
@@ -136,8 +138,17 @@ class ApiConfig(Frozen):
     port: int | None = Field(default=None, ge=0, le=65535)  # default: WATCHDOG_API_PORT
 
 
+class LeaseConfig(Frozen):
+    """How long a module's lease lasts without renewal (default: 1.5 x the module's tick
+    period, at least :data:`MIN_LEASE_TTL`), and this instance's name in the lease table
+    (default: ``$WATCHDOG_INSTANCE``, else host:pid)."""
+
+    ttl: Duration | None = Field(default=None, gt=0)
+    instance: str | None = Field(default=None, min_length=1, max_length=200)
+
+
 class DaemonConfig(Frozen):
-    db: Path | None = None
+    db: str | None = None  # a path, or a postgresql:// URL
     state_dir: Path | None = None
     rules: list[Path] = Field(default_factory=list)
     source: PluginRef
@@ -150,6 +161,7 @@ class DaemonConfig(Frozen):
     clock: ClockConfig = Field(default_factory=ClockConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    lease: LeaseConfig = Field(default_factory=LeaseConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
@@ -218,9 +230,16 @@ def load_config(path: str | None) -> Loaded:
         raise ConfigError([Issue(file, located.line_of(tuple(e["loc"])), _describe(e))
                            for e in err.errors()]) from None
     base = Path(file).parent if path is not None else Path.cwd()
-    db = _resolve(base, config.db) if config.db is not None else Path(load_settings().db)
-    state = _resolve(base, config.state_dir) if config.state_dir is not None \
-        else db.with_name(db.stem + ".state")
+    db: str | Path
+    if config.db is not None and is_postgres(config.db):
+        db = config.db
+        state = _resolve(base, config.state_dir) if config.state_dir is not None \
+            else base / "rollout-watchdog.state"
+    else:
+        db = _resolve(base, Path(config.db)) if config.db is not None \
+            else Path(load_settings().db)
+        state = _resolve(base, config.state_dir) if config.state_dir is not None \
+            else db.with_name(db.stem + ".state")
     try:
         rules = load_paths([_resolve(base, p) for p in config.rules]) if config.rules \
             else load_default_rules()

@@ -47,7 +47,8 @@ from watchdog.clock import Clock, SystemClock
 from watchdog.daemon.lanes import Attempt, Lane
 from watchdog.daemon.stuck import OnStuck, StuckWatch
 from watchdog.errors import JournalError
-from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.journal import open_journal
+from watchdog.journal.records import JournaledDecision
 from watchdog.model import Decision
 from watchdog.worker import PollingWorker
 
@@ -104,10 +105,14 @@ class Outbox:
                  backoff: float = 0.5, max_backoff: float = 60.0, deadline: float = 10.0,
                  stuck_after: float = 5.0, on_applied: OnApplied | None = None,
                  on_failure: Callable[[str], None] | None = None,
-                 on_stuck: OnStuck | None = None, on_unstuck: OnStuck | None = None) -> None:
+                 on_stuck: OnStuck | None = None, on_unstuck: OnStuck | None = None,
+                 owns: Callable[[str], bool] | None = None) -> None:
         # its own connection, used under the lock; a locked journal costs a round at most
         # JOURNAL_WAIT, and what it could not mark is marked on a later round
-        self.journal = Journal(journal_path, busy_timeout=JOURNAL_WAIT)
+        self.journal = open_journal(journal_path, busy_timeout=JOURNAL_WAIT)
+        # several instances on one journal (watchdog.daemon.leases): only the decisions of
+        # the modules this one guards are applied here
+        self.owns = owns
         self.clock: Clock = clock or SystemClock()
         self.backoff, self.max_backoff, self.deadline = backoff, max_backoff, deadline
         self.stuck = StuckWatch(self.clock, stuck_after, on_stuck, on_unstuck)
@@ -207,6 +212,8 @@ class Outbox:
             self._read_failing = True
             pending = []
         by_module: dict[str, list[JournaledDecision]] = {}
+        if self.owns is not None:
+            pending = [jd for jd in pending if self.owns(jd.decision.module)]
         for jd in pending:
             by_module.setdefault(jd.decision.module, []).append(jd)
         wants = {m: _Want(str(jds[-1].id), jds[-1].decision, jds[-1], tuple(jds[:-1]))
@@ -249,6 +256,8 @@ class Outbox:
                 self._said.add(w.key)
                 log.warning("applied the unjournaled %s of %s", w.decision.action.value, module)
                 self.stuck.applied(w.key, w.decision, errors)
+            if self.owns is not None and not self.owns(module):
+                self._memory.pop(module, None)  # claimed for the module's new guard
             return False
         if not self._mark(w.jd.id, None):
             return False

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from watchdog.daemon.config import Loaded
 from watchdog.errors import ConfigError, Issue
+from watchdog.journal import is_postgres
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -45,6 +46,8 @@ def _where(loaded: Loaded, key: str, env_name: str, env: Mapping[str, str]) -> t
 
 def check_db(loaded: Loaded, env: Mapping[str, str]) -> list[Issue]:
     file, line = _where(loaded, "db", "WATCHDOG_DB", env)
+    if is_postgres(loaded.db):
+        return []  # a server: reached (and migrated) when the daemon starts
     path = Path(loaded.db)
     problem = _creatable(path) if not path.exists() else _journal_problem(path)
     return [] if problem is None else [Issue(file, line, f"db: {problem}")]

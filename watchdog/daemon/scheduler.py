@@ -150,6 +150,12 @@ class Scheduler:
         log.debug("module %s: every %gs (aligned: %s, offset %gs)", module, spec.interval,
                   spec.align, spec.offset)
 
+    def run_now(self, module: str) -> None:
+        """Run the module's job as soon as a worker is free (then on its grid again), e.g.
+        the first tick after this instance took the module's lease over."""
+        if module in self._specs and self._scheduler.running:
+            self._scheduler.modify_job(module, next_run_time=datetime.now(UTC))
+
     def remove(self, module: str) -> None:
         if self._specs.pop(module, None) is not None:
             self._scheduler.remove_job(module)

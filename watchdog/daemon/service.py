@@ -32,10 +32,18 @@ from pathlib import Path
 from types import FrameType
 
 from watchdog.clock import Clock, SystemClock
-from watchdog.daemon import ticks
+from watchdog.daemon import claims, ticks
 from watchdog.daemon.alerting import alert_notifications
 from watchdog.daemon.build import PluginSet, close_plugin
 from watchdog.daemon.config import Loaded, load_config
+from watchdog.daemon.leases import (
+    Change,
+    Guard,
+    GuardCollector,
+    guard_notification,
+    instance_name,
+    lease_ttl,
+)
 from watchdog.daemon.observe import Observability
 from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.scheduler import JobSpec, Scheduler
@@ -43,8 +51,9 @@ from watchdog.daemon.startlog import resumed
 from watchdog.daemon.stuck import OnStuck
 from watchdog.engine import Engine, TickResult, journal_wait
 from watchdog.errors import ConfigError, Issue, JournalError, SourceError
-from watchdog.journal.schema import set_busy_timeout
-from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.journal import is_postgres, open_journal
+from watchdog.journal.base import Journal
+from watchdog.journal.records import JournaledDecision
 from watchdog.model import Decision
 from watchdog.notifiers.queue import NotificationQueue
 from watchdog.sdnotify import Notifier as SystemdNotifier
@@ -77,9 +86,20 @@ class Daemon:
         self.stats = DaemonStats()
         # enqueueing a notification never waits long on a locked journal (it is then held
         # in memory by the queue)
-        self._notify_journal = Journal(self.loaded.db, busy_timeout=min(
-            [journal_wait(self.loaded.interval_of(m)) for m in self.loaded.module_names],
-            default=journal_wait(1.0)))
+        wait = min([journal_wait(self.loaded.interval_of(m)) for m in self.loaded.module_names],
+                   default=journal_wait(1.0))
+        self._notify_journal = open_journal(self.loaded.db, busy_timeout=wait)
+        self.pg = is_postgres(self.loaded.db)
+        # PostgreSQL: the engines share a few connections (watchdog.journal.pool)
+        self._pool: Journal | None = None
+        if self.pg:
+            from watchdog.journal.pool import JournalPool
+
+            self._pool = JournalPool(self.loaded.db, busy_timeout=wait).as_journal()
+        self.instance = instance_name(self.loaded.config.lease.instance, self.env)
+        self.guard = Guard(open_journal(self.loaded.db, busy_timeout=wait), self.instance,
+                           self.loaded.module_names, self._lease_ttl, self.clock,
+                           spread=self.pg, on_change=self._lease_changed)
         self.queues: list[NotificationQueue] = []
         box = self.loaded.config.outbox
         self.outbox = Outbox(self.loaded.db, self.plugins.actuators,
@@ -88,15 +108,19 @@ class Daemon:
                              stuck_after=box.stuck_after, on_applied=self._notify,
                              on_failure=self._actuator_failed,
                              on_stuck=self._stuck(stuck=True),
-                             on_unstuck=self._stuck(stuck=False))
+                             on_unstuck=self._stuck(stuck=False), owns=self.guard.holds)
         self.engines: dict[str, Engine] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._results: dict[str, TickResult] = {}
         self._said: set[tuple[str, str]] = set()
         self._fetch_errors: dict[str, SourceError] = {}  # this tick's failed fetch, per module
         self._busy: dict[str, float] = {}
+        self._epochs: dict[str, int] = {}  # per module, the lease epoch of its last tick
         self._adopt(self.loaded, self.plugins)
         self.observe = Observability(self.loaded, self.clock, self.queues, self.env)
+        self.observe.registry.register(GuardCollector(self.guard))
+        if self.observe.server is not None:
+            self.observe.server.app.state.lease_state = self.guard.state  # /health
         self.scheduler = Scheduler(self._job, max_workers=len(self.loaded.module_names) + 1)
         self._wake = threading.Event()
         self._stop_asked = False
@@ -111,11 +135,19 @@ class Daemon:
             engine = self.engines.get(module)
             if engine is None:  # removed by a reload; its job goes next
                 return None
+            lease = self.guard.for_tick(module)
+            if lease is None:
+                return None  # another instance guards it (or nobody can reach the journal)
+            if self._epochs.get(module) != lease.epoch:
+                self._epochs[module] = lease.epoch
+                log.info("module %s: first tick under lease epoch %d", module, lease.epoch)
             cp = engine.checkpoint(module)
             now = ticks.tick_time(self.loaded.config.clock, self.clock, cp)
             if now is None:
                 self._once(module, "replay-end", "module %s: the replay is over", module)
                 return None
+            if cp is not None and claims.adopt(engine, module, now):
+                cp = engine.checkpoint(module)  # another instance's rollback, adopted
             if cp is None:
                 if not self._auto_start(module):
                     self._once(module, "no-rollout", "module %s: no rollout yet (auto_start "
@@ -129,6 +161,9 @@ class Daemon:
             before = dict(cp.alerts) if cp is not None else {}
             self._fetch_errors.pop(module, None)
             result = engine.tick(module, now)
+            if result.decisions:
+                log.info("module %s: journaled %s under lease epoch %d", module,
+                         ", ".join(d.action.value for d in result.decisions), lease.epoch)
             self.observe.tick(result, self.clock.monotonic() - began)
             record_source(engine.journal, module, self.observe.sources.after_tick(
                 module, now, engine.source, self._fetch_errors.pop(module, None)), now)
@@ -152,7 +187,28 @@ class Daemon:
                       exc_info=not isinstance(err, JournalError | sqlite3.Error))
         finally:
             self._busy.pop(module, None)
-        self.systemd.status(ticks.status_line(dict(self._results)))
+        held = self.guard.held()
+        self.systemd.status(f"{self.instance}: " + (
+            f"guarding {len(held)} of {len(self.loaded.module_names)} modules; "
+            + ticks.status_line({m: r for m, r in self._results.items() if m in held})
+            if held else "standby (another instance holds every lease)"))
+
+    def _lease_ttl(self, module: str) -> float:
+        return lease_ttl(self._spec(module).interval, self.loaded.config.lease.ttl)
+
+    def _lease_changed(self, change: Change) -> None:
+        """The guard took (or lost) a module's lease: apply what its last guard left
+        unconfirmed, tick it at once, and say so where people look."""
+        if change.lease is None:
+            self._results.pop(change.module, None)
+            return
+        self.outbox.wake()
+        if self.scheduler.running:
+            self.scheduler.run_now(change.module)
+        if change.took_over:
+            note = guard_notification(change, self.instance, self.clock.now())
+            for queue in self.queues:
+                queue.enqueue(note)
 
     def _auto_start(self, module: str) -> bool:
         return any(m.name == module and m.auto_start for m in self.loaded.config.modules)
@@ -199,16 +255,23 @@ class Daemon:
             engine = self.engines.get(name)
             if engine is None:
                 self.engines[name] = Engine(
-                    rules, Journal(loaded.db, busy_timeout=journal_wait(
-                        loaded.interval_of(name))), plugins.source, outbox=self.outbox,
-                    on_source_error=functools.partial(self._source_failed, name))
+                    rules, self._engine_journal(loaded, name), plugins.source,
+                    outbox=self.outbox,
+                    on_source_error=functools.partial(self._source_failed, name),
+                    fence=self.guard.fence, on_fenced=self.guard.lost)
                 self._locks.setdefault(name, threading.Lock())
             else:
                 engine.rules, engine.source = rules, plugins.source
-                set_busy_timeout(engine.journal.db.conn, journal_wait(loaded.interval_of(name)))
+                if self._pool is None and loaded.interval_of(name) != \
+                        self.loaded.interval_of(name):  # the busy timeout follows it
+                    engine.journal.close()
+                    engine.journal = self._engine_journal(loaded, name)
         for name in set(self.engines) - set(loaded.module_names):
-            self.engines.pop(name).journal.close()
+            removed = self.engines.pop(name)
+            if self._pool is None:
+                removed.journal.close()
             self._results.pop(name, None)
+        self.guard.set_modules(loaded.module_names)
         self.outbox.set_actuators(plugins.actuators)
         kept = {id(q.notifier): q for q in self.queues}
         self.queues = [kept.pop(id(n)) if id(n) in kept
@@ -221,6 +284,11 @@ class Daemon:
         # a replay's ticks overrun its pace on purpose: APScheduler's skip warnings are noise
         logging.getLogger("apscheduler.scheduler").setLevel(
             logging.ERROR if loaded.config.clock.kind == "replay" else logging.WARNING)
+
+    def _engine_journal(self, loaded: Loaded, name: str) -> Journal:
+        if self._pool is not None:
+            return self._pool
+        return open_journal(loaded.db, busy_timeout=journal_wait(loaded.interval_of(name)))
 
     def reload(self) -> bool:
         """Re-read config and rules; an invalid set is rejected and the old one runs on."""
@@ -273,6 +341,12 @@ class Daemon:
         if pending:
             log.info("start-up: applying %d journaled decision(s) not confirmed as applied",
                      pending)
+        self.guard.start()  # the modules this instance guards, before anything is applied
+        held = self.guard.held()
+        log.info("instance %s: %s", self.instance,
+                 f"guarding {', '.join(sorted(held))}" if held else
+                 "standby: every module is guarded by another instance "
+                 f"({', '.join(self.guard.live()[:5])}); taking over when a lease runs out")
         self.outbox.deliver(force=True)  # before the first tick
         for name in self.loaded.module_names:
             self.scheduler.plan(name, self._spec(name))
@@ -291,10 +365,15 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         self.outbox.stop()
         self.outbox.deliver()  # what the last ticks journaled
+        self.guard.stop(release=True)  # a standby takes over at its next round
+        self.guard.journal.close()
         for queue in self.queues:
             queue.close()
         for engine in self.engines.values():
-            engine.journal.close()
+            if self._pool is None:
+                engine.journal.close()
+        if self._pool is not None:
+            self._pool.close()
         self.outbox.close()
         self.observe.stop()
         self._notify_journal.close()

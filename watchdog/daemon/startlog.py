@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from watchdog.daemon.config import Loaded
-from watchdog.journal.store import Journal
+from watchdog.journal.base import Journal
 
 
 def resumed(journal: Journal, loaded: Loaded) -> list[str]:

@@ -7,6 +7,10 @@ therefore holds this lock while it re-reads the current checkpoint, compares it 
 one it started from, and records (compare-and-swap). The lock is an advisory ``flock`` on
 ``<journal>.lock``; the kernel releases it when a holder dies, even by SIGKILL.
 It is held for milliseconds: one read and one SQLite commit.
+
+A PostgreSQL journal has no such file: its writers are on other hosts. There the
+compare-and-swap is the write's own (``record(..., expect=Expected(cp))``, checked under a
+per-module lock in the write's transaction) and :func:`state_lock` holds nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from watchdog.errors import JournalError
+from watchdog.journal import is_postgres
 
 
 def lock_path(journal_path: str) -> str | None:
-    return None if journal_path == ":memory:" else journal_path + ".lock"
+    if journal_path == ":memory:" or is_postgres(journal_path):
+        return None
+    return journal_path.removeprefix("sqlite:///") + ".lock"
 
 
 @contextmanager

@@ -12,7 +12,8 @@ from watchdog.config.loader import RuleSet
 from watchdog.daemon.config import ClockConfig, Loaded
 from watchdog.engine import TickResult
 from watchdog.errors import JournalError
-from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.journal.base import Journal
+from watchdog.journal.records import JournaledDecision
 from watchdog.model import Action, Decision
 from watchdog.notifiers import Notification
 from watchdog.rollout.state import Checkpoint

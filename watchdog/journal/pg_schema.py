@@ -165,7 +165,7 @@ def pg_error(err: psycopg.Error, what: str) -> JournalError:
     if isinstance(err, psycopg.IntegrityError):
         return JournalConflict(f"{what}: {err}")
     if isinstance(err, psycopg.OperationalError | psycopg.InterfaceError) or \
-            state.startswith(("08", "57P", "53")):
+            state.startswith(("08", "57P", "53", "25P03")):  # 25P03: idle in transaction
         return JournalUnavailable(f"{what}: {err}")
     if isinstance(err, pge.UndefinedTable | pge.UndefinedColumn):
         return SchemaError(f"{what}: {err} (not a rollout-watchdog journal?)")

@@ -6,7 +6,13 @@ epoch only grows. Library errors become ours in :func:`watchdog.journal.pg_schem
 
 One connection per object, in autocommit mode outside :meth:`transaction`; psycopg
 serialises its use across threads, but a transaction belongs to one thread: give another
-thread its own (:meth:`reopen`). ``busy_timeout`` is PostgreSQL's ``lock_timeout``.
+thread its own (:meth:`reopen`). ``busy_timeout`` is PostgreSQL's ``lock_timeout``, and
+also its ``idle_in_transaction_session_timeout``: a process paused (SIGSTOP, a VM frozen)
+inside one of our transactions would hold its row locks (a lease's, a module's) for as
+long as it stays paused, so the server ends its session once it has been idle in a
+transaction longer than others wait for a lock; our transactions never wait on anything
+but the database. A connection found closed (that, or a server restart) is replaced at
+the next call outside a transaction; the call that found it raises JournalUnavailable.
 """
 
 from __future__ import annotations
@@ -41,10 +47,15 @@ def redact(url: str) -> str:
 
 class QmarkConnection:
     """psycopg's connection taking the ``?`` placeholders of the portable SQL (our SQL
-    never has a literal ``?`` or ``%``); its errors become ours."""
+    never has a literal ``?`` or ``%``); its errors become ours. It follows the journal's
+    connection when that one is replaced (see :meth:`PostgresJournal._connect`)."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+    def __init__(self, journal: PostgresJournal) -> None:
+        self._journal = journal
+
+    @property
+    def _conn(self) -> psycopg.Connection[Any]:
+        return self._journal._conn
 
     @property
     def in_transaction(self) -> bool:
@@ -62,39 +73,56 @@ class PostgresJournal(PgReads):
         self.url = url
         self.path = redact(url)
         self.busy_timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
+        self._depth = 0  # inside transaction(): never replace the connection
+        self._c = self._connect(migrating=True)
+
+    def _connect(self, migrating: bool = False) -> psycopg.Connection[Any]:
         try:
-            self._conn: psycopg.Connection[Any] = psycopg.connect(url, autocommit=True,
-                                                                 connect_timeout=10)
+            conn: psycopg.Connection[Any] = psycopg.connect(self.url, autocommit=True,
+                                                             connect_timeout=10)
         except psycopg.Error as err:
             raise pg_error(err, f"cannot open journal {self.path}") from err
         try:
-            self._conn.execute(f"SET lock_timeout = {max(1, round(self.busy_timeout * 1000))}"
-                               .encode())
-            migrate(self._conn, self.path)
+            ms = max(1, round(self.busy_timeout * 1000))
+            conn.execute(f"SET lock_timeout = {ms}".encode())
+            conn.execute(f"SET idle_in_transaction_session_timeout = {max(ms, 250)}".encode())
+            if migrating:
+                migrate(conn, self.path)
         except psycopg.Error as err:
-            self._conn.close()
+            conn.close()
             raise pg_error(err, f"cannot open journal {self.path}") from err
         except BaseException:
-            self._conn.close()
+            conn.close()
             raise
+        return conn
+
+    @property
+    def _conn(self) -> psycopg.Connection[Any]:
+        if self._c.closed and self._depth == 0:
+            self._c = self._connect()
+        return self._c
 
     def close(self) -> None:
-        self._conn.close()
+        self._c.close()
 
     def reopen(self) -> PostgresJournal:
         return PostgresJournal(self.url, self.busy_timeout)
 
     @property
     def sql(self) -> QmarkConnection:
-        return QmarkConnection(self._conn)
+        return QmarkConnection(self)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        conn = self._conn
+        self._depth += 1
         try:
-            with self._conn.transaction():
+            with conn.transaction():
                 yield
         except psycopg.Error as err:
             raise pg_error(err, f"journal {self.path}") from err
+        finally:
+            self._depth -= 1
 
     def _lock_module(self, module: str) -> None:
         """Inside a transaction: writers of ``module`` queue here until it ends."""

@@ -15,12 +15,11 @@ rule (other entries may add context), or the title when none does.
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
+from watchdog.journal.base import SqlConnection
 from watchdog.notifiers import Notification
 from watchdog.notifiers.slack_blocks import duration
 
@@ -46,7 +45,7 @@ def decode(payload: str) -> Notification:
                            "evidence": tuple(d.get("evidence", ()))})
 
 
-def insert(conn: sqlite3.Connection, notifier: str, n: Notification, now: float,
+def insert(conn: SqlConnection, notifier: str, n: Notification, now: float,
            repeat_interval: float, route: Callable[[Notification], str]) -> str:
     """Insert ``n`` (call inside a transaction); returns pending, suppressed or duplicate."""
     if conn.execute("SELECT 1 FROM notification_outbox WHERE notifier=? AND key=?",
@@ -90,7 +89,7 @@ def for_send(row: dict[str, Any]) -> Notification:
     return n
 
 
-def heads(conn: sqlite3.Connection, notifier: str) -> list[dict[str, Any]]:
+def heads(conn: SqlConnection, notifier: str) -> list[dict[str, Any]]:
     """The oldest pending row of each channel."""
     return _dicts(conn.execute(
         "SELECT * FROM notification_outbox WHERE id IN (SELECT min(id) FROM"
@@ -98,19 +97,19 @@ def heads(conn: sqlite3.Connection, notifier: str) -> list[dict[str, Any]]:
         (notifier, PENDING)))
 
 
-def mark_sent(conn: sqlite3.Connection, row_id: int, at: float) -> None:
+def mark_sent(conn: SqlConnection, row_id: int, at: float) -> None:
     conn.execute("UPDATE notification_outbox SET state=?, sent_at=?, attempts=attempts+1,"
                  " last_error=NULL WHERE id=? AND state=?", (SENT, at, row_id, PENDING))
 
 
-def mark_failed(conn: sqlite3.Connection, row_id: int, state: str, attempts: int,
+def mark_failed(conn: SqlConnection, row_id: int, state: str, attempts: int,
                 refusals: int, next_attempt_at: float, error: str) -> None:
     conn.execute("UPDATE notification_outbox SET state=?, attempts=?, refusals=?,"
                  " next_attempt_at=?, last_error=? WHERE id=?",
                  (state, attempts, refusals, next_attempt_at, error, row_id))
 
 
-def rows(conn: sqlite3.Connection, notifier: str, state: str | None = None
+def rows(conn: SqlConnection, notifier: str, state: str | None = None
          ) -> list[dict[str, Any]]:
     sql, args = "SELECT * FROM notification_outbox WHERE notifier=?", [notifier]
     if state is not None:
@@ -118,35 +117,24 @@ def rows(conn: sqlite3.Connection, notifier: str, state: str | None = None
     return _dicts(conn.execute(sql + " ORDER BY id", args))
 
 
-def count(conn: sqlite3.Connection, notifier: str, state: str) -> int:
+def count(conn: SqlConnection, notifier: str, state: str) -> int:
     return int(conn.execute("SELECT count(*) FROM notification_outbox WHERE notifier=? AND"
                             " state=?", (notifier, state)).fetchone()[0])
 
 
-def prune(conn: sqlite3.Connection, notifier: str, before: float) -> int:
+def prune(conn: SqlConnection, notifier: str, before: float) -> int:
     cur = conn.execute("DELETE FROM notification_outbox WHERE notifier=? AND state IN (?,?)"
                        " AND enqueued_at < ?", (notifier, SENT, SUPPRESSED, before))
     return int(cur.rowcount)
 
 
-def requeue_dead(conn: sqlite3.Connection, notifier: str, now: float) -> int:
+def requeue_dead(conn: SqlConnection, notifier: str, now: float) -> int:
     cur = conn.execute("UPDATE notification_outbox SET state=?, refusals=0, next_attempt_at=?"
                        " WHERE notifier=? AND state=?", (PENDING, now, notifier, DEAD))
     return int(cur.rowcount)
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+def _dicts(cur: Any) -> list[dict[str, Any]]:
     names = [c[0] for c in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 

@@ -30,8 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from watchdog.clock import Clock, SystemClock
 from watchdog.errors import JournalError, NotifierError
-from watchdog.journal.schema import open_database
-from watchdog.journal.store import Journal
+from watchdog.journal.base import Journal, SqlConnection
 from watchdog.notifiers import Notification, Notifier
 from watchdog.notifiers import outbox as ob
 from watchdog.worker import PollingWorker
@@ -72,8 +71,9 @@ class NotificationQueue:
         self.backoff, self.max_backoff, self.max_refusals = backoff, max_backoff, max_refusals
         self.stats = QueueStats()
         # The sender has its own connection: the caller's may be inside a transaction.
-        self._own_db = journal.path != ":memory:"
-        self._conn = open_database(journal.path).conn if self._own_db else journal.db.conn
+        self._sender = journal.reopen()  # the same object for ":memory:"
+        self._own_db = self._sender is not journal
+        self._conn = self._sender.sql
         self._paused = False
         self._overflow: deque[Notification] = deque()  # enqueues the journal refused
         self._unmarked: set[int] = set()  # sent, but marking failed: never resend them
@@ -89,7 +89,7 @@ class NotificationQueue:
         Never raises for a journal failure: the notification is then held in memory and
         the sender retries the insert (and sends it directly if the journal stays down).
         """
-        conn = self.journal.db.conn
+        conn = self.journal.sql
         try:
             if conn.in_transaction:
                 state = self._insert(conn, n)
@@ -106,7 +106,7 @@ class NotificationQueue:
             self._worker.wake()
         return state == ob.PENDING
 
-    def _insert(self, conn: sqlite3.Connection, n: Notification) -> str:
+    def _insert(self, conn: SqlConnection, n: Notification) -> str:
         state = ob.insert(conn, self.notifier.name, n, self.clock.now(), self.repeat_interval,
                           self._route)
         if state == ob.DUPLICATE:
@@ -161,7 +161,7 @@ class NotificationQueue:
         try:
             ob.mark_sent(self._conn, row["id"], self.clock.now())
             self._unmarked.discard(row["id"])
-        except sqlite3.Error as err:
+        except (sqlite3.Error, JournalError) as err:
             self._unmarked.add(row["id"])
             log.error("notification %s was sent but cannot be marked (%s); it will not be "
                       "resent by this process", row["key"], err)
@@ -201,9 +201,9 @@ class NotificationQueue:
         while self._overflow:
             n = self._overflow[0]
             try:
-                with ob.transaction(self._conn):
+                with self._sender.transaction():
                     self._insert(self._conn, n)
-            except sqlite3.Error:
+            except (sqlite3.Error, JournalError):
                 try:  # the journal is still down: deliver from memory rather than sit on it
                     self.notifier.send(n)
                 except Exception as err:
@@ -222,7 +222,7 @@ class NotificationQueue:
 
     def close(self) -> None:
         if self.stop() and self._own_db:
-            self._conn.close()
+            self._sender.close()
 
     # inspection and operator actions ---------------------------------------------------
 

@@ -16,7 +16,9 @@ from typing import Protocol
 
 import sqlite_utils
 
-from watchdog.journal.schema import open_database
+from watchdog.journal import open_journal
+from watchdog.journal.base import SqlConnection
+from watchdog.journal.store import MappedConnection
 
 
 @dataclass(frozen=True)
@@ -74,17 +76,21 @@ class SqliteLedger:
     every write is a single autocommitted statement, never held across a network call.
     """
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
-        self.db = db
+    def __init__(self, db: sqlite_utils.Database | SqlConnection) -> None:
+        """``db``: an SQLite database, or a journal's connection (:attr:`Journal.sql`, either
+        backend: the SQL here is portable)."""
+        self.conn: SqlConnection = MappedConnection(db.conn, "slack ledger") \
+            if isinstance(db, sqlite_utils.Database) else db
         self._lock = threading.Lock()
 
     @classmethod
     def for_path(cls, path: str) -> SqliteLedger:
-        return cls(open_database(path))
+        """Its own connection to the journal at ``path`` (a file or a PostgreSQL URL)."""
+        return cls(open_journal(path).sql)
 
     def open_thread(self, module: str, channel: str) -> Thread | None:
         with self._lock:
-            row = self.db.conn.execute(
+            row = self.conn.execute(
                 "SELECT module, channel, channel_id, ts, started_at, opened_by FROM"
                 " slack_threads WHERE module=? AND channel=? AND closed_at IS NULL",
                 (module, channel)).fetchone()
@@ -92,7 +98,7 @@ class SqliteLedger:
 
     def start_thread(self, thread: Thread) -> None:
         with self._lock:
-            self.db.conn.execute(
+            self.conn.execute(
                 "INSERT INTO slack_threads (module, channel, channel_id, ts, started_at,"
                 " opened_by) VALUES (?,?,?,?,?,?)",
                 (thread.module, thread.channel, thread.channel_id, thread.ts,
@@ -100,23 +106,24 @@ class SqliteLedger:
 
     def close_thread(self, thread: Thread, at: float) -> None:
         with self._lock:
-            self.db.conn.execute("UPDATE slack_threads SET closed_at=? WHERE module=? AND"
+            self.conn.execute("UPDATE slack_threads SET closed_at=? WHERE module=? AND"
                                  " channel=? AND ts=? AND closed_at IS NULL",
                                  (at, thread.module, thread.channel, thread.ts))
 
     def step(self, key: str, step: str) -> str | None:
         with self._lock:
-            row = self.db.conn.execute("SELECT ts FROM slack_messages WHERE key=? AND step=?",
+            row = self.conn.execute("SELECT ts FROM slack_messages WHERE key=? AND step=?",
                                        (key, step)).fetchone()
         return str(row[0]) if row else None
 
     def record_step(self, key: str, step: str, channel_id: str, ts: str, at: float) -> None:
         with self._lock:
-            self.db.conn.execute(
-                "INSERT OR REPLACE INTO slack_messages (key, step, channel_id, ts, at)"
-                " VALUES (?,?,?,?,?)", (key, step, channel_id, ts, at))
+            self.conn.execute(
+                "INSERT INTO slack_messages (key, step, channel_id, ts, at) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (key, step) DO UPDATE SET channel_id=excluded.channel_id,"
+                " ts=excluded.ts, at=excluded.at", (key, step, channel_id, ts, at))
 
     def threads(self) -> list[Thread]:
-        rows = self.db.conn.execute("SELECT module, channel, channel_id, ts, started_at,"
+        rows = self.conn.execute("SELECT module, channel, channel_id, ts, started_at,"
                                     " opened_by, closed_at FROM slack_threads ORDER BY id")
         return [Thread(*r) for r in rows.fetchall()]

@@ -22,7 +22,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from watchdog.errors import JournalError
-from watchdog.journal.store import Journal
+from watchdog.journal import is_postgres, open_journal
+from watchdog.journal.base import Journal
 from watchdog.model import Action
 from watchdog.rollout.state import Phase
 
@@ -58,9 +59,9 @@ class JournalCollector(Collector):
         yield self._queues()
         families = _families()
         try:
-            if not Path(self.journal_path).is_file():
+            if not is_postgres(self.journal_path) and not Path(self.journal_path).is_file():
                 raise JournalError(f"{self.journal_path} does not exist (yet)")
-            journal = Journal(self.journal_path)
+            journal = open_journal(self.journal_path)
         except JournalError as err:
             log.warning("metrics: cannot open the journal: %s", err)
             families["up"].add_metric([], 0)
@@ -98,21 +99,16 @@ class JournalCollector(Collector):
                     f["baseline"].add_metric([m, metric, stat], float(getattr(b, stat)))
                 f["baseline_samples"].add_metric([m, metric], b.count)
                 f["baseline_age"].add_metric([m, metric], max(0.0, now - b.captured_at))
-        conn = journal.db.conn
         # every module with a rollout has every series from the start, at 0 until its first
         # event, so increase() and rate() see the first rollback instead of a new series
         counts: dict[tuple[str, str], int] = {
             (cp.module, action.value): 0 for cp in checkpoints for action in Action}
-        for module, action, n in conn.execute(
-                "SELECT module, action, count(*) FROM decisions GROUP BY module, action"):
-            counts[(module, action)] = n
+        counts.update(journal.decision_counts())
         for (module, action), n in sorted(counts.items()):
             f["decisions"].add_metric([module, action], n)
         for module in sorted({module for module, _ in counts}):
             f["rollbacks"].add_metric([module], counts.get((module, Action.ROLLBACK.value), 0))
-        (pending,) = conn.execute("SELECT count(*) FROM decisions WHERE applied_at IS NULL"
-                                  " AND action != 'hold'").fetchone()
-        f["pending"].add_metric([], pending)
+        f["pending"].add_metric([], journal.unapplied_count())
 
     def _queues(self) -> Family:
         family = _queue_family()

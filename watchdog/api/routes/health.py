@@ -23,6 +23,7 @@ def health(request: Request, j: Annotated[Journal, Depends(journal)]) -> Health:
     """Alive, and each module's version and V2 traffic percent as journaled
     (``curl -s localhost:8787/health | jq .module_versions``)."""
     ctx = context(request)
+    lease = getattr(request.app.state, "lease_state", None)  # set by the daemon
     kill = bool(j.setting("kill_switch", False))
     versions, shares, phases = {}, {}, {}
     for module in module_names(ctx, j):
@@ -33,7 +34,7 @@ def health(request: Request, j: Annotated[Journal, Depends(journal)]) -> Health:
     return Health.model_validate({"status": "ok", "version": __version__,
                                   "time": ctx.clock.now(), "kill_switch": kill,
                                   "module_versions": versions, "traffic": shares,
-                                  "phases": phases})
+                                  "phases": phases, "lease": lease() if lease else None})
 
 
 # HEAD: the same answer without a body (the server drops it), for load balancers and uptime

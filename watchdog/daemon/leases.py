@@ -1,0 +1,368 @@
+"""Which modules this instance guards: one lease per module in the journal's database.
+
+Every instance of the daemon pointed at one journal runs a :class:`Guard`. Its keeper
+thread makes a round every quarter of the shortest lease time to live:
+
+* it renews its heartbeat, a lease row named ``@instance/<name>`` (the live instances are
+  the heartbeats that have not expired) and every module lease it holds that is past half
+  an interval old (a renewal is a fenced write: refused once another instance took the
+  lease over, which is how a paused or partitioned old guard learns it lost it);
+* PostgreSQL (``spread``): it takes free, released or expired leases up to its fair share,
+  ``ceil(modules / live instances)``, preferring the modules that rank it first
+  (rendezvous hashing, so the modules do not all move at once), and gives back the ones
+  above its share when an instance joins. SQLite (one host): it takes every free lease,
+  so a second daemon on the same file guards nothing while the first one lives: a standby.
+
+A lease lasts ``lease.ttl`` (default 1.5 x the module's tick period, at least
+:data:`MIN_TTL`), so a standby takes a dead guard's module over within two periods of its
+death (at most the time to live plus a round: 1.875 periods), and ticks it at once. The
+tick runs only while this instance holds the module's lease and the lease has not expired
+by the local clock (a lease found expired is renewed first, fenced); every write of the
+tick carries the lease (:attr:`watchdog.engine.Engine.fence`), and a lease that is lost
+keeps fencing with its old epoch, which the journal refuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from watchdog.clock import Clock
+from watchdog.errors import FencingError, JournalError
+from watchdog.journal.base import Journal
+from watchdog.journal.records import Lease
+from watchdog.notifiers import Notification
+from watchdog.worker import PollingWorker
+
+log = logging.getLogger(__name__)
+
+PREFIX = "@instance/"  # heartbeat rows in the lease table (module names never start so)
+LEASE_FACTOR = 1.5  # a lease's time to live, in tick periods
+MIN_TTL = 0.5  # seconds
+RENEW_AFTER = 0.3  # of the time to live: a held lease is renewed once this old
+ROUND = 0.25  # of the shortest time to live: the keeper's period
+
+
+def instance_name(configured: str | None, env: Mapping[str, str]) -> str:
+    return configured or env.get("WATCHDOG_INSTANCE") or \
+        f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_ttl(period: float, configured: float | None) -> float:
+    return configured if configured is not None else max(MIN_TTL, LEASE_FACTOR * period)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A lease this instance gained (``lease``; ``previous`` is the row it replaced) or
+    lost (``lease`` None; ``previous`` its last lease, ``to`` who holds it now)."""
+
+    module: str
+    lease: Lease | None
+    previous: Lease | None
+    to: str = ""
+
+    @property
+    def took_over(self) -> bool:
+        """Gained from another instance (not a first or a re-acquired lease)."""
+        return self.lease is not None and self.previous is not None and \
+            self.previous.holder != self.lease.holder and self.lease.epoch > 1
+
+
+def _rank(instance: str, module: str) -> bytes:
+    return hashlib.blake2b(f"{instance}\0{module}".encode(), digest_size=8).digest()
+
+
+class Guard:
+    def __init__(self, journal: Journal, instance: str, modules: Sequence[str],
+                 ttl_of: Callable[[str], float], clock: Clock, *, spread: bool,
+                 on_change: Callable[[Change], None] | None = None) -> None:
+        self.journal, self.instance, self.clock = journal, instance, clock
+        self.spread, self.on_change = spread, on_change
+        self.ttl_of = ttl_of
+        self._modules: tuple[str, ...] = tuple(sorted(modules))
+        self._held: dict[str, Lease] = {}
+        self._last: dict[str, Lease] = {}  # the last lease held per module: fences forever
+        self._others: dict[str, Lease] = {}  # modules another instance holds
+        self._live: tuple[str, ...] = (instance,)
+        self._said: set[tuple[str, str, int]] = set()
+        self._beat: Lease | None = None  # this instance's heartbeat row
+        self._rounds = 0
+        self._lock = threading.RLock()  # one journal connection: one user at a time
+        self._worker = PollingWorker("leases", self.round, self.period(), "lease keeper failed")
+
+    # what the daemon asks --------------------------------------------------------------
+
+    def period(self) -> float:
+        return max(0.02, ROUND * min((self.ttl_of(m) for m in self._modules), default=1.0))
+
+    def fence(self, module: str) -> Lease:
+        """The lease a write of ``module`` carries: the one held, else the last one held
+        (refused: the lease moved), else one no row ever has (epoch 0: refused)."""
+        with self._lock:
+            return self._held.get(module) or self._last.get(module) or \
+                Lease(module, self.instance, 0, 0.0)
+
+    def holds(self, module: str) -> bool:
+        """Held, and not expired by the local clock."""
+        with self._lock:
+            lease = self._held.get(module)
+            return lease is not None and lease.expires_at > self.clock.now()
+
+    def for_tick(self, module: str) -> Lease | None:
+        """The lease a tick of ``module`` may run under (renewed first if it expired by
+        the local clock: a paused instance finds out here), or None. Before the keeper's
+        first round (a daemon ticked without being started: tests), it makes one."""
+        if not self._rounds:
+            self.round()
+        with self._lock:
+            lease = self._held.get(module)
+            if lease is None:
+                return None
+            if lease.expires_at > self.clock.now():
+                return lease
+            changes = self._renew({module: lease}, self.clock.now(), force=True)
+        self._announce(changes)
+        return self._held.get(module)
+
+    def held(self) -> dict[str, Lease]:
+        with self._lock:
+            return dict(self._held)
+
+    def others(self) -> dict[str, Lease]:
+        with self._lock:
+            return dict(self._others)
+
+    def live(self) -> tuple[str, ...]:
+        return self._live
+
+    def modules(self) -> tuple[str, ...]:
+        return self._modules
+
+    def set_modules(self, modules: Sequence[str]) -> None:
+        """A reload: leases of modules no longer configured are released."""
+        with self._lock:
+            self._modules = tuple(sorted(modules))
+            gone = {m: lease for m, lease in self._held.items() if m not in self._modules}
+            changes = self._release(gone, self.clock.now())
+        self._announce(changes)
+        self._worker.poll_interval = self.period()
+
+    # the keeper ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.round()  # before the first tick: the modules this instance guards
+        self._worker.start()
+
+    def stop(self, release: bool = True) -> None:
+        """Stop the keeper; ``release``: give every lease back (a clean shutdown, so a
+        standby takes over at its next round instead of after the time to live)."""
+        self._worker.stop(5.0)
+        if release:
+            with self._lock:
+                changes = self._release(dict(self._held), self.clock.now())
+                if self._beat is not None:
+                    with contextlib.suppress(JournalError):
+                        self.journal.release_lease(self._beat, self.clock.now())
+            self._announce(changes)
+
+    def round(self) -> None:
+        """Heartbeat, renew, give back above the fair share, take up to it."""
+        now = self.clock.now()
+        with self._lock:
+            self._rounds += 1
+            try:
+                self._beat = self.journal.acquire_lease(
+                    PREFIX + self.instance, self.instance, min(
+                        (self.ttl_of(m) for m in self._modules), default=1.0), now)
+                rows = {r.module: r for r in self.journal.leases()}
+            except JournalError as err:
+                log.warning("leases: cannot reach the journal (%s); the leases held run out "
+                            "at their expiry", err)
+                return
+            self._live = tuple(sorted({self.instance} | {
+                r.holder for m, r in rows.items() if m.startswith(PREFIX) and r.held(now)}))
+            changes = self._moved(rows)
+            changes += self._renew(dict(self._held), now)
+            share = self.share()
+            if self.spread and len(self._held) > share:
+                excess = sorted(self._held, key=lambda m: self._rank_first(m))[share:]
+                changes += self._release({m: self._held[m] for m in excess}, now)
+            if len(self._held) < share:
+                changes += self._take(rows, now, share - len(self._held))
+            self._others = {m: r for m, r in rows.items() if m in self._modules
+                            and r.holder and r.holder != self.instance and r.held(now)}
+        self._announce(changes)
+        self._standby_lines()
+
+    def share(self) -> int:
+        n = len(self._modules)
+        return math.ceil(n / max(1, len(self._live))) if self.spread else n
+
+    def _rank_first(self, module: str) -> tuple[int, bytes]:
+        """Sort key: modules that rank this instance first among the live ones, first."""
+        best = max(self._live, key=lambda i: _rank(i, module))
+        return (0 if best == self.instance else 1, _rank(self.instance, module))
+
+    def _moved(self, rows: dict[str, Lease]) -> list[Change]:
+        """Leases the table shows in another instance's hands (or another epoch)."""
+        out = []
+        for module, lease in list(self._held.items()):
+            row = rows.get(module)
+            if row is None or (row.holder, row.epoch) != (lease.holder, lease.epoch):
+                out.append(self._lost(module, row.holder if row is not None else ""))
+        return out
+
+    def _renew(self, leases: dict[str, Lease], now: float, force: bool = False
+               ) -> list[Change]:
+        out = []
+        for module, lease in leases.items():
+            ttl = self.ttl_of(module)
+            if not force and now < lease.expires_at - ttl + RENEW_AFTER * ttl:
+                continue
+            try:
+                self._held[module] = self._last[module] = \
+                    self.journal.renew_lease(lease, ttl, now)
+            except FencingError as err:
+                out.append(self._lost(module, err.holder or ""))
+            except JournalError as err:
+                log.warning("module %s: cannot renew its lease (%s); it runs out at %.3f",
+                            module, err, lease.expires_at)
+        return out
+
+    def _take(self, rows: dict[str, Lease], now: float, room: int) -> list[Change]:
+        free = [m for m in self._modules if m not in self._held
+                and (m not in rows or not rows[m].held(now))]
+        out = []
+        for module in sorted(free, key=self._rank_first):
+            if room <= 0:
+                break
+            try:
+                lease = self.journal.acquire_lease(module, self.instance,
+                                                   self.ttl_of(module), now)
+            except JournalError as err:
+                log.warning("module %s: cannot take its lease: %s", module, err)
+                continue
+            if lease is None:
+                continue
+            self._held[module] = self._last[module] = lease
+            out.append(Change(module, lease, rows.get(module)))
+            room -= 1
+        return out
+
+    def _release(self, leases: dict[str, Lease], now: float) -> list[Change]:
+        out = []
+        for module, lease in leases.items():
+            try:
+                self.journal.release_lease(lease, now)
+            except JournalError as err:
+                log.warning("module %s: cannot release its lease (%s); it runs out at its "
+                            "expiry", module, err)
+            self._held.pop(module, None)
+            out.append(Change(module, None, lease, ""))
+        return out
+
+    def _lost(self, module: str, to: str) -> Change:
+        lease = self._held.pop(module)
+        return Change(module, None, lease, to or "?")
+
+    def lost(self, module: str, err: FencingError) -> None:
+        """A fenced write of ``module`` was refused: the lease moved."""
+        with self._lock:
+            change = self._lost(module, err.holder or "") if module in self._held else None
+        if change is not None:
+            self._announce([change])
+
+    def _announce(self, changes: list[Change]) -> None:
+        for change in changes:
+            if change.lease is not None:
+                was = change.previous
+                log.info("module %s: guarded by this instance (%s), lease epoch %d%s",
+                         change.module, self.instance, change.lease.epoch,
+                         f"; taken over from instance {was.holder} (epoch {was.epoch})"
+                         if change.took_over and was is not None and was.holder else "")
+            elif change.to:
+                log.warning("module %s: lost its lease (epoch %d) to instance %s; this "
+                            "instance no longer ticks it", change.module,
+                            change.previous.epoch if change.previous else 0, change.to)
+            else:
+                log.info("module %s: lease released by this instance (%s)", change.module,
+                         self.instance)
+            if self.on_change is not None:
+                try:
+                    self.on_change(change)
+                except Exception:
+                    log.exception("after the lease change of module %s", change.module)
+
+    def _standby_lines(self) -> None:
+        for module, lease in sorted(self.others().items()):
+            key = (module, lease.holder, lease.epoch)
+            if key not in self._said:
+                self._said.add(key)
+                log.info("standby for module %s: guarded by instance %s (lease epoch %d); "
+                         "this instance (%s) takes over if that lease expires", module,
+                         lease.holder, lease.epoch, self.instance)
+
+    def state(self) -> dict[str, object]:
+        """For /health and ``status``: role, instance, live instances, leases held."""
+        held = self.held()
+        return {"instance": self.instance,
+                "role": "leader" if held else "standby",
+                "live_instances": list(self._live), "fair_share": self.share(),
+                "modules": {m: {"epoch": lease.epoch, "expires_at": lease.expires_at}
+                            for m, lease in sorted(held.items())},
+                "standby_for": {m: {"instance": lease.holder, "epoch": lease.epoch}
+                                for m, lease in sorted(self.others().items())}}
+
+
+class GuardCollector(Collector):
+    """``watchdog_lease_held{module}``, ``watchdog_lease_epoch{module}``,
+    ``watchdog_instance_modules``, ``watchdog_instances_live``."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+
+    def collect(self) -> Iterator[Metric]:
+        held = self.guard.held()
+        g = GaugeMetricFamily("watchdog_lease_held", "1 while this instance holds the "
+                              "module's lease (guards it), else 0", labels=["module"])
+        e = GaugeMetricFamily("watchdog_lease_epoch", "Fencing epoch of the module's lease "
+                              "as this instance last held it", labels=["module"])
+        for module in self.guard.modules():
+            g.add_metric([module], 1 if module in held else 0)
+            lease = held.get(module)
+            if lease is not None:
+                e.add_metric([module], lease.epoch)
+        yield g
+        yield e
+        yield GaugeMetricFamily("watchdog_instance_modules", "Modules this instance guards",
+                                value=len(held))
+        yield GaugeMetricFamily("watchdog_instances_live", "Instances with a live heartbeat "
+                                "in the lease table (this one included)",
+                                value=len(self.guard.live()))
+
+
+def guard_notification(change: Change, instance: str, at: float) -> Notification:
+    """Slack (every notifier): guarding of a module moved to this instance."""
+    lease, was = change.lease, change.previous
+    assert lease is not None
+    before = f"instance {was.holder} (epoch {was.epoch})" if was is not None and was.holder \
+        else "an instance that released it"
+    return Notification(
+        key=f"guard:{change.module}:{lease.epoch}", module=change.module, kind="guard_moved",
+        action=None, severity="warning",
+        title=f"{change.module} now guarded by instance {instance} (lease epoch {lease.epoch})",
+        stage=None, traffic_percent=None,
+        reasons=(f"took the lease over from {before}: that instance stopped renewing it",
+                 "decisions it journaled but had not confirmed are applied again"), at=at)
