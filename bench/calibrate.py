@@ -34,6 +34,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+# this tree's watchdog package first (a PyPI package of the same name may be installed)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_CMD = [".venv/bin/rollout-watchdog", "backtest", "--json"]
 FAIL = ("missed", "early", "false_rollback", "in_progress", "error")
 RETRIES = 2

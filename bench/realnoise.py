@@ -19,6 +19,7 @@
 confidence setting of each judge is swept. Ours: every rule's ``alpha`` (and
 ``exact_alpha``) times a factor, its ``scan_threshold`` scaled as log(1 / alpha) is (a
 CUSUM's threshold for a given false-alarm rate grows like it); the reference judges:
+and, as a second curve, every rollback rule's ``for`` (how long a breach must persist);
 Kayenta-style's Mann-Whitney alpha (its all-critical variant, which rolls back on the
 first failing metric), the threshold judge's number of failed checks in a row. It ends
 with a check that ours lies above both: at every reference point, our best detection at
@@ -50,9 +51,11 @@ BUILD = os.path.join(SHARED, "realdata", "build")
 REFERENCE = os.path.join(SHARED, "scenarios", "reference")
 
 sys.path.insert(0, HERE)
+sys.path.insert(1, ROOT)  # this tree's watchdog, before any installed package of that name
 import calibrate  # noqa: E402  (bench/calibrate.py: the same replay and verdicts)
 
 OURS_FACTORS = (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3)
+OURS_HOLDS = (0.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0)
 KAYENTA_ALPHAS = (1e-6, 1e-4, 1e-3, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5)
 THRESHOLD_RUNS = (1, 2, 3, 5, 10, 15, 20, 30, 45, 60)
 
@@ -70,28 +73,31 @@ def truths_of(folder: str) -> list[dict[str, Any]]:
     return out
 
 
-def run_ours(folder: str, jobs: int, config: str | None,
-             factor: float | None = None) -> list[calibrate.Row]:
+def run_ours(folder: str, jobs: int, config: str | None, factor: float | None = None,
+             hold: float | None = None) -> list[calibrate.Row]:
     truths = truths_of(folder)
     with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_load_rules,
-                             initargs=(config, factor)) as procs:
+                             initargs=(config, factor, hold)) as procs:
         return list(procs.map(calibrate.judge_in_process, [folder] * len(truths), truths,
                               chunksize=4))
 
 
-def _load_rules(config: str | None, factor: float | None) -> None:
+def _load_rules(config: str | None, factor: float | None, hold: float | None) -> None:
     calibrate._load_rules(config)
-    if factor is not None:
-        calibrate._RULES = scaled(calibrate._RULES, factor)
+    if factor is not None or hold is not None:
+        calibrate._RULES = scaled(calibrate._RULES, 1.0 if factor is None else factor, hold)
 
 
-def scaled(rules: Any, factor: float) -> Any:
+def scaled(rules: Any, factor: float, hold: float | None = None) -> Any:
     """The rule set with every alpha times ``factor`` (kept below 0.45) and every
-    scan_threshold scaled as log(1 / alpha) is: one confidence setting for the judge."""
+    scan_threshold scaled as log(1 / alpha) is: one confidence setting for the judge.
+    ``hold``: every rollback rule's ``for`` at least this many seconds (persistence)."""
     from dataclasses import replace
 
     def one(rule: Any) -> Any:
         update: dict[str, Any] = {}
+        if hold is not None and str(rule.action) in ("rollback", "RuleAction.ROLLBACK"):
+            update["for_"] = max(rule.for_, hold)
         alpha = getattr(rule, "alpha", None)
         if alpha is not None:
             update["alpha"] = min(alpha * factor, 0.45)
@@ -167,7 +173,8 @@ def sweep(folder: str, jobs: int, config: str | None) -> dict[str, Curve]:
     """(setting, false rollback, detection) per judge, printed as it goes."""
     curves: dict[str, Curve] = {}
     plan: list[tuple[str, tuple[float, ...]]] = [
-        ("ours (alpha x)", OURS_FACTORS), ("kayenta-critical (alpha)", KAYENTA_ALPHAS),
+        ("ours (alpha x)", OURS_FACTORS), ("ours (for, s)", OURS_HOLDS),
+        ("kayenta-critical (alpha)", KAYENTA_ALPHAS),
         ("kayenta (alpha)", KAYENTA_ALPHAS), ("threshold (failed checks in a row)",
                                               tuple(float(k) for k in THRESHOLD_RUNS))]
     for label, settings in plan:
@@ -176,8 +183,12 @@ def sweep(folder: str, jobs: int, config: str | None) -> dict[str, Curve]:
               f"{'promoted':>8} {'median_s':>8}", flush=True)
         points = []
         for setting in settings:
-            rows = (run_ours(folder, jobs, config, setting) if who == "ours"
-                    else run_swept(folder, who, setting, jobs))
+            if label.startswith("ours (for"):
+                rows = run_ours(folder, jobs, config, hold=setting)
+            elif who == "ours":
+                rows = run_ours(folder, jobs, config, factor=setting)
+            else:
+                rows = run_swept(folder, who, setting, jobs)
             f = calibrate.figures(rows)
             points.append((setting, f["false_rollback"], f["detection"]))
             print(f"  {setting:>9g} {calibrate.fmt(f['false_rollback']):>6} "
@@ -185,10 +196,13 @@ def sweep(folder: str, jobs: int, config: str | None) -> dict[str, Curve]:
                   f"{calibrate.fmt(f['aa_promoted']):>8} {f['median_delay_s']!s:>8}",
                   flush=True)
         curves[label] = points
-    ours = curves[plan[0][0]]
+    ours = [p for label, points in curves.items() if label.startswith("ours")
+            for p in points]
     print("\nours above the reference judges (at each of their points, our best detection "
-          "with no more false rollbacks):")
-    for label, points in list(curves.items())[1:]:
+          "with no more false rollbacks, over both of our settings):")
+    for label, points in curves.items():
+        if label.startswith("ours"):
+            continue
         worse = []
         for setting, fr, det in points:
             best = max((d for _, f, d in ours if f <= fr + 1e-9), default=None)

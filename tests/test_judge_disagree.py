@@ -74,3 +74,33 @@ def test_agreeing_references_judge_against_live_v1_as_before() -> None:
     found = judge(270.0, 300.0)
     assert found.breached is True, found.summary
     assert "disagree" not in found.evidence
+
+
+def test_a_disagreement_clears_a_pending_alert_and_holds() -> None:
+    # a disagreement is evidence (V2 is not worse than the baseline), not missing data: a
+    # breach pending before it must not be carried on to a rollback
+    from watchdog.judge.alerts import AlertPhase, AlertState
+    from watchdog.judge.verdict import judge as judge_module
+    from watchdog.model import VerdictKind
+
+    rng = np.random.default_rng(4)
+    tb = np.arange(-3600.0, -1800.0, STEP)
+    base = replace(capture("svc", METRIC, zip(tb.tolist(), (270 + rng.normal(0, 5, len(tb)))
+                                              .tolist(), strict=True),
+                           -3600.0, -1800.0, "test", -1800.0), id=1)
+    now = 1200.0
+    t = np.arange(-1800.0, now + 1, STEP)
+    t2 = t[t > 0]
+    store = SeriesStore({
+        (Version.V1, METRIC): Series(t, 200 + rng.normal(0, 5, len(t))),
+        (Version.V2, METRIC): Series(t2, 270 + rng.normal(0, 5, len(t2))),
+    })
+    module = _module().model_copy(update={"rules": [_rule(_module())]})
+    ctx = EvalContext(module, now, 0.0, store, {METRIC: base}, traffic_percent=25.0,
+                      stage_started_at=0.0)
+    pending = {"latency_p95_regression": AlertState(AlertPhase.PENDING, active_at=now - 5,
+                                                    last_breach_at=now - 5)}
+    verdict, states = judge_module(ctx, pending)
+    assert verdict.kind is VerdictKind.INCONCLUSIVE
+    assert "references disagree" in verdict.reasons[0]
+    assert states["latency_p95_regression"].phase is AlertPhase.INACTIVE

@@ -6,11 +6,16 @@ small ones need the long one); the alpha is split between them (Bonferroni).
 
 Warm-up. ``warmup`` drops V2's first seconds outright. ``settle`` is smarter: during V2's
 first ``settle`` seconds a breach only counts when V2's excess is not still falling. A
-warm-up (cache fill, JIT) decays; a regression stays. For the first ``settle_min`` (3
-minutes) a slow warm-up and a step look alike at a small traffic share, so nothing counts;
-from then on the trend of V2's excess is tested, so a regression present from the start is
-caught at about three minutes while a decaying warm-up is not mistaken for one (warmup.py holds
-that test, `settle_with` and the stale-window check).
+warm-up (cache fill, JIT) decays; a regression stays. Before ``settle_min`` (3 minutes) a
+breach counts only when the trend of V2's excess rules out any warm-up that would end
+within ``settle`` (a flat excess, told with enough confidence); from then on, unless the
+excess is falling significantly (warmup.py holds that test, `settle_with` and the
+stale-window check).
+
+Real noise (issue 17). Standard errors and the long window scale with the metric's
+wander factor (wander.py); a window with too few effective samples never breaches; a
+breach must outlast V1's own excursions (wander.episode_span); live V1 that disagrees with
+its stored baseline makes a breach count only if V2 is worse than both (disagree.py).
 
 Reference. Live V1 while it serves. Where it does not (the 100 % stage), the stored
 baseline, rebased on V1's last live level when V1 served within ``drift_lookback`` and
@@ -106,8 +111,8 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         return _compare(rule, ctx, v2, ref, allowed, higher), ref, len(v2)
 
     for width in windows:
-        found = judge_window(width, max(ctx.now - width, earliest if width == short
-                                        else long_from))
+        start = max(ctx.now - width, earliest if width == short else long_from)
+        found = judge_window(width, start)
         if found is None or isinstance(found, RuleResult):
             if found is None:
                 continue
@@ -115,7 +120,7 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         comp, ref, n = found
         # a window with too few effective samples (a few minutes of a wandering metric)
         # is reported, never acted on: its mean is one draw of the wander (wander.py)
-        thin = rule.test == "sequential" and wander.thin(ctx, rule.metric, n)
+        thin = rule.test == "sequential" and wander.thin(ctx, rule.metric, n, ctx.now - start)
         if best is None or (not thin, comp.z - critical(comp)) > (not best[4],
                                                                  best[1].z - best[3]):
             best = (width, comp, ref, critical(comp), thin)
@@ -179,7 +184,8 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
         return inconclusive(rule, f"no new V2 sample for {stale:g}s: a breach counts "
                                   f"again when V2 reports: {summary}", stale=stale, **evidence)
     if breached and settling:
-        falling = still_falling(rule, ctx, higher)
+        falling = still_falling(rule, ctx, higher, (comp.observed - comp.limit) * (
+            1.0 if higher else -1.0))
         if falling is not None:
             return inconclusive(rule, f"V2 still settling after start ({falling}); "
                                       f"not judged yet: {summary}", warming=True, **evidence)
@@ -340,7 +346,7 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
         v2 = v2s.window(start, ctx.now)[1]
         reference = ref.value
         sd = noise.measured(ctx, Version.V2, rule.metric, noise_from, v2, floor)
-    if len(v2) < rule.min_samples or wander.thin(ctx, rule.metric, len(v2)):
+    if len(v2) < rule.min_samples or wander.thin(ctx, rule.metric, len(v2), ctx.now - start):
         return None
     allowed = tolerance if isinstance(reference, np.ndarray) or rule.baseline_tolerance is None \
         else rule.baseline_tolerance

@@ -28,9 +28,13 @@ class Tuning:
     wander_clip: float = 5.0  # samples beyond this many robust sds are clipped first
     wander_max_factor: float = 10.0  # the factor is capped here
     wander_max_window: float = 3600.0  # a stretched long window is capped here (s)
-    wander_min_effective_n: float = 3.0  # a window with fewer (n / k^2) never breaches
+    wander_min_effective_n: float = 6.0  # a window with fewer (n / k^2) never breaches...
+    wander_full: float = 0.9  # ...unless it spans this much of wander_max_window
     # relative rules: a breach must hold over V1's own longest excursion (wander.py)
     episodes: bool = True
+    # settle (warmup.py): before settle_min, a breach counts when the trend of V2's excess
+    # rules out a warm-up that would end within the metric's settle period
+    early_settle: bool = True
     # relative rules (disagree.py): live V1 and its baseline disagree: V2 worse than both
     disagreeing_references: bool = True
     episode_max: float = 2400.0  # the confirming window is at most this long (s)

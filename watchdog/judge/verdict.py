@@ -44,9 +44,11 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
     for rule in rules_at(module.rules, ctx.traffic_percent):
         result = annotate(evaluate(rule, ctx), rule, ctx.now, module.interval, rejected)
         results.append(result)
-        # "warming" is evidence of a settling V2, not of a lasting breach: it clears a
-        # pending alert, where missing data (plain inconclusive) leaves it as it was
-        breached = False if result.evidence.get("warming") else result.breached
+        # "warming" is evidence of a settling V2, not of a lasting breach, and references
+        # that disagree (disagree.py) are evidence that V2 is not worse than both: each
+        # clears a pending alert, where missing data (plain inconclusive) leaves it as it was
+        cleared = result.evidence.get("warming") or result.evidence.get("disagree")
+        breached = False if cleared else result.breached
         jitter = JITTER * module.interval
         carry = carry_for(rule, module.interval)
         state = step(states.get(rule.name, INACTIVE), breached, ctx.now,

@@ -91,10 +91,15 @@ def of_values(values: np.ndarray) -> float:
     return min(max(k, 1.0), settings.wander_max_factor)
 
 
-def thin(ctx: EvalContext, metric: str, n: int) -> bool:
-    """A window of ``n`` samples holds too few effective samples (n / k^2) to act on."""
+def thin(ctx: EvalContext, metric: str, n: int, seconds: float) -> bool:
+    """A window of ``n`` samples over ``seconds`` holds too few effective samples (n / k^2)
+    to act on. A window as long as the longest one allowed (``wander_max_window``) is
+    always acted on, with its wander-scaled standard error: a strongly wandering metric
+    is judged slowly, never not at all."""
+    settings = tuning()
     k = factor(ctx, metric)
-    return k > 1.0 and n / (k * k) < tuning().wander_min_effective_n
+    return k > 1.0 and n / (k * k) < settings.wander_min_effective_n \
+        and seconds < settings.wander_full * settings.wander_max_window
 
 
 def stretched(window: float, k: float) -> float:

@@ -15,6 +15,7 @@ from watchdog.config.schema import RelativeRule, Rule
 from watchdog.judge import stats
 from watchdog.judge.context import EPS, EvalContext, paired
 from watchdog.judge.series import Series
+from watchdog.judge.tuning import tuning
 from watchdog.model import Direction, Version
 
 SETTLE_SPAN = 300.0  # how far back the trend of V2's excess is fitted (at most)
@@ -23,7 +24,8 @@ STALE = 2.0  # V2 samples this many spacings old no longer feed a fresh verdict
 WARMING_EXCESS = 0.2  # settle_with: V2 this much worse on the other metric is warming
 
 
-def still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | None:
+def still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool,
+                  excess: float | None = None) -> str | None:
     """A description when V2's excess over V1 is still shrinking (or it is too early to say).
 
     The trend of V2's excess (V2 less V1 interpolated to V2's instants, or V2 alone where V1
@@ -36,7 +38,9 @@ def still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | N
     first instant a breach may count.
     """
     now = ctx.now
-    if now - ctx.started_at < ctx.module.metrics[rule.metric].settle_min - EPS:
+    spec = ctx.module.metrics[rule.metric]
+    early = now - ctx.started_at < spec.settle_min - EPS
+    if early and (excess is None or not tuning().early_settle):
         return "too little V2 history to tell a warm-up from a regression"
     start = max(ctx.started_at - EPS, now - SETTLE_SPAN)
     times, v2 = ctx.series.get(Version.V2, rule.metric).window(start, now)
@@ -53,6 +57,17 @@ def still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool) -> str | N
     if se is None:
         return None
     improving = -slope if higher else slope
+    if early:
+        # before settle_min a breach counts only when the trend rules out a warm-up: even
+        # improving SETTLE_Z standard errors faster than seen, V2 would still be beyond
+        # the limit when its settle period ends (a warm-up's decay only slows down)
+        assert excess is not None
+        needed = excess / max(spec.settle - (now - ctx.started_at), ctx.module.interval)
+        if improving + SETTLE_Z * se < needed:
+            return None
+        return (f"too little V2 history to tell a warm-up from a regression (trend "
+                f"{slope * 60:+.4g}/min; a warm-up ending by {spec.settle:g}s would need "
+                f"{-needed * 60 if higher else needed * 60:+.4g}/min)")
     if improving / se > SETTLE_Z:
         return f"trend {slope * 60:+.4g}/min over {now - t[0]:g}s, z={improving / se:.1f}"
     return None
