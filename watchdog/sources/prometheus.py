@@ -16,6 +16,12 @@ for this tick), logged at WARNING once per episode. Its request runs on to ``tim
 and the next fetch judges its answer (a tick old) instead of sending it again, so a
 Prometheus slower than the deadline still gives every tick data, one tick late.
 
+Many modules, one query (:mod:`watchdog.sources.batch`): planned by the daemon, a tick
+reads a batchable template (:mod:`watchdog.sources.promql`) from a window cache shared by
+the modules with that template and interval, filled by one range query per interval for
+all of them and both versions, from the last point held. Templates that do not batch,
+windows over ``batch_window``, and callers that did not ``plan`` (the CLI) query per module.
+
 Errors: an unreachable server, a timeout, HTTP 429 or 5xx are :class:`SourceUnavailable`
 and are retried with exponential backoff; a rejected query (HTTP 400/422, ``bad_data``) is
 :class:`BadQuery`; a query with no series is :class:`EmptyResult`. A failing query does not
@@ -25,23 +31,28 @@ hide the others; ``fetch`` raises only when no query gave a sample. Credentials 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import Field, SecretStr
 
 from watchdog.config.schema import Duration, Module
-from watchdog.errors import EmptyResult, SourceError, SourceUnavailable
+from watchdog.errors import EmptyResult, SourceError
 from watchdog.judge.series import SeriesStore
 from watchdog.model import Sample, Version
 from watchdog.pluginbase import PluginOptions
 from watchdog.sources import deadline as dl
+from watchdog.sources import promql
 from watchdog.sources.base import SourceBase
-from watchdog.sources.promapi import PromSeries, decode, error_text, one_series, payload, worst
+from watchdog.sources.batch import Batches, Group, Unbatched
+from watchdog.sources.promapi import PromSeries, one_series, worst
+from watchdog.sources.promclient import PromClient
+from watchdog.sources.promql import Batched
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +64,6 @@ def render(template: str, module: str, version: str) -> str:
     """The query for one module and version: ``{module}``/``{version}`` replaced, nothing
     else touched."""
     return template.replace("{module}", module).replace("{version}", version)
-
-
-def _secret(value: SecretStr | str | None) -> SecretStr | None:
-    return SecretStr(value) if isinstance(value, str) else value
 
 
 class PrometheusOptions(PluginOptions):
@@ -82,9 +89,19 @@ class PrometheusOptions(PluginOptions):
                                      description="Share of the module's interval a tick's "
                                      "queries may take together (at least 1 s).")
     concurrency: int = Field(default=20, ge=1, description="Queries in flight at once.")
+    batch: bool = Field(default=True, description="In the daemon, one range query per "
+                        "metric template and interval for all modules and both versions, "
+                        "fetching only the points not held yet (templates that cannot be "
+                        "batched, and longer windows, run per module).")
+    recheck: Duration = Field(default=30.0, ge=0, description="A batched point fetched less "
+                              "than this after its time is fetched again (a scrape may land "
+                              "late).")
+    batch_window: Duration = Field(default=3600.0, gt=0, description="Longest window a "
+                                   "module's tick reads from the batch cache; longer ones "
+                                   "(a gate over days) query per module.")
 
 
-class PrometheusSource(SourceBase):
+class PrometheusSource(PromClient, SourceBase):
     name = "prometheus"
     Options = PrometheusOptions
     secret_options = frozenset({"token", "password"})
@@ -95,33 +112,24 @@ class PrometheusSource(SourceBase):
                  headers: Mapping[str, str] | None = None,
                  backoff: float = 0.5, max_backoff: float = 10.0, max_points: int = 11_000,
                  deadline_fraction: float = dl.DEFAULT_FRACTION, concurrency: int = 20,
+                 batch: bool = True, recheck: float = 30.0, batch_window: float = 3600.0,
                  transport: httpx.BaseTransport | None = None,
                  client: httpx.Client | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"prometheus url must start with http:// or https://, got {url!r}")
-        if timeout <= 0 or retries < 0 or backoff < 0 or max_points < 2:
-            raise ValueError("need timeout > 0, retries >= 0, backoff >= 0, max_points >= 2")
+                 sleep: Callable[[float], None] = time.sleep,
+                 now: Callable[[], float] = time.time) -> None:
+        super().__init__(url, timeout, retries, token=token, username=username,
+                         password=password, headers=headers, backoff=backoff,
+                         max_backoff=max_backoff, max_points=max_points, transport=transport,
+                         client=client, sleep=sleep)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a whole number >= 1 (queries at once), "
                              f"got {concurrency!r}")
         self.deadline_fraction = dl.check_fraction(deadline_fraction)
         self.concurrency = concurrency
-        if token is not None and (username is not None or password is not None):
-            raise ValueError("give a bearer token or basic auth (username/password), not both")
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.max_points = max_points
-        self._token = _secret(token)
-        self._username = username
-        self._password = _secret(password)
-        self._headers = dict(headers or {})
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(transport=transport)
-        self._sleep = sleep
+        self.batch, self.batch_window = batch, batch_window
+        self._batches = Batches(lambda q, a, b, step, until: self.query_range(
+            q, a, b, step, until=until), recheck=recheck, now=now)
+        self._planned = False
         self._late = dl.LateLog(log)
         self._carry = dl.Carry()
         self.errors: dict[str, dict[tuple[Version, str], SourceError]] = {}
@@ -130,19 +138,26 @@ class PrometheusSource(SourceBase):
         self.last_errors: dict[tuple[Version, str], SourceError] = {}
         """The same for the last call, whichever module it was for."""
 
-    def __repr__(self) -> str:
-        auth = "bearer" if self._token else "basic" if self._username else "none"
-        return f"PrometheusSource(url={self.url!r}, auth={auth})"
-
-    def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
-
     def __enter__(self) -> PrometheusSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- batching (sources/batch.py) -------------------------------------------------------
+
+    def plan(self, modules: Iterable[Module], offset: float = 0.0) -> None:
+        """The modules the daemon ticks, on the grid of whole intervals plus ``offset``:
+        their batchable templates are fetched once per interval for all of them."""
+        self._planned = self.batch
+        if self.batch:
+            self._batches.plan(((m.name, b, m.interval) for m in modules
+                                for _, b in batchable(m)), offset)
+
+    @property
+    def queries_sent(self) -> int:
+        """Range requests sent by the batched fetches so far."""
+        return self._batches.queries
 
     # -- the Source protocol ---------------------------------------------------------------
 
@@ -187,43 +202,6 @@ class PrometheusSource(SourceBase):
                              lambda query, until: self.query(query, at, until=until),
                              self.deadline(module) if deadline is None else deadline)
 
-    # -- raw API ---------------------------------------------------------------------------
-
-    def query(self, promql: str, at: float | None = None, *,
-              until: float | None = None) -> list[PromSeries]:
-        """An instant query (``/api/v1/query``); raises EmptyResult when nothing matches.
-        ``until``: the monotonic instant by which it must be done (retries included)."""
-        form = {"query": promql}
-        if at is not None:
-            form["time"] = repr(float(at))
-        data = self._call("/api/v1/query", form, until)
-        series = decode(data, promql)
-        if not series:
-            raise EmptyResult(f"prometheus: no series for {promql!r}")
-        return series
-
-    def query_range(self, promql: str, start: float, end: float, step: float, *,
-                    until: float | None = None) -> list[PromSeries]:
-        """A range query (``/api/v1/query_range``), in as few requests as the server's point
-        limit allows (one for any window under ``max_points`` steps); raises EmptyResult
-        when nothing matches."""
-        if step <= 0 or end < start:
-            raise ValueError(f"need step > 0 and start <= end, got [{start}, {end}] step {step}")
-        merged: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
-        chunk_start = start
-        while chunk_start <= end:
-            chunk_end = min(end, chunk_start + (self.max_points - 1) * step)
-            data = self._call("/api/v1/query_range", {
-                "query": promql, "start": repr(float(chunk_start)),
-                "end": repr(float(chunk_end)), "step": repr(float(step))}, until)
-            for s in decode(data, promql):
-                merged.setdefault(tuple(sorted(s.labels.items())), []).extend(s.points)
-            chunk_start = chunk_end + step
-        if not merged:
-            raise EmptyResult(f"prometheus: no series for {promql!r} "
-                              f"over [{start:.3f}, {end:.3f}]")
-        return [PromSeries(dict(k), tuple(p)) for k, p in merged.items()]
-
     # -- internals -------------------------------------------------------------------------
 
     def _collect(self, module: Module, versions: Iterable[Version],
@@ -240,10 +218,12 @@ class PrometheusSource(SourceBase):
         jobs: dict[tuple[Version, str, str], Callable[[float], list[PromSeries]]] = {}
         for metric in wanted:
             template = module.metrics[metric].query
+            group = None if template is None else self._group(module, template, window)
             for version in versions:
                 if template is not None:
                     query = render(template, module.name, version.value)
-                    jobs[(version, metric, query)] = _job(run, query)
+                    jobs[(version, metric, query)] = _job(run, query) if group is None \
+                        else self._read(group, module.name, version, window, run, query)
         start, end = window or (-math.inf, math.inf)
         scope = None if window is None else (module.name, module.interval, round(end - start, 3))
         got = dl.gather(jobs, seconds, concurrency=self.concurrency,
@@ -279,58 +259,45 @@ class PrometheusSource(SourceBase):
             raise EmptyResult(f"prometheus: no finite values for module {module.name}")
         return SeriesStore.of(samples)
 
-    def _request_headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", **self._headers}
-        if self._token is not None:
-            headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-        return headers
+    def _group(self, module: Module, template: str,
+               window: tuple[float, float] | None) -> Group | None:
+        """The batch group serving this template, if it batches and the daemon planned
+        the source (``plan``), for a window not longer than ``batch_window``."""
+        if not self._planned or window is None or window[1] - window[0] > self.batch_window:
+            return None
+        return self._batches.group(template, module.interval)
 
-    def _post(self, url: str, form: dict[str, str], timeout: float) -> httpx.Response:
-        """One POST; basic auth if configured, else whatever the client does."""
-        headers = self._request_headers()
-        if self._username is None:
-            return self._client.post(url, data=form, headers=headers, timeout=timeout)
-        password = self._password.get_secret_value() if self._password else ""
-        return self._client.post(url, data=form, headers=headers, timeout=timeout,
-                                 auth=httpx.BasicAuth(self._username, password))
+    def _read(self, group: Group, module: str, version: Version,
+              window: tuple[float, float] | None, run: Callable[[str, float], list[PromSeries]],
+              query: str) -> Callable[[float], list[PromSeries]]:
+        start, end = window or (-math.inf, math.inf)
 
-    def _call(self, path: str, form: dict[str, str], until: float | None = None) -> Any:
-        """POST a form to the API, retrying SourceUnavailable with exponential backoff.
-        No attempt starts after the monotonic instant ``until``, and no wait ends after
-        it; an attempt in progress runs to its own ``timeout`` (its answer may be judged
-        late, see :class:`~watchdog.sources.deadline.Carry`)."""
-        url = self.url + path
-        failure: SourceUnavailable | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-                if delay + dl.MIN_ATTEMPT > dl.left(until):
-                    break  # no time for another try before the deadline
-                log.debug("prometheus: retry %d of %d in %.3gs after: %s",
-                          attempt, self.retries, delay, failure)
-                self._sleep(delay)
-            if dl.left(until) <= 0:
-                failure = failure or dl.DeadlineExceeded(f"prometheus {url}: no time left "
-                                                         "before the deadline")
-                break
+        def job(until: float) -> list[PromSeries]:
             try:
-                response = self._post(url, form, self.timeout)
-            except httpx.TimeoutException as err:
-                failure = SourceUnavailable(f"prometheus {url}: timed out after "
-                                            f"{self.timeout:g}s")
-                failure.__cause__ = err
-                continue
-            except httpx.TransportError as err:
-                failure = SourceUnavailable(f"prometheus {url}: unreachable: {err}")
-                failure.__cause__ = err
-                continue
-            if response.status_code >= 500 or response.status_code == 429:
-                failure = SourceUnavailable(f"prometheus {url}: HTTP {response.status_code}"
-                                            f"{error_text(response)}")
-                continue
-            return payload(url, response)
-        assert failure is not None
-        raise failure from failure.__cause__
+                return self._batches.read(group, module, version.value, start, end, until)
+            except Unbatched:  # the batched query failed where one module's may not
+                return run(query, until)
+        return job
+
+
+def batchable(module: Module) -> list[tuple[str, Batched]]:
+    """The module's metrics whose templates batch, with the rewritten templates."""
+    return [(name, b) for name, spec in module.metrics.items()
+            if spec.query is not None and (b := _batched(spec.query)) is not None]
+
+
+def batch_report(module: Module) -> dict[str, str | None]:
+    """Per metric with a query: None when its template batches, else why not."""
+    return {name: promql.why_not(spec.query) for name, spec in module.metrics.items()
+            if spec.query is not None}
+
+
+@functools.lru_cache(maxsize=256)
+def _batched(template: str) -> Batched | None:
+    try:
+        return promql.batch(template)
+    except promql.NotBatchable:
+        return None
 
 
 def _job(run: Callable[[str, float], list[PromSeries]],

@@ -1,0 +1,277 @@
+"""One query per metric template for all modules, and only the points not held yet.
+
+The daemon plans the ``prometheus`` source with its modules (:meth:`Batches.plan`). Modules
+with the same batchable template (:mod:`watchdog.sources.promql`) and interval form a
+:class:`Group`; the group keeps a window cache per series on a time grid shared by all
+its modules (whole multiples of the interval plus the schedule's ``offset``, the grid the
+scheduler fires on). The first module to tick in an interval fetches, in one range query,
+the new points of every module of the group (from the last point it holds, and again the
+points that were fresh when fetched: a scrape may land late, see ``recheck``); the other
+modules' ticks in that interval read the cache. A module that joins later (a reload, a
+lease taken over) gets its window in one query of its own, then shares the group's.
+
+The cache holds per (module, version) and label set an ``array('d')`` of values on the
+grid (NaN: no point; +inf: a point that is not a finite number, which the source drops
+as the per-module path does), trimmed to the longest window a module asked for. A module
+not seen for ``idle`` intervals leaves the group (another instance guards it now).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from watchdog.errors import BadQuery, EmptyResult, SourceError
+from watchdog.sources import deadline as dl
+from watchdog.sources.promapi import PromSeries
+from watchdog.sources.promql import Batched
+
+log = logging.getLogger("watchdog.sources.prometheus")
+
+VERSIONS = ("v1", "v2")
+POINTS_PER_REQUEST = 200_000
+"""A cold fetch (a whole window for every module) is split in time so that one answer
+holds at most about this many points."""
+IDLE_INTERVALS = 3
+_MISSING = array("d", [math.nan])
+
+Labels = tuple[tuple[str, str], ...]
+QueryRange = Callable[[str, float, float, float, float | None], list[PromSeries]]
+
+
+class Unbatched(SourceError):
+    """The batched query failed where the per-module ones may not (rejected, a result
+    without module/version labels): the group falls back to per-module queries."""
+
+
+@dataclass
+class Group:
+    batched: Batched
+    step: float
+    origin: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    seen: dict[str, float] = field(default_factory=dict)  # module -> monotonic last use
+    cached: set[str] = field(default_factory=set)  # modules the cache holds
+    base: float = math.nan  # grid time of index 0
+    n: int = 0  # points per array
+    settled: float = -math.inf  # every point up to here was fetched >= recheck after it
+    need: float = 0.0  # longest window asked (seconds before the end)
+    data: dict[tuple[str, str], dict[Labels, array[float]]] = field(default_factory=dict)
+    failed: tuple[float, SourceError] | None = None
+    broken: str | None = None  # why it fell back to per-module queries
+
+    @property
+    def end(self) -> float:
+        return self.base + (self.n - 1) * self.step
+
+    def at(self, i: int) -> float:
+        return round(self.base + i * self.step, 3)
+
+
+class Batches:
+    """The batch groups of one source; thread-safe (a lock per group)."""
+
+    def __init__(self, query_range: QueryRange, *, recheck: float = 30.0,
+                 now: Callable[[], float] = time.time) -> None:
+        self._query_range = query_range
+        self.recheck = recheck
+        self._now = now
+        self._groups: dict[tuple[str, float], Group] = {}
+        self.queries = 0  # range requests sent (telemetry, the scale bench)
+
+    def plan(self, members: Iterable[tuple[str, Batched, float]], origin: float) -> None:
+        """(module, batched template, interval) of the modules this daemon guards; a
+        group whose template or interval is gone is dropped, the others keep their cache."""
+        seen = time.monotonic()
+        groups: dict[tuple[str, float], Group] = {}
+        for module, batched, step in members:
+            key = (batched.template, step)
+            group = groups.get(key) or self._groups.get(key)
+            if group is None or group.origin != origin % step:
+                group = Group(batched, step, origin % step)
+            group.seen.setdefault(module, seen)
+            groups[key] = group
+        self._groups = groups
+
+    def group(self, template: str, step: float) -> Group | None:
+        group = self._groups.get((template, step))
+        return None if group is None or group.broken else group
+
+    def groups(self) -> list[Group]:
+        return list(self._groups.values())
+
+    def read(self, group: Group, module: str, version: str, start: float, end: float,
+             until: float | None) -> list[PromSeries]:
+        """The series of ``module``/``version`` with points in ``(start, end]`` on the
+        group's grid (ending at the last grid point <= ``end``), as the per-module query
+        returns them; EmptyResult when there are none."""
+        step = group.step
+        last = group.origin + math.floor((end - group.origin) / step + 1e-9) * step
+        first = last - math.floor((last - start) / step + 1e-9) * step
+        if first <= start:
+            first += step
+        if not group.lock.acquire(timeout=min(dl.left(until), 1e9)):
+            raise dl.DeadlineExceeded(f"prometheus: the batched query of {module} is still "
+                                      "running at the deadline")
+        try:
+            group.seen[module] = time.monotonic()
+            group.need = max(group.need, last - first)
+            self._update(group, module, first, last, until)
+            found = self._series(group, module, version, first, last)
+        finally:
+            group.lock.release()
+        if not found:
+            raise EmptyResult(f"prometheus: no series for module {module} {version} "
+                              f"over [{first:.3f}, {last:.3f}] (batched)")
+        return found
+
+    # -- internals (the group's lock held) ------------------------------------------------
+
+    def _update(self, group: Group, module: str, first: float, last: float,
+                until: float | None) -> None:
+        if group.failed is not None and group.failed[0] == last:
+            err = group.failed[1]  # the same interval's fetch failed: no storm of retries
+            raise type(err)(str(err))
+        try:
+            self._refresh(group, module, first, last, until)
+        except Unbatched as err:
+            group.broken = str(err)
+            group.data.clear()
+            log.warning("prometheus: %s; its queries run per module from now on", err)
+            raise
+        except SourceError as err:
+            group.failed = (last, err)
+            raise
+        group.failed = None
+
+    def _refresh(self, group: Group, module: str, first: float, last: float,
+                 until: float | None) -> None:
+        step = group.step
+        idle = time.monotonic() - IDLE_INTERVALS * step - 5.0
+        for gone in [m for m, t in group.seen.items() if t < idle]:
+            del group.seen[gone]
+            group.cached.discard(gone)
+            for version in VERSIONS:
+                group.data.pop((gone, version), None)
+        if group.n == 0 or last - group.end > group.need + step or last < group.base:
+            group.data.clear()
+            group.cached, group.base, group.n = set(), first, 0
+            group.settled = -math.inf
+            self._settle(group, last, self._fetch(group, sorted(group.seen), first, last,
+                                                  until))
+            group.cached = set(group.seen)
+            return
+        if first < group.base:  # a longer window than held: older points for all
+            self._fetch(group, sorted(group.cached), first, group.base - step, until)
+        fresh = min(group.end, group.settled) + step
+        if fresh <= last:
+            self._settle(group, last, self._fetch(group, sorted(group.cached),
+                                                  max(fresh, group.base), last, until))
+        joined = sorted(set(group.seen) - group.cached)
+        if joined:
+            self._fetch(group, joined, group.base, group.end, until)
+            group.cached |= set(joined)
+        keep = math.floor((group.need + step) / step + 1e-9) + 1
+        if group.n > keep:
+            self._trim(group, group.n - keep)
+
+    def _fetch(self, group: Group, modules: list[str], first: float, last: float,
+               until: float | None) -> float:
+        """Range queries for ``modules`` over ``[first, last]``, stored (points in that
+        range not in the answer become missing); returns the wall time it started."""
+        step = group.step
+        per = max(1, POINTS_PER_REQUEST // max(1, 2 * len(modules)))
+        promql = group.batched.render(modules, VERSIONS)
+        wanted = set(modules)
+        fetched_at = self._now()
+        chunk = first
+        while chunk <= last + 1e-9:
+            chunk_end = min(last, chunk + (per - 1) * step)
+            self.queries += 1
+            try:
+                found = self._query_range(promql, chunk, chunk_end, step, until)
+            except EmptyResult:
+                found = []
+            except BadQuery as err:
+                raise Unbatched(f"the batched query of {group.batched.template!r} was "
+                                f"rejected: {err}") from err
+            self._store(group, wanted, found, chunk, chunk_end)
+            chunk = chunk_end + step
+        return fetched_at
+
+    def _settle(self, group: Group, last: float, fetched_at: float) -> None:
+        """Points up to ``last`` were fetched at ``fetched_at``: those older than
+        ``recheck`` then are final, the others are fetched again next time."""
+        final = group.origin + math.floor((fetched_at - self.recheck - group.origin)
+                                          / group.step + 1e-9) * group.step
+        group.settled = max(group.settled, min(last, final))
+
+    def _store(self, group: Group, modules: set[str], found: list[PromSeries],
+               first: float, last: float) -> None:
+        step = group.step
+        if group.n == 0:
+            group.base = first
+        if first < group.base:
+            self._grow(group, front=round((group.base - first) / step))
+            group.base = first
+        end_index = round((last - group.base) / step)
+        if end_index >= group.n:
+            self._grow(group, back=end_index + 1 - group.n)
+        lo = round((first - group.base) / step)
+        for key, per_labels in group.data.items():  # what the answer lacks is missing now
+            if key[0] in modules:
+                for values in per_labels.values():
+                    for i in range(lo, end_index + 1):
+                        values[i] = math.nan
+        for series in found:
+            labels = series.labels
+            key = (labels.get("module", ""), labels.get("version", ""))
+            if key[0] not in modules or key[1] not in VERSIONS:
+                raise Unbatched(f"the batched query of {group.batched.template!r} returns a "
+                                f"series without the module/version labels ({labels})")
+            per_labels = group.data.setdefault(key, {})
+            values = per_labels.setdefault(tuple(sorted(labels.items())), _MISSING * group.n)
+            for t, v in series.points:
+                i = round((t - group.base) / step)
+                if lo <= i <= end_index:
+                    values[i] = v if math.isfinite(v) else math.inf
+
+    def _grow(self, group: Group, front: int = 0, back: int = 0) -> None:
+        before, after = _MISSING * front, _MISSING * back
+        for per_labels in group.data.values():
+            for labels, values in per_labels.items():
+                if front:
+                    per_labels[labels] = values = before + values
+                values.extend(after)
+        group.n += front + back
+
+    def _trim(self, group: Group, k: int) -> None:
+        """Drop the ``k`` oldest points, and the series left without any."""
+        empty = (_MISSING * (group.n - k)).tobytes()
+        for key in list(group.data):
+            per_labels = group.data[key]
+            for labels in list(per_labels):
+                del per_labels[labels][:k]
+                if per_labels[labels].tobytes() == empty:
+                    del per_labels[labels]
+            if not per_labels:
+                del group.data[key]
+        group.base += k * group.step
+        group.n -= k
+
+    def _series(self, group: Group, module: str, version: str, first: float,
+                last: float) -> list[PromSeries]:
+        lo = max(0, round((first - group.base) / group.step))
+        hi = min(group.n - 1, round((last - group.base) / group.step))
+        out = []
+        for labels, values in group.data.get((module, version), {}).items():
+            points = tuple((group.at(i), values[i]) for i in range(lo, hi + 1)
+                           if not math.isnan(values[i]))
+            if points:
+                out.append(PromSeries(dict(labels), points))
+        return out
