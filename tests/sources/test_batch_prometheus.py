@@ -182,9 +182,40 @@ def test_batched_fetches_equal_the_per_module_queries(
 
 
 def test_a_template_that_does_not_batch_says_why() -> None:
-    from watchdog.sources.prometheus import batch_report
+    from watchdog.sources.promql import batch_report
     report = batch_report(module("a"))
     assert {m for m, why in report.items() if why is None} == set(QUERIES) - {
         "per_module_only"}
     assert "scalar() is not known to keep the module and version labels" \
         in str(report["per_module_only"])
+
+
+def test_a_module_joining_later_gets_its_window_then_shares(
+        fleet_prometheus: tuple[PrometheusProcess, Fleet]) -> None:
+    """A module the daemon did not plan (a lease taken over) gets one query of its own
+    per template, then rides along; with every point still fresh (recheck longer than the
+    data's age) each tick fetches the whole window again, in one query per template, and
+    the cache never holds more than the window."""
+    server, _ = fleet_prometheus
+    plain = PrometheusSource(server.url)
+    batched = PrometheusSource(server.url, recheck=3600.0)
+    batched.plan([module("a"), module("b")], offset=0.0)
+    end = math.floor(time.time()) - 4.0
+    try:
+        for name in ("a", "b"):
+            assert seen(batched, module(name), end) == seen(plain, module(name), end)
+        before = batched.queries_sent
+        assert seen(batched, module("c.x"), end) == seen(plain, module("c.x"), end)
+        assert batched.queries_sent - before == 5  # its own window, once per template
+        for tick in (1.0, 2.0):
+            before = batched.queries_sent
+            for name in ("a", "b", "c.x"):
+                assert seen(batched, module(name), end + tick) == \
+                    seen(plain, module(name), end + tick)
+            assert batched.queries_sent - before == 5
+        for group in batched._batches.groups():
+            assert set(group.cached) == {"a", "b", "c.x"}
+            assert group.n <= WINDOW + 2
+    finally:
+        plain.close()
+        batched.close()

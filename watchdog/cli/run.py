@@ -54,6 +54,10 @@ def _check(config: str | None) -> None:
 
         for warning in check_queries(loaded, built.source):
             click.echo(warning, err=True)
+        batching = getattr(built.source, "batching", None)  # which queries batch (prometheus)
+        if callable(batching):
+            for line in batching([loaded.rules.for_module(n) for n in loaded.module_names]):
+                click.echo(line, err=True)
     finally:
         for instance in built.instances():
             close_plugin(instance)

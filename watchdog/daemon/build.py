@@ -23,6 +23,7 @@ from watchdog.actuators import Actuator
 from watchdog.actuators.base import CONTRACT as ACTUATOR_CONTRACT
 from watchdog.config import limits
 from watchdog.daemon.config import Loaded, PluginRef
+from watchdog.daemon.ticks import rules_with_intervals
 from watchdog.errors import ConfigError, Issue, PluginError, WatchdogError
 from watchdog.notifiers import Notifier
 from watchdog.notifiers.base import CONTRACT as NOTIFIER_CONTRACT
@@ -117,6 +118,7 @@ class PluginSet:
         built = _build(loaded, refs, previous._built if previous is not None else [],
                        os.environ if env is None else env)
         n = len(loaded.config.actuators)
+        plan_source(built[0].instance, loaded)
         return cls(built[0].instance, [b.instance for b in built[1:1 + n]],
                    [b.instance for b in built[1 + n:]], built)
 
@@ -127,6 +129,19 @@ class PluginSet:
         """Instances of this set that ``other`` does not keep (to close after a reload)."""
         kept = {id(b.instance) for b in other._built}
         return [b.instance for b in self._built if id(b.instance) not in kept]
+
+
+def plan_source(source: Any, loaded: Loaded) -> None:
+    """Tell a source that batches (``plan(modules, offset)``, the prometheus source) which
+    modules the daemon ticks and on which grid, so that one query per interval serves them
+    all. Only for ticks aligned to the wall clock: unaligned or replayed ticks do not
+    share a grid."""
+    plan = getattr(source, "plan", None)
+    config = loaded.config
+    if not callable(plan) or config.clock.kind != "system" or not config.schedule.align:
+        return
+    rules = rules_with_intervals(loaded)
+    plan([rules.for_module(name) for name in loaded.module_names], config.schedule.offset)
 
 
 def build_source(loaded: Loaded, env: Mapping[str, str] | None = None) -> Source:

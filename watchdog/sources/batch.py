@@ -168,8 +168,8 @@ class Batches:
             return
         if first < group.base:  # a longer window than held: older points for all
             self._fetch(group, sorted(group.cached), first, group.base - step, until)
-        fresh = min(group.end, group.settled) + step
-        if fresh <= last:
+        if last > group.end:  # a new interval: its points, and again the fresh ones
+            fresh = min(group.end, group.settled) + step
             self._settle(group, last, self._fetch(group, sorted(group.cached),
                                                   max(fresh, group.base), last, until))
         joined = sorted(set(group.seen) - group.cached)

@@ -31,7 +31,6 @@ hide the others; ``fetch`` raises only when no query gave a sample. Credentials 
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
@@ -52,7 +51,6 @@ from watchdog.sources.base import SourceBase
 from watchdog.sources.batch import Batches, Group, Unbatched
 from watchdog.sources.promapi import PromSeries, one_series, worst
 from watchdog.sources.promclient import PromClient
-from watchdog.sources.promql import Batched
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +150,13 @@ class PrometheusSource(PromClient, SourceBase):
         self._planned = self.batch
         if self.batch:
             self._batches.plan(((m.name, b, m.interval) for m in modules
-                                for _, b in batchable(m)), offset)
+                                for _, b in promql.batchable(m)), offset)
+
+    def batching(self, modules: Iterable[Module]) -> list[str]:
+        """``run --check``: which query templates batch, and why the others do not."""
+        if not self.batch:
+            return ["prometheus: batch is off: one query per module, metric and version"]
+        return promql.summary(modules)
 
     @property
     def queries_sent(self) -> int:
@@ -278,26 +282,6 @@ class PrometheusSource(PromClient, SourceBase):
             except Unbatched:  # the batched query failed where one module's may not
                 return run(query, until)
         return job
-
-
-def batchable(module: Module) -> list[tuple[str, Batched]]:
-    """The module's metrics whose templates batch, with the rewritten templates."""
-    return [(name, b) for name, spec in module.metrics.items()
-            if spec.query is not None and (b := _batched(spec.query)) is not None]
-
-
-def batch_report(module: Module) -> dict[str, str | None]:
-    """Per metric with a query: None when its template batches, else why not."""
-    return {name: promql.why_not(spec.query) for name, spec in module.metrics.items()
-            if spec.query is not None}
-
-
-@functools.lru_cache(maxsize=256)
-def _batched(template: str) -> Batched | None:
-    try:
-        return promql.batch(template)
-    except promql.NotBatchable:
-        return None
 
 
 def _job(run: Callable[[str, float], list[PromSeries]],

@@ -24,9 +24,12 @@ naming them, a function or aggregation outside the known label-preserving ones
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from watchdog.config.schema import Module
 
 GROUPING = ("module", "version")
 _AGGREGATIONS = frozenset({"sum", "min", "max", "avg", "group", "stddev", "stdvar",
@@ -289,3 +292,41 @@ class _Rewriter:
         if at >= 0:
             self.edits.append((at, at, " by (" + ", ".join(GROUPING) + ") "))
 
+
+
+def batchable(module: Module) -> list[tuple[str, Batched]]:
+    """The module's metrics whose templates batch, with the rewritten templates."""
+    return [(name, b) for name, spec in module.metrics.items()
+            if spec.query is not None and (b := _batched(spec.query)) is not None]
+
+
+def batch_report(module: Module) -> dict[str, str | None]:
+    """Per metric with a query: None when its template batches, else why not."""
+    return {name: why_not(spec.query) for name, spec in module.metrics.items()
+            if spec.query is not None}
+
+
+def summary(modules: Iterable[Module]) -> list[str]:
+    """One line for the templates that batch, one per template that does not."""
+    ok: set[str] = set()
+    refused: dict[tuple[str, str], list[str]] = {}
+    for module in modules:
+        for metric, reason in batch_report(module).items():
+            if reason is None:
+                ok.add(module.metrics[metric].query or "")
+            else:
+                refused.setdefault((metric, reason), []).append(module.name)
+    lines = [f"prometheus: {len(ok)} query template(s) batch: one range query per interval "
+             "for all their modules and both versions"]
+    for (metric, reason), names in sorted(refused.items()):
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        lines.append(f"prometheus: {metric} of {shown}: queried per module ({reason})")
+    return lines
+
+
+@functools.lru_cache(maxsize=256)
+def _batched(template: str) -> Batched | None:
+    try:
+        return batch(template)
+    except NotBatchable:
+        return None
