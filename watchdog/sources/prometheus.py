@@ -94,7 +94,7 @@ class PrometheusOptions(PluginOptions):
     recheck: Duration = Field(default=30.0, ge=0, description="A batched point fetched less "
                               "than this after its time is fetched again (a scrape may land "
                               "late).")
-    batch_window: Duration = Field(default=3600.0, gt=0, description="Longest window a "
+    batch_window: Duration = Field(default=7200.0, gt=0, description="Longest window a "
                                    "module's tick reads from the batch cache; longer ones "
                                    "(a gate over days) query per module.")
 
@@ -110,7 +110,7 @@ class PrometheusSource(PromClient, SourceBase):
                  headers: Mapping[str, str] | None = None,
                  backoff: float = 0.5, max_backoff: float = 10.0, max_points: int = 11_000,
                  deadline_fraction: float = dl.DEFAULT_FRACTION, concurrency: int = 20,
-                 batch: bool = True, recheck: float = 30.0, batch_window: float = 3600.0,
+                 batch: bool = True, recheck: float = 30.0, batch_window: float = 7200.0,
                  transport: httpx.BaseTransport | None = None,
                  client: httpx.Client | None = None,
                  sleep: Callable[[float], None] = time.sleep,
