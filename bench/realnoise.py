@@ -118,7 +118,7 @@ def scaled(rules: Any, factor: float, hold: float | None = None) -> Any:
 def _threshold_k(meta: dict[str, Any], series: Any, runs: int) -> dict[str, Any]:
     """The reference threshold judge (../shared/scenarios/reference/judges.py) with
     ``runs`` failed checks in a row instead of 3; its limits as they are there."""
-    import judges
+    import judges  # type: ignore[import-not-found]
 
     base = {m: np.mean(judges.window(series, m, "v1", meta["baseline"]["from"],
                                      meta["baseline"]["to"])) for m in judges.WORSE}
@@ -218,7 +218,7 @@ def _reference_one(args: tuple[str, str, dict[str, Any]]) -> calibrate.Row:
     folder, who, truth = args
     warnings.filterwarnings("ignore", category=RuntimeWarning)  # threshold: mean of no baseline
     sys.path.insert(0, REFERENCE)
-    import judges  # type: ignore[import-not-found]
+    import judges
 
     meta, series = judges.load(os.path.join(folder, truth["scenario"] + ".jsonl"))
     return calibrate.classify(truth, judges.JUDGES[who](meta, series))
