@@ -22,7 +22,7 @@ from watchdog.actuators import Actuator
 from watchdog.config.loader import RuleSet
 from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.statelock import state_lock
-from watchdog.errors import IllegalTransition, JournalConflict, JournalError
+from watchdog.errors import CheckpointConflict, IllegalTransition, JournalConflict, JournalError
 from watchdog.groups import machine as group_machine
 from watchdog.groups.engine import group_kill_key
 from watchdog.groups.machine import member_decisions
@@ -33,6 +33,7 @@ from watchdog.model import Action, Decision
 from watchdog.rollout import approval, machine, stepback
 from watchdog.rollout.state import ACTIVE, Checkpoint, Phase
 
+CAS_ATTEMPTS = 5  # a manual action racing the daemon's ticks (PostgreSQL)
 ACTIONS = ("start", "pause", "resume", "promote", "rollback", "abort", "step-back",
            "set-stage", "approve")
 RESTORE_ACTION = {Phase.ROLLED_BACK: Action.ROLLBACK, Phase.PROMOTED: Action.PROMOTE,
@@ -66,7 +67,21 @@ class Control:
     def act(self, action: str, module: str, now: float, actor: str, reason: str,
             stage: float | None = None) -> JournaledDecision:
         """Apply one of :data:`ACTIONS` to ``module``; IllegalTransition when not allowed.
-        ``stage``: the traffic percentage of the stage ``set-stage`` puts it at."""
+        ``stage``: the traffic percentage of the stage ``set-stage`` puts it at.
+
+        On PostgreSQL no lock keeps a daemon's tick (another host) from writing between
+        our read and our write: the write is a compare-and-swap, and a lost race is
+        decided again from the new checkpoint (a few times)."""
+        for attempt in range(CAS_ATTEMPTS):
+            try:
+                return self._act(action, module, now, actor, reason, stage)
+            except CheckpointConflict:
+                if attempt == CAS_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _act(self, action: str, module: str, now: float, actor: str, reason: str,
+             stage: float | None) -> JournaledDecision:
         if not reason.strip():
             raise IllegalTransition("a reason is required for every manual action")
         plan = self._plan(module)

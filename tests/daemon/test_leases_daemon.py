@@ -9,12 +9,21 @@ Bounds are generous (a loaded 2-core machine); the timing figures are bench/fail
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 LEASE = "lease: {ttl: 1s}\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def setup(dkit: SimpleNamespace, tmp_path: Path, url: str | None) -> Any:
@@ -89,14 +98,33 @@ def test_postgresql_a_paused_guard_loses_its_lease_and_writes_nothing(
     assert "Traceback" not in a.log() + b.log()
 
 
+def get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+        return str(r.read().decode())
+
+
 def test_sqlite_second_daemon_is_a_standby_and_says_so(
         dkit: SimpleNamespace, spawn: Any, tmp_path: Path) -> None:
-    s = setup(dkit, tmp_path, None)
-    a = spawn(s, env={"WATCHDOG_INSTANCE": "a"})
+    s = dkit.make_setup(tmp_path / "s", pace="100ms", extra=LEASE + "api: {enabled: true}\n")
+    ports = [free_port(), free_port()]
+    a = spawn(s, env={"WATCHDOG_INSTANCE": "a", "WATCHDOG_API_PORT": str(ports[0])})
     a.wait_for("module checkout: guarded by this instance (a)")
-    b = spawn(s, env={"WATCHDOG_INSTANCE": "b"})
+    b = spawn(s, env={"WATCHDOG_INSTANCE": "b", "WATCHDOG_API_PORT": str(ports[1])})
     b.wait_for("instance b: standby: every module is guarded by another instance")
     b.wait_for("standby for module checkout: guarded by instance a")
+    b.wait_for("HTTP API listening")
+    health = [json.loads(get(p, "/health"))["lease"] for p in ports]
+    assert health[0]["role"] == "leader" and health[0]["instance"] == "a"
+    assert health[0]["modules"]["checkout"]["epoch"] == 1
+    assert health[1]["role"] == "standby"
+    assert health[1]["standby_for"] == {"checkout": {"instance": "a", "epoch": 1}}
+    metrics = [get(p, "/metrics") for p in ports]
+    assert 'watchdog_lease_held{module="checkout"} 1.0' in metrics[0]
+    assert 'watchdog_lease_held{module="checkout"} 0.0' in metrics[1]
+    assert "watchdog_instance_modules 1.0" in metrics[0]
+    assert "watchdog_instance_modules 0.0" in metrics[1]
+    status = json.loads(get(ports[1], "/status"))["modules"][0]
+    assert status["guard"]["instance"] == "a" and status["guard"]["live"] is True
     dkit.until(lambda: len(actions(s)) >= 2, what="decisions by a")
     a.signal(signal.SIGKILL)
     a.wait()

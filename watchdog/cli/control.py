@@ -28,7 +28,8 @@ from watchdog.control import Control, apply_pending, default_actor
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.durations import parse_duration
 from watchdog.errors import IllegalTransition, UnknownModule, WatchdogError
-from watchdog.journal.store import Journal, JournaledDecision
+from watchdog.journal import base, open_journal
+from watchdog.journal.records import JournaledDecision
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,8 +37,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass
 class Ctx:
     loaded: Loaded
-    journal: Journal
+    journal: base.Journal
     control: Control
+    where: str
 
 
 def common(f: F) -> F:
@@ -60,9 +62,10 @@ def acting(f: F) -> F:
 def opened(config: str | None, db: str | None) -> Iterator[Ctx]:
     with exit_on_errors(WatchdogError):
         loaded = load_config(config)
-        journal = Journal(db or loaded.db)
+        where = db or loaded.db  # a file, or a PostgreSQL URL (with its password)
+        journal = open_journal(where)
     try:
-        yield Ctx(loaded, journal, Control(journal, loaded.rules))
+        yield Ctx(loaded, journal, Control(journal, loaded.rules), where)
     except IllegalTransition as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
@@ -113,7 +116,7 @@ def _apply(ctx: Ctx, apply_now: bool) -> None:
         return
     from watchdog.daemon.build import build_actuators
 
-    applied, pending = apply_pending(ctx.journal.path, build_actuators(ctx.loaded))
+    applied, pending = apply_pending(ctx.where, build_actuators(ctx.loaded))
     click.echo(f"applied {applied} decision(s) here; {pending} still pending")
     if pending:
         sys.exit(1)

@@ -26,6 +26,7 @@ demo set-up: scrape source, file actuator into a state folder). Example::
     outbox: {poll_interval: 250ms, backoff: 500ms, max_backoff: 1m, deadline: 10s,
              stuck_after: 5s}   # per actuator call; a rollback not applied by then: alerted
     api: {enabled: true, host: 127.0.0.1, port: 8787}   # /metrics, /status, control
+    lease: {ttl: 15s, instance: host-a}   # several instances on one PostgreSQL journal
     log_level: info
 
 Relative ``db``, ``state_dir`` and ``rules`` paths are taken from the config file's folder.
@@ -58,7 +59,6 @@ from watchdog.config.schema import Duration
 from watchdog.config.yamlload import Located, load_yaml
 from watchdog.errors import ConfigError, Issue, PluginError, UnknownModule
 from watchdog.journal import is_postgres
-from watchdog.settings import load_settings
 
 DEFAULT_NAME = "<embedded default config>"
 DEFAULT_CONFIG = """\
@@ -236,8 +236,7 @@ def load_config(path: str | None) -> Loaded:
         state = _resolve(base, config.state_dir) if config.state_dir is not None \
             else base / "rollout-watchdog.state"
     else:
-        db = _resolve(base, Path(config.db)) if config.db is not None \
-            else Path(load_settings().db)
+        db = _resolve(base, Path(config.db)) if config.db is not None else _default_db()
         state = _resolve(base, config.state_dir) if config.state_dir is not None \
             else db.with_name(db.stem + ".state")
     try:
@@ -251,6 +250,14 @@ def load_config(path: str | None) -> Loaded:
     if issues:
         raise ConfigError(issues)
     return Loaded(config, file, located, str(db), str(state), rules)
+
+
+def _default_db() -> Path:
+    """$WATCHDOG_DB, else rollout-watchdog.db. Imported here, not at the top: a daemon
+    whose config names its db never loads pydantic-settings (1.3 MiB resident)."""
+    from watchdog.settings import load_settings
+
+    return Path(load_settings().db)
 
 
 def _resolve(base: Path, path: Path) -> Path:

@@ -7,10 +7,10 @@ thread makes a round every quarter of the shortest lease time to live:
   the heartbeats that have not expired) and every module lease it holds that is past half
   an interval old (a renewal is a fenced write: refused once another instance took the
   lease over, which is how a paused or partitioned old guard learns it lost it);
-* PostgreSQL (``spread``): it takes free, released or expired leases up to its fair share,
-  ``ceil(modules / live instances)``, preferring the modules that rank it first
-  (rendezvous hashing, so the modules do not all move at once), and gives back the ones
-  above its share when an instance joins. SQLite (one host): it takes every free lease,
+* PostgreSQL (``spread``): it takes free, released or expired leases up to its fair
+  share of ``modules / live instances`` (:meth:`Guard._balance`), preferring the modules
+  that rank it first (rendezvous hashing), and gives back the ones above its share when an
+  instance joins. SQLite (one host): it takes every free lease,
   so a second daemon on the same file guards nothing while the first one lives: a standby.
 
 A lease lasts ``lease.ttl`` (default 1.5 x the module's tick period, at least
@@ -24,10 +24,10 @@ keeps fencing with its old epoch, which the journal refuses.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import socket
 import threading
@@ -75,9 +75,10 @@ class Change:
 
     @property
     def took_over(self) -> bool:
-        """Gained from another instance (not a first or a re-acquired lease)."""
+        """Gained after another instance's lease ran out (it died, hung or lost the
+        database): not a first lease, not one given back when an instance joined."""
         return self.lease is not None and self.previous is not None and \
-            self.previous.holder != self.lease.holder and self.lease.epoch > 1
+            self.previous.holder not in ("", self.lease.holder)
 
 
 def _rank(instance: str, module: str) -> bytes:
@@ -99,6 +100,7 @@ class Guard:
         self._said: set[tuple[str, str, int]] = set()
         self._beat: Lease | None = None  # this instance's heartbeat row
         self._rounds = 0
+        self._free_before: set[str] = set()  # modules nobody held at the last round
         self._lock = threading.RLock()  # one journal connection: one user at a time
         self._worker = PollingWorker("leases", self.round, self.period(), "lease keeper failed")
 
@@ -193,22 +195,55 @@ class Guard:
                 return
             self._live = tuple(sorted({self.instance} | {
                 r.holder for m, r in rows.items() if m.startswith(PREFIX) and r.held(now)}))
-            changes = self._moved(rows)
-            changes += self._renew(dict(self._held), now)
-            share = self.share()
-            if self.spread and len(self._held) > share:
-                excess = sorted(self._held, key=lambda m: self._rank_first(m))[share:]
-                changes += self._release({m: self._held[m] for m in excess}, now)
-            if len(self._held) < share:
-                changes += self._take(rows, now, share - len(self._held))
+            # renew first: a guard that was paused finds out through a fenced write (refused)
+            changes = self._renew(dict(self._held), now)
+            changes += self._moved(rows)
+            changes += self._balance(rows, now)
             self._others = {m: r for m, r in rows.items() if m in self._modules
                             and r.holder and r.holder != self.instance and r.held(now)}
         self._announce(changes)
         self._standby_lines()
 
-    def share(self) -> int:
+    def _shares(self) -> tuple[int, int, int]:
+        """(floor, this instance's share, cap). PostgreSQL: ``modules / live instances``,
+        the remainder going one each to the first instances by name (10 modules over 3:
+        4, 3, 3), at most ``ceil`` of it each. SQLite: every module."""
         n = len(self._modules)
-        return math.ceil(n / max(1, len(self._live))) if self.spread else n
+        if not self.spread:
+            return n, n, n
+        live = sorted(self._live)
+        q, r = divmod(n, len(live))
+        return q, q + (1 if live.index(self.instance) < r else 0), q + (1 if r else 0)
+
+    def share(self) -> int:
+        return self._shares()[1]
+
+    def _balance(self, rows: dict[str, Lease], now: float) -> list[Change]:
+        """Give back above the cap, or above the share while a live instance holds less
+        than the floor; take free leases up to the share, and (so that no module stays
+        unguarded) ones found free two rounds running up to the cap. A module is never
+        moved just to follow the ranking: an old guard coming back takes nothing back."""
+        floor, share, cap = self._shares()
+        names = set(self._modules)
+        counts = collections.Counter(r.holder for m, r in rows.items()
+                                     if m in names and r.held(now))
+        counts[self.instance] = len(self._held)
+        keep = cap
+        if any(counts.get(i, 0) < floor for i in self._live if i != self.instance):
+            keep = share
+        out: list[Change] = []
+        if len(self._held) > keep:
+            excess = sorted(self._held, key=self._rank_first)[keep:]
+            out += self._release({m: self._held[m] for m in excess}, now)
+        free = {m for m in self._modules if m not in self._held
+                and (m not in rows or not rows[m].held(now))}
+        if len(self._held) < share:
+            out += self._take(free, rows, now, share - len(self._held))
+        lingering = (free & self._free_before) - set(self._held)
+        if lingering and len(self._held) < cap:
+            out += self._take(lingering, rows, now, cap - len(self._held))
+        self._free_before = free - set(self._held)
+        return out
 
     def _rank_first(self, module: str) -> tuple[int, bytes]:
         """Sort key: modules that rank this instance first among the live ones, first."""
@@ -235,15 +270,15 @@ class Guard:
                 self._held[module] = self._last[module] = \
                     self.journal.renew_lease(lease, ttl, now)
             except FencingError as err:
+                log.warning("lease renewal refused: %s", err)
                 out.append(self._lost(module, err.holder or ""))
             except JournalError as err:
                 log.warning("module %s: cannot renew its lease (%s); it runs out at %.3f",
                             module, err, lease.expires_at)
         return out
 
-    def _take(self, rows: dict[str, Lease], now: float, room: int) -> list[Change]:
-        free = [m for m in self._modules if m not in self._held
-                and (m not in rows or not rows[m].held(now))]
+    def _take(self, free: set[str], rows: dict[str, Lease], now: float, room: int
+              ) -> list[Change]:
         out = []
         for module in sorted(free, key=self._rank_first):
             if room <= 0:
