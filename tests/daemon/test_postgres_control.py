@@ -5,10 +5,35 @@ which instance guards the module (real PostgreSQL, real processes)."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+        return str(r.read().decode())
+
+
+def post(port: int, path: str) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST",
+                                     data=b'{"reason": "x"}',
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
 
 
 def cli(dkit: SimpleNamespace, s: Any, *args: str) -> subprocess.CompletedProcess[str]:
@@ -18,10 +43,25 @@ def cli(dkit: SimpleNamespace, s: Any, *args: str) -> subprocess.CompletedProces
 
 def test_pause_and_status_from_the_cli_on_postgresql(
         dkit: SimpleNamespace, spawn: Any, pg: Any, tmp_path: Path) -> None:
-    s = dkit.make_setup(tmp_path / "s", pace="100ms", extra="lease: {ttl: 1s}\n")
+    s = dkit.make_setup(tmp_path / "s", pace="100ms",
+                        extra="lease: {ttl: 1s}\napi: {enabled: true}\n")
     s.use_journal(pg.new_schema())
-    daemon = spawn(s, env={"WATCHDOG_INSTANCE": "host-a"})
+    port = free_port()
+    daemon = spawn(s, env={"WATCHDOG_INSTANCE": "host-a", "WATCHDOG_API_PORT": str(port),
+                           "WATCHDOG_API_TOKEN": "t0ken-for-the-test-only"})
     daemon.wait_for("module checkout: first tick under lease epoch 1")
+    daemon.wait_for("HTTP API listening")
+    health = json.loads(get(port, "/health"))
+    assert health["lease"]["role"] == "leader" and health["lease"]["instance"] == "host-a"
+    # refused control requests are audited in the PostgreSQL journal, aggregated
+    for _ in range(2):
+        assert post(port, "/api/modules/checkout/pause") == 401
+    j = s.journal()
+    try:
+        rows = [r for r in j.api_audit() if r["outcome"] != "ok"]
+    finally:
+        j.close()
+    assert len(rows) == 1 and rows[0]["count"] == 2, rows
 
     def decisions() -> list[str]:
         j = s.journal()
