@@ -41,14 +41,17 @@ DAEMON_KEYS = ("source", "actuators", "notifiers")
 def _daemon_configs(targets: list[str]) -> list[str]:
     """The files among ``targets`` that are daemon configs (a ``source:`` or
     ``actuators:`` at the top), not rule files."""
+    from watchdog.config import limits
     from watchdog.config.loader import rule_files
     from watchdog.config.yamlload import load_yaml
 
     found = []
     for path in rule_files(list(targets)):
         try:
-            data = load_yaml(path.read_text("utf-8"), str(path)).data
-        except (OSError, UnicodeDecodeError, ConfigError):
+            # the read limits apply here too: /dev/zero or a huge file is the loader's to
+            # refuse with its own message, not ours to read whole
+            data = load_yaml(limits.read_text(path, limits.FILE_BYTES), str(path)).data
+        except (OSError, UnicodeDecodeError, ConfigError, limits.LimitValueError):
             continue
         if isinstance(data, dict) and any(key in data for key in DAEMON_KEYS):
             found.append(str(path))
