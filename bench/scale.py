@@ -216,6 +216,59 @@ def memory(pid: int) -> dict[str, float]:
     return out
 
 
+def source_only(a: argparse.Namespace, work: Path, prom_port: int) -> int:
+    """The prometheus source alone, in this process: every module's fetch at each grid
+    point, a thread per module; the makespan of each interval's fetches."""
+    import threading
+
+    from watchdog.config.loader import load_paths
+    from watchdog.engine import DRIFT_LOOKBACK, NOISE_WINDOW
+    from watchdog.sources.prometheus import PrometheusSource
+
+    rules = load_paths([work / "rules.yaml"])
+    mods = [rules.for_module(f"m{i:04d}") for i in range(a.modules)]
+    spec = mods[0]
+    back = max(max(r.window for r in spec.rules), NOISE_WINDOW) + DRIFT_LOOKBACK + max(
+        spec.warmup_of(m) for m in spec.metrics)
+    source = PrometheusSource(f"http://127.0.0.1:{prom_port}", batch=not a.no_batch)
+    source.plan(mods, 0.0)
+    spans: list[float] = []
+    failures = 0
+    cpu0, req0 = time.process_time(), prom_requests(prom_port)
+    rounds = max(2, int((a.seconds + a.warmup) / a.interval))
+    for k in range(rounds):
+        grid = (int(time.time() / a.interval) + 1) * a.interval
+        time.sleep(max(0.0, grid - time.time()))
+        done: list[float] = []
+
+        def tick(m: Any, done: list[float] = done) -> None:
+            nonlocal failures
+            now = time.time()
+            try:
+                source.fetch(m, now - back, now)
+            except Exception:
+                failures += 1
+            done.append(time.time())
+        threads = [threading.Thread(target=tick, args=(m,)) for m in mods]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        spans.append(max(done) - grid)
+        print(f"interval {k}: all {a.modules} fetches done {spans[-1]:.2f}s after the grid "
+              f"point", flush=True)
+    req1 = prom_requests(prom_port)
+    steady = sorted(spans[2:] or spans)
+    ranges = req1.get("/api/v1/query_range", 0) - req0.get("/api/v1/query_range", 0)
+    print(f"source only ({'per module' if a.no_batch else 'batched'}): {rounds} intervals, "
+          f"{ranges / rounds:.1f} range queries per interval (first: cold windows); "
+          f"makespan after the first two: max {steady[-1]:.2f}s, median "
+          f"{steady[len(steady) // 2]:.2f}s; CPU {(time.process_time() - cpu0) / rounds:.2f}s "
+          f"per interval; {failures} fetches failed; RSS {memory(os.getpid())['VmRSS']:.0f} MiB")
+    source.close()
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "exporter":
         exporter(Path(sys.argv[2]), int(sys.argv[3]))
@@ -227,6 +280,10 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=40.0, help="seconds before measuring")
     p.add_argument("--interval", type=float, default=10.0)
     p.add_argument("--no-batch", action="store_true")
+    p.add_argument("--source-only", action="store_true",
+                   help="no daemon: this process ticks every module's fetch at each grid "
+                   "point (a thread per module, as the scheduler does) and times them")
+    p.add_argument("--keep", type=Path, help="keep the daemon's folder (config, logs) here")
     a = p.parse_args()
     binary = shutil.which("prometheus")
     if binary is None:
@@ -267,6 +324,8 @@ def main() -> int:
         (work / "watchdog.yaml").write_text(CONFIG.format(
             prom_port=prom_port, batch="false" if a.no_batch else "true", api_port=api_port,
             modules=modules))
+        if a.source_only:
+            return source_only(a, work, prom_port)
         started = time.monotonic()
         daemon = children.start("daemon", [*cli_command(), "run", "--config",
                                            str(work / "watchdog.yaml")],
@@ -287,6 +346,9 @@ def main() -> int:
         warnings = [line for line in log if " WARNING " in line or " ERROR " in line]
         prom_cpu = cpu_seconds(prom.pid)
         children.stop(daemon)
+        if a.keep is not None:
+            shutil.copytree(work, a.keep, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("data", "*.db*"))
     intervals = (t1 - t0) / a.interval
     ranges = req1.get("/api/v1/query_range", 0) - req0.get("/api/v1/query_range", 0)
     instants = req1.get("/api/v1/query", 0) - req0.get("/api/v1/query", 0)

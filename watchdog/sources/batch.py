@@ -18,12 +18,14 @@ not seen for ``idle`` intervals leaves the group (another instance guards it now
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
 from array import array
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from watchdog.errors import BadQuery, EmptyResult, SourceError
@@ -37,7 +39,8 @@ VERSIONS = ("v1", "v2")
 POINTS_PER_REQUEST = 200_000
 """A cold fetch (a whole window for every module) is split in time so that one answer
 holds at most about this many points."""
-IDLE_INTERVALS = 3
+IDLE_INTERVALS = 10
+"""A module not read for this many intervals (and a minute) leaves its group."""
 _MISSING = array("d", [math.nan])
 
 Labels = tuple[tuple[str, str], ...]
@@ -63,25 +66,26 @@ class Group:
     need: float = 0.0  # longest window asked (seconds before the end)
     data: dict[tuple[str, str], dict[Labels, array[float]]] = field(default_factory=dict)
     failed: tuple[float, SourceError] | None = None
+    pending: Future[None] | None = None  # the fetch running in the background
     broken: str | None = None  # why it fell back to per-module queries
 
     @property
     def end(self) -> float:
         return self.base + (self.n - 1) * self.step
 
-    def at(self, i: int) -> float:
-        return round(self.base + i * self.step, 3)
 
 
 class Batches:
     """The batch groups of one source; thread-safe (a lock per group)."""
 
-    def __init__(self, query_range: QueryRange, *, recheck: float = 30.0,
+    def __init__(self, query_range: QueryRange, *, recheck: float = 30.0, workers: int = 8,
                  now: Callable[[], float] = time.time) -> None:
         self._query_range = query_range
         self.recheck = recheck
         self._now = now
         self._groups: dict[tuple[str, float], Group] = {}
+        self._pool = ThreadPoolExecutor(max_workers=workers,
+                                        thread_name_prefix="prometheus-batch")
         self.queries = 0  # range requests sent (telemetry, the scale bench)
 
     def plan(self, members: Iterable[tuple[str, Batched, float]], origin: float) -> None:
@@ -105,40 +109,88 @@ class Batches:
     def groups(self) -> list[Group]:
         return list(self._groups.values())
 
+    def window(self, group: Group, start: float, end: float) -> tuple[float, float]:
+        """The first and last grid points of ``(start, end]`` (the last <= ``end``)."""
+        step = group.step
+        last = group.origin + math.floor((end - group.origin) / step + 1e-9) * step
+        first = last - math.floor((last - start) / step + 1e-9) * step
+        return (first + step if first <= start else first), last
+
+    def prefetch(self, group: Group, module: str, start: float, end: float) -> None:
+        """Start the group's fetch for this window if the cache does not hold it yet
+        (in the background: a tick never waits on it beyond its deadline)."""
+        self._wait(group, module, *self.window(group, start, end), until=None, block=False)
+
     def read(self, group: Group, module: str, version: str, start: float, end: float,
              until: float | None) -> list[PromSeries]:
         """The series of ``module``/``version`` with points in ``(start, end]`` on the
         group's grid (ending at the last grid point <= ``end``), as the per-module query
-        returns them; EmptyResult when there are none."""
-        step = group.step
-        last = group.origin + math.floor((end - group.origin) / step + 1e-9) * step
-        first = last - math.floor((last - start) / step + 1e-9) * step
-        if first <= start:
-            first += step
-        if not group.lock.acquire(timeout=min(dl.left(until), 1e9)):
-            raise dl.DeadlineExceeded(f"prometheus: the batched query of {module} is still "
-                                      "running at the deadline")
-        try:
-            group.seen[module] = time.monotonic()
-            group.need = max(group.need, last - first)
-            self._update(group, module, first, last, until)
-            found = self._series(group, module, version, first, last)
-        finally:
-            group.lock.release()
+        returns them; EmptyResult when there are none, DeadlineExceeded when the group's
+        fetch is not done by ``until`` (it goes on: the next tick reads its answer)."""
+        first, last = self.window(group, start, end)
+        held = self._wait(group, module, first, last, until, version=version)
+        found = []  # the points built outside the lock: a thousand modules read it
+        for labels, base, values in held:
+            points = tuple((round(base + i * group.step, 3), v)
+                           for i, v in enumerate(values) if not math.isnan(v))
+            if points:
+                found.append(PromSeries(dict(labels), points))
         if not found:
             raise EmptyResult(f"prometheus: no series for module {module} {version} "
                               f"over [{first:.3f}, {last:.3f}] (batched)")
         return found
 
+    def _wait(self, group: Group, module: str, first: float, last: float,
+              until: float | None, block: bool = True, version: str = ""
+              ) -> list[tuple[Labels, float, array[float]]]:
+        for _ in range(3):  # a refresh started before this module joined: one more
+            if not (group.lock.acquire(timeout=min(dl.left(until), 1e9)) if block
+                    else group.lock.acquire(blocking=False)):
+                if not block:
+                    return []  # a fetch is running
+                raise dl.DeadlineExceeded(f"prometheus: the batched query of {module} is "
+                                          "still running at the deadline")
+            try:
+                group.seen[module] = time.monotonic()
+                group.need = max(group.need, last - first)
+                if group.failed is not None and group.failed[0] == last:
+                    err = group.failed[1]  # this interval's fetch failed: no retry storm
+                    raise type(err)(str(err))
+                if group.broken is not None:
+                    raise Unbatched(group.broken)
+                if group.n and module in group.cached and group.base <= first \
+                        and group.end >= last:
+                    return self._slices(group, module, version, first, last) if block \
+                        else []
+                pending = group.pending
+                if pending is None or pending.done():
+                    pending = group.pending = self._pool.submit(self._refresh_job, group,
+                                                                first, last)
+            finally:
+                group.lock.release()
+            if not block:
+                return []
+            wait([pending], timeout=min(dl.left(until), 1e9))
+            if not pending.done():
+                raise dl.DeadlineExceeded(f"prometheus: the batched query of {module} is "
+                                          "still running at the deadline")
+        raise dl.DeadlineExceeded(f"prometheus: the batched query of {module} did not "
+                                  "cover it")
+
+    def _refresh_job(self, group: Group, first: float, last: float) -> None:
+        """The group's fetch, in the background pool; its errors are kept for the
+        readers (``failed``/``broken``), never raised here."""
+        with group.lock, contextlib.suppress(SourceError):
+            self._update(group, first, last, time.monotonic() + group.step)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     # -- internals (the group's lock held) ------------------------------------------------
 
-    def _update(self, group: Group, module: str, first: float, last: float,
-                until: float | None) -> None:
-        if group.failed is not None and group.failed[0] == last:
-            err = group.failed[1]  # the same interval's fetch failed: no storm of retries
-            raise type(err)(str(err))
+    def _update(self, group: Group, first: float, last: float, until: float | None) -> None:
         try:
-            self._refresh(group, module, first, last, until)
+            self._refresh(group, first, last, until)
         except Unbatched as err:
             group.broken = str(err)
             group.data.clear()
@@ -149,11 +201,11 @@ class Batches:
             raise
         group.failed = None
 
-    def _refresh(self, group: Group, module: str, first: float, last: float,
+    def _refresh(self, group: Group, first: float, last: float,
                  until: float | None) -> None:
         step = group.step
-        idle = time.monotonic() - IDLE_INTERVALS * step - 5.0
-        for gone in [m for m, t in group.seen.items() if t < idle]:
+        idle = time.monotonic() - IDLE_INTERVALS * step - 60.0
+        for gone in [m for m, t in list(group.seen.items()) if t < idle]:
             del group.seen[gone]
             group.cached.discard(gone)
             for version in VERSIONS:
@@ -264,14 +316,11 @@ class Batches:
         group.base += k * group.step
         group.n -= k
 
-    def _series(self, group: Group, module: str, version: str, first: float,
-                last: float) -> list[PromSeries]:
+    def _slices(self, group: Group, module: str, version: str, first: float,
+                last: float) -> list[tuple[Labels, float, array[float]]]:
+        """Copies of the module's arrays over ``[first, last]``, with the time of their
+        first element."""
         lo = max(0, round((first - group.base) / group.step))
         hi = min(group.n - 1, round((last - group.base) / group.step))
-        out = []
-        for labels, values in group.data.get((module, version), {}).items():
-            points = tuple((group.at(i), values[i]) for i in range(lo, hi + 1)
-                           if not math.isnan(values[i]))
-            if points:
-                out.append(PromSeries(dict(labels), points))
-        return out
+        return [(labels, group.base + lo * group.step, values[lo:hi + 1])
+                for labels, values in group.data.get((module, version), {}).items()]

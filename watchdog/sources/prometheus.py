@@ -48,7 +48,7 @@ from watchdog.pluginbase import PluginOptions
 from watchdog.sources import deadline as dl
 from watchdog.sources import promql
 from watchdog.sources.base import SourceBase
-from watchdog.sources.batch import Batches, Group, Unbatched
+from watchdog.sources.batch import Batches, Group
 from watchdog.sources.promapi import PromSeries, one_series, worst
 from watchdog.sources.promclient import PromClient
 
@@ -136,6 +136,10 @@ class PrometheusSource(PromClient, SourceBase):
         self.last_errors: dict[tuple[Version, str], SourceError] = {}
         """The same for the last call, whichever module it was for."""
 
+    def close(self) -> None:
+        super().close()
+        self._batches.close()
+
     def __enter__(self) -> PrometheusSource:
         return self
 
@@ -220,19 +224,32 @@ class PrometheusSource(PromClient, SourceBase):
             raise ValueError(f"module {module.name} declares no metric {', '.join(unknown)}")
         versions = tuple(versions)
         jobs: dict[tuple[Version, str, str], Callable[[float], list[PromSeries]]] = {}
+        batched: dict[tuple[Version, str, str], Group] = {}  # read from the cache, inline
+        start, end = window or (-math.inf, math.inf)
         for metric in wanted:
             template = module.metrics[metric].query
             group = None if template is None else self._group(module, template, window)
+            if group is not None:
+                self._batches.prefetch(group, module.name, start, end)
             for version in versions:
                 if template is not None:
                     query = render(template, module.name, version.value)
-                    jobs[(version, metric, query)] = _job(run, query) if group is None \
-                        else self._read(group, module.name, version, window, run, query)
-        start, end = window or (-math.inf, math.inf)
+                    if group is None:
+                        jobs[(version, metric, query)] = _job(run, query)
+                    else:
+                        batched[(version, metric, query)] = group
+        until = time.monotonic() + seconds
         scope = None if window is None else (module.name, module.interval, round(end - start, 3))
         got = dl.gather(jobs, seconds, concurrency=self.concurrency,
                         what=lambda k: f"prometheus: the query of {k[1]} for {k[0]}",
                         carry=None if window is None else self._carry, scope=scope)
+        for key, group in batched.items():  # no thread each: the group's fetch has its own
+            try:
+                got.answers[key] = self._batches.read(group, module.name, key[0].value, start,
+                                                      end, until)
+            except SourceError as err:  # Unbatched: per module from the next tick on
+                got.answers[key] = err
+        asked = [*jobs, *batched]
         samples: list[Sample] = []
         errors: dict[tuple[Version, str], SourceError] = {}
         for (version, metric, _), answer in got.answers.items():
@@ -249,14 +266,14 @@ class PrometheusSource(PromClient, SourceBase):
         late = {(k[0], k[1]) for k in got.stale} | {k for k, e in errors.items()
                                                     if isinstance(e, dl.DeadlineExceeded)}
         self._late.update(module.name, seconds, late,
-                          [(k[0], k[1]) for k in jobs if (k[0], k[1]) not in late],
+                          [(k[0], k[1]) for k in asked if (k[0], k[1]) not in late],
                           lambda k: f"{k[1]} {k[0]}")
         for (version, metric), problem in errors.items():
             if not isinstance(problem, dl.DeadlineExceeded):
                 level = logging.DEBUG if isinstance(problem, EmptyResult) else logging.WARNING
                 log.log(level, "module %s metric %s %s: %s", module.name, metric, version,
                         problem)
-        if jobs and not samples:
+        if asked and not samples:
             first = worst(errors.values())
             if first is not None:
                 raise type(first)(f"no samples for module {module.name}: {first}") from first
@@ -270,18 +287,6 @@ class PrometheusSource(PromClient, SourceBase):
         if not self._planned or window is None or window[1] - window[0] > self.batch_window:
             return None
         return self._batches.group(template, module.interval)
-
-    def _read(self, group: Group, module: str, version: Version,
-              window: tuple[float, float] | None, run: Callable[[str, float], list[PromSeries]],
-              query: str) -> Callable[[float], list[PromSeries]]:
-        start, end = window or (-math.inf, math.inf)
-
-        def job(until: float) -> list[PromSeries]:
-            try:
-                return self._batches.read(group, module, version.value, start, end, until)
-            except Unbatched:  # the batched query failed where one module's may not
-                return run(query, until)
-        return job
 
 
 def _job(run: Callable[[str, float], list[PromSeries]],
