@@ -27,12 +27,12 @@ import signal
 import sqlite3
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
 from watchdog.clock import Clock, SystemClock
-from watchdog.daemon import claims, ticks
+from watchdog.daemon import claims, groupjobs, ticks
 from watchdog.daemon.alerting import alert_notifications
 from watchdog.daemon.build import PluginSet, close_plugin
 from watchdog.daemon.config import Loaded, load_config
@@ -53,7 +53,7 @@ from watchdog.engine import Engine, TickResult, journal_wait
 from watchdog.errors import ConfigError, Issue, JournalError, SourceError
 from watchdog.journal import is_postgres, open_journal
 from watchdog.journal.base import Journal
-from watchdog.journal.records import JournaledDecision
+from watchdog.journal.records import JournaledDecision, Lease
 from watchdog.model import Decision
 from watchdog.notifiers.queue import NotificationQueue
 from watchdog.sdnotify import Notifier as SystemdNotifier
@@ -97,8 +97,11 @@ class Daemon:
 
             self._pool = JournalPool(self.loaded.db, busy_timeout=wait).as_journal()
         self.instance = instance_name(self.loaded.config.lease.instance, self.env)
+        # module groups run as one job each (daemon/groupjobs.py): the units
+        self.groups = groupjobs.daemon_groups(self.loaded.rules, self.loaded.module_names)
+        self.units = groupjobs.units(self.loaded.module_names, self.groups)
         self.guard = Guard(open_journal(self.loaded.db, busy_timeout=wait), self.instance,
-                           self.loaded.module_names, self._lease_ttl, self.clock,
+                           self.units, self._lease_ttl, self.clock,
                            spread=self.pg, on_change=self._lease_changed)
         self.queues: list[NotificationQueue] = []
         box = self.loaded.config.outbox
@@ -108,7 +111,7 @@ class Daemon:
                              stuck_after=box.stuck_after, on_applied=self._notify,
                              on_failure=self._actuator_failed,
                              on_stuck=self._stuck(stuck=True),
-                             on_unstuck=self._stuck(stuck=False), owns=self.guard.holds)
+                             on_unstuck=self._stuck(stuck=False), owns=self._owns)
         self.engines: dict[str, Engine] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._results: dict[str, TickResult] = {}
@@ -121,7 +124,7 @@ class Daemon:
         self.observe.registry.register(GuardCollector(self.guard))
         if self.observe.server is not None:
             self.observe.server.app.state.lease_state = self.guard.state  # /health
-        self.scheduler = Scheduler(self._job, max_workers=len(self.loaded.module_names) + 1)
+        self.scheduler = Scheduler(self._job, max_workers=len(self.units) + 1)
         self._wake = threading.Event()
         self._stop_asked = False
         self._reload_asked = False
@@ -135,6 +138,7 @@ class Daemon:
             engine = self.engines.get(module)
             if engine is None:  # removed by a reload; its job goes next
                 return None
+            group = self.groups.get(module)
             lease = self.guard.for_tick(module)
             if lease is None:
                 return None  # another instance guards it (or nobody can reach the journal)
@@ -153,21 +157,24 @@ class Daemon:
                     self._once(module, "no-rollout", "module %s: no rollout yet (auto_start "
                                "is off); start one with `rollout-watchdog start`", module)
                     return None
-                if engine.kill_switch():
+                if (engine.kill_switch() if group is None
+                        else groupjobs.kill_switch(engine, group)):
                     self._once(module, "kill", "module %s: not starting its rollout while "
                                "the kill switch is on", module)
                     return None
             began = self.clock.monotonic()
             before = dict(cp.alerts) if cp is not None else {}
             self._fetch_errors.pop(module, None)
-            result = engine.tick(module, now)
+            result = engine.tick(module, now) if group is None \
+                else groupjobs.tick(engine, group, now)
             if result.decisions:
                 log.info("module %s: journaled %s under lease epoch %d", module,
                          ", ".join(d.action.value for d in result.decisions), lease.epoch)
             self.observe.tick(result, self.clock.monotonic() - began)
             record_source(engine.journal, module, self.observe.sources.after_tick(
                 module, now, engine.source, self._fetch_errors.pop(module, None)), now)
-            for note in alert_notifications(engine.module(module), before, result):
+            for note in alert_notifications(engine.module(module), before, result) \
+                    if group is None else ():
                 for queue in self.queues:
                     queue.enqueue(note)
             self.stats.ticks += 1
@@ -189,9 +196,18 @@ class Daemon:
             self._busy.pop(module, None)
         held = self.guard.held()
         self.systemd.status(f"{self.instance}: " + (
-            f"guarding {len(held)} of {len(self.loaded.module_names)} modules; "
+            f"guarding {len(held)} of {len(self.units)} modules and groups; "
             + ticks.status_line({m: r for m, r in self._results.items() if m in held})
             if held else "standby (another instance holds every lease)"))
+
+    def _owns(self, module: str) -> bool:
+        """The outbox applies a decision this instance leases (a member's: its group's)."""
+        return self.guard.holds(groupjobs.owner(self.groups, module))
+
+    def _fence(self, unit: str) -> Lease:
+        """The lease a write of ``unit`` carries (a group's also covers its members)."""
+        lease, group = self.guard.fence(unit), self.groups.get(unit)
+        return lease if group is None else replace(lease, covers=tuple(group.names))
 
     def _lease_ttl(self, module: str) -> float:
         return lease_ttl(self._spec(module).interval, self.loaded.config.lease.ttl)
@@ -211,6 +227,8 @@ class Daemon:
                 queue.enqueue(note)
 
     def _auto_start(self, module: str) -> bool:
+        if module in self.groups:  # a group starts itself when all its members would
+            return all(self._auto_start(m) for m in self.groups[module].names)
         return any(m.name == module and m.auto_start for m in self.loaded.config.modules)
 
     def _once(self, module: str, what: str, message: str, *args: object) -> None:
@@ -245,33 +263,35 @@ class Daemon:
         config = self.loaded.config
         if config.clock.kind == "replay":
             return JobSpec(config.clock.pace, align=False)
-        return JobSpec(self.loaded.interval_of(module), config.schedule.align,
+        return JobSpec(groupjobs.interval(self.loaded, module), config.schedule.align,
                        config.schedule.offset, config.schedule.misfire_grace)
 
     def _adopt(self, loaded: Loaded, plugins: PluginSet) -> None:
         """Use ``loaded``/``plugins`` (callers hold every module lock)."""
         rules = ticks.rules_with_intervals(loaded)
-        for name in loaded.module_names:
+        self.groups = groupjobs.daemon_groups(loaded.rules, loaded.module_names)
+        self.units = groupjobs.units(loaded.module_names, self.groups)
+        for name in self.units:
             engine = self.engines.get(name)
             if engine is None:
                 self.engines[name] = Engine(
                     rules, self._engine_journal(loaded, name), plugins.source,
                     outbox=self.outbox,
                     on_source_error=functools.partial(self._source_failed, name),
-                    fence=self.guard.fence, on_fenced=self.guard.lost)
+                    fence=self._fence, on_fenced=self.guard.lost)
                 self._locks.setdefault(name, threading.Lock())
             else:
                 engine.rules, engine.source = rules, plugins.source
-                if self._pool is None and loaded.interval_of(name) != \
-                        self.loaded.interval_of(name):  # the busy timeout follows it
+                if self._pool is None and groupjobs.interval(loaded, name) != \
+                        groupjobs.interval(self.loaded, name):  # the busy timeout follows
                     engine.journal.close()
                     engine.journal = self._engine_journal(loaded, name)
-        for name in set(self.engines) - set(loaded.module_names):
+        for name in set(self.engines) - set(self.units):
             removed = self.engines.pop(name)
             if self._pool is None:
                 removed.journal.close()
             self._results.pop(name, None)
-        self.guard.set_modules(loaded.module_names)
+        self.guard.set_modules(self.units)
         self.outbox.set_actuators(plugins.actuators)
         kept = {id(q.notifier): q for q in self.queues}
         self.queues = [kept.pop(id(n)) if id(n) in kept
@@ -288,7 +308,7 @@ class Daemon:
     def _engine_journal(self, loaded: Loaded, name: str) -> Journal:
         if self._pool is not None:
             return self._pool
-        return open_journal(loaded.db, busy_timeout=journal_wait(loaded.interval_of(name)))
+        return open_journal(loaded.db, busy_timeout=journal_wait(groupjobs.interval(loaded, name)))
 
     def reload(self) -> bool:
         """Re-read config and rules; an invalid set is rejected and the old one runs on."""
@@ -308,7 +328,9 @@ class Daemon:
             self.systemd.ready(status=f"reload rejected: {err.issues[0]}")
             return False
         old = self.plugins
-        names = sorted(set(self._locks) | set(loaded.module_names))
+        units = groupjobs.units(loaded.module_names,
+                                groupjobs.daemon_groups(loaded.rules, loaded.module_names))
+        names = sorted(set(self._locks) | set(units))
         for name in names:
             self._locks.setdefault(name, threading.Lock()).acquire()
         try:
@@ -317,9 +339,9 @@ class Daemon:
             for name in names:
                 self._locks[name].release()
         for name in self.scheduler.modules:
-            if name not in loaded.module_names:
+            if name not in self.units:
                 self.scheduler.remove(name)
-        for name in loaded.module_names:
+        for name in self.units:
             self.scheduler.plan(name, self._spec(name))
         for instance in old.unused_by(plugins):
             close_plugin(instance)
@@ -348,7 +370,7 @@ class Daemon:
                  "standby: every module is guarded by another instance "
                  f"({', '.join(self.guard.live()[:5])}); taking over when a lease runs out")
         self.outbox.deliver(force=True)  # before the first tick
-        for name in self.loaded.module_names:
+        for name in self.units:
             self.scheduler.plan(name, self._spec(name))
         self.scheduler.start()
         self.outbox.start()

@@ -55,7 +55,8 @@ def rules_with_intervals(loaded: Loaded) -> RuleSet:
         interval = loaded.interval_of(name) if step is None else max(module.interval, step)
         if interval != module.interval or (step is None and name not in modules):
             modules[name] = module.model_copy(update={"interval": interval})
-    return RuleSet(modules=modules, files=rules.files)
+    return RuleSet(modules=modules, files=rules.files, origins=rules.origins,
+                   groups=rules.groups)
 
 
 def record_verdict(journal: Journal, result: TickResult) -> None:
@@ -134,5 +135,8 @@ def status_line(results: dict[str, TickResult]) -> str:
         cp = r.checkpoint
         word = cp.phase.value if cp.phase.value != "progressing" else (
             r.verdict.kind.value if r.verdict is not None else "started")
+        if cp.members:  # a module group: how many of its members are on
+            on = sum(1 for state in cp.members.values() if state == "enabled")
+            word += f" ({on} of {len(cp.members)} members on)"
         parts.append(str(ModuleLine(name, cp.traffic_percent, word)))
     return f"{len(results)} modules: " + ", ".join(parts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from watchdog.baseline import Baseline
@@ -45,6 +45,8 @@ class Lease:
     holder: str
     epoch: int
     expires_at: float
+    # a module group's lease also fences its members' flag decisions (daemon/groupjobs.py)
+    covers: tuple[str, ...] = field(default=(), compare=False)
 
     def held(self, now: float) -> bool:
         return bool(self.holder) and self.expires_at > now

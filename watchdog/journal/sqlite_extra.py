@@ -124,7 +124,8 @@ def _fencing(fence: Lease, current: Lease | None) -> FencingError:
 
 
 def check_modules(fence: Lease, modules: set[str]) -> None:
-    if modules - {fence.module}:
+    others = modules - {fence.module, *fence.covers}
+    if others:
         raise ValueError(f"a write fenced by the lease of {fence.module} also writes "
-                         f"{', '.join(sorted(modules - {fence.module}))}")
+                         f"{', '.join(sorted(others))}")
 

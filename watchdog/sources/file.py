@@ -35,4 +35,6 @@ class FileSource(SourceBase):
         self.scenario = scenario
 
     def fetch(self, module: Module, start: float, end: float) -> SeriesStore:
+        if self.scenario.members:  # a group recording: the member's own samples
+            return self.scenario.members.get(module.name, SeriesStore()).between(start, end)
         return self.scenario.store.between(start, end)

@@ -1,0 +1,87 @@
+"""Module groups in the daemon (issue 20 item 1): a group of the rules whose members are
+all configured modules runs as one job, under one lease (the group's name), through
+:class:`~watchdog.groups.engine.GroupEngine`; its members are not ticked on their own.
+
+A job is a *unit*: a configured module outside every group, or such a group. The
+group's decisions and each member's flag decisions go through the same journal and
+outbox as a module's, so actuators receive each member's flag at the group's percentage
+(or 0) and the group's own percentage under the group's name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from watchdog.config.loader import RuleSet
+from watchdog.daemon import ticks
+from watchdog.daemon.config import Loaded
+from watchdog.engine import Engine, TickResult
+from watchdog.groups.engine import GroupEngine
+from watchdog.groups.machine import ENABLED
+from watchdog.groups.model import Group
+from watchdog.rollout.state import Checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def daemon_groups(rules: RuleSet, modules: Sequence[str]) -> dict[str, Group]:
+    """The groups of the rules whose members are all configured modules. A group with only
+    some of them configured is not run (its members run alone); that is logged."""
+    out: dict[str, Group] = {}
+    configured = set(modules)
+    for name, group in rules.groups.items():
+        inside = [m for m in group.names if m in configured]
+        if len(inside) == len(group.names):
+            out[name] = group
+        elif inside:
+            log.warning("group %s: not run as a group, only %s of its members (%s) are "
+                        "configured modules; they are ticked on their own", name,
+                        len(inside), ", ".join(group.names))
+    return out
+
+
+def units(modules: Sequence[str], groups: Mapping[str, Group]) -> list[str]:
+    """What the scheduler runs and the guard leases: modules outside the groups, then
+    the groups."""
+    members = {m for g in groups.values() for m in g.names}
+    return [m for m in modules if m not in members] + list(groups)
+
+
+def owner(groups: Mapping[str, Group], module: str) -> str:
+    """The unit whose lease covers ``module``'s decisions (a member's: its group's)."""
+    for name, group in groups.items():
+        if module in group.names:
+            return name
+    return module
+
+
+def tick(engine: Engine, group: Group, now: float) -> TickResult:
+    """One evaluation of the group; each judged member's verdict is kept for ``status``."""
+    result, verdicts = GroupEngine(engine, group).tick(now)
+    for member, verdict in verdicts.items():
+        ticks.record_verdict(engine.journal,
+                             TickResult(member, verdict, (), result.checkpoint))
+    if result.decisions:
+        log.info("group %s: %s; members %s", group.name,
+                 ", ".join(f"{d.module} {d.action.value} {d.traffic_percent:g}%"
+                           for d in result.decisions), members_line(result.checkpoint))
+    return result
+
+
+def kill_switch(engine: Engine, group: Group) -> bool:
+    return GroupEngine(engine, group).kill_switch()
+
+
+def members_line(cp: Checkpoint) -> str:
+    on = sum(1 for state in cp.members.values() if state == ENABLED)
+    return f"{on} of {len(cp.members)} on (" + ", ".join(
+        f"{m} {state}" for m, state in cp.members.items()) + ")"
+
+
+def interval(loaded: Loaded, unit: str) -> float:
+    """Seconds between evaluations of ``unit``: a group's is its quickest member's."""
+    group = loaded.rules.groups.get(unit)
+    if group is not None and unit not in loaded.module_names:
+        return min(loaded.interval_of(m) for m in group.names)
+    return loaded.interval_of(unit)
