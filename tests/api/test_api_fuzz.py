@@ -73,5 +73,5 @@ def test_no_server_errors_and_responses_as_documented(writable: Served, method: 
 
 
 def test_every_operation_is_fuzzed() -> None:
-    assert len(OPERATIONS) == 19
-    assert sum(1 for m, _ in OPERATIONS if m == "POST") == 12
+    assert len(OPERATIONS) == 20
+    assert sum(1 for m, _ in OPERATIONS if m == "POST") == 13

@@ -32,7 +32,8 @@ def test_every_control_route_needs_the_bearer_token_and_a_body() -> None:
         *(f"/api/modules/{{module}}/{a}" for a in
           ("start", "pause", "resume", "promote", "rollback", "abort", "step-back",
            "set-stage", "approve")),
-        "/api/kill-switch", "/api/checkpoints", "/api/checkpoints/{name}/restore"])
+        "/api/kill-switch", "/api/groups/{group}/kill-switch", "/api/checkpoints",
+        "/api/checkpoints/{name}/restore"])
     for path, op in posts.items():
         assert op["security"] == [{"HTTPBearer": []}], path
         assert op["requestBody"]["required"] is True, path

@@ -98,6 +98,9 @@ class ModuleStatus(BaseModel):
     baseline_age_seconds: float | None = Field(description="Age of the oldest active baseline")
     guard: GuardView | None = Field(
         default=None, description="Who guards the module (null: no daemon took its lease yet)")
+    members: dict[str, str] | None = Field(
+        default=None, description="A module group's members and their state (waiting, "
+        "enabled, rolled_back); null for a module")
 
 
 class Status(BaseModel):
@@ -159,6 +162,17 @@ class ActionResult(BaseModel):
 class KillSwitchResult(BaseModel):
     kill_switch: bool
     decisions: list[DecisionView] = Field(description="One per module whose flags change")
+
+
+class ModuleDecisionView(DecisionView):
+    module: str = Field(description="The group, or the member whose flag it sets")
+
+
+class GroupKillSwitchResult(BaseModel):
+    group: str
+    kill_switch: bool = Field(description="The group's own kill switch now")
+    decisions: list[ModuleDecisionView] = Field(
+        description="The group's decision and one per member whose flag changes")
 
 
 class CheckpointBody(ActionBody):

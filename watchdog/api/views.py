@@ -108,7 +108,8 @@ def module_status(ctx: ApiContext, journal: Journal, module: str, now: float,
         "alerts": alerts, "last_verdict": last_verdict(ctx, journal, module),
         "last_decision": None if last is None else decision_view(last),
         "baselines": baselines, "baseline_age_seconds": oldest,
-        "guard": guard_view(journal, module)})
+        "guard": guard_view(journal, module),
+        "members": dict(cp.members) if cp is not None and cp.members else None})
 
 
 def guard_view(journal: Journal, module: str) -> dict[str, object] | None:

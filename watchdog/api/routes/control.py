@@ -1,6 +1,6 @@
 """Manual control, as the CLI has it: ``POST /api/modules/{module}/{action}`` for start,
 pause, resume, promote, rollback, abort, step-back, approve and set-stage, and ``POST
-/api/kill-switch`` (checkpoints:
+/api/kill-switch`` and ``POST /api/groups/{group}/kill-switch`` (checkpoints:
 :mod:`watchdog.api.routes.checkpoints`).
 
 Every route needs the bearer token (:mod:`watchdog.api.auth`) and a JSON body with a
@@ -16,17 +16,20 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from watchdog.api.auth import ProtectedRoute, bearer
 from watchdog.api.context import context, journal, known_module
-from watchdog.api.errors import ERROR_RESPONSES, ErrorBody
+from watchdog.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from watchdog.api.models import (
     ActionBody,
     ActionResult,
+    GroupKillSwitchResult,
     KillSwitchBody,
     KillSwitchResult,
+    ModuleDecisionView,
     ModulePath,
     SetStageBody,
 )
 from watchdog.api.views import decision_view, traffic
 from watchdog.control import Control
+from watchdog.groups.engine import group_kill_key
 from watchdog.journal.store import Journal
 
 DEFAULT_ACTOR = "api"
@@ -100,3 +103,25 @@ def kill_switch(request: Request, body: KillSwitchBody,
                                                  ctx.modules)
     return KillSwitchResult(kill_switch=bool(j.setting("kill_switch", False)),
                             decisions=[decision_view(d) for d in done])
+
+
+@router.post("/groups/{group}/kill-switch", name="group_kill_switch",
+             response_model=GroupKillSwitchResult,
+             summary="Turn a module group's own kill switch on or off")
+def group_kill_switch(request: Request, group: Annotated[ModulePath, Path()],
+                      body: KillSwitchBody, j: Annotated[Journal, Depends(journal)]
+                      ) -> GroupKillSwitchResult:
+    """A module group's kill switch, as ``kill-switch on --group``: on, the group holds
+    and every member's flag is off; off, it resumes (unless the global kill switch is
+    on). Needs the token; journaled with actor and reason."""
+    ctx = context(request)
+    if group not in ctx.rules.groups:
+        known = ", ".join(sorted(ctx.rules.groups)) or "none"
+        raise ApiError(404, f"unknown group {group!r} (groups: {known})")
+    done = Control(j, ctx.rules).set_group_kill_switch(
+        group, body.state == "on", ctx.clock.now(), body.actor or DEFAULT_ACTOR, body.reason)
+    return GroupKillSwitchResult(group=group,
+                                 kill_switch=bool(j.setting(group_kill_key(group), False)),
+                                 decisions=[ModuleDecisionView(
+                                     **decision_view(d).model_dump(),
+                                     module=d.decision.module) for d in done])
