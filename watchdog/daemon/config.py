@@ -132,10 +132,20 @@ class OutboxConfig(Frozen):
     stuck_after: Duration = Field(default=5.0, gt=0)  # a rollback not applied: announced
 
 
+def _http_url(value: object) -> object:
+    if value is not None and (not isinstance(value, str)
+                              or not value.startswith(("http://", "https://"))):
+        raise ValueError(f"an http:// or https:// URL (the web view's address as people "
+                         f"open it), got {value!r}")
+    return value
+
+
 class ApiConfig(Frozen):
     enabled: bool = False
     host: str | None = None  # default: WATCHDOG_API_HOST, else 127.0.0.1
     port: int | None = Field(default=None, ge=0, le=65535)  # default: WATCHDOG_API_PORT
+    # where people open the web view (behind a proxy, say): Slack's approve links
+    public_url: Annotated[str | None, BeforeValidator(_http_url)] = None
 
 
 class LeaseConfig(Frozen):

@@ -246,7 +246,7 @@ class Daemon:
     def _notify(self, jd: JournaledDecision) -> None:
         """Called by the outbox (under its lock) once a decision is applied."""
         for queue in self.queues:
-            queue.enqueue(ticks.notification(jd))
+            queue.enqueue(ticks.notification(jd, self.loaded.config.api.public_url))
 
     def _stuck(self, stuck: bool) -> OnStuck:
         """The outbox's announcement of a safety action not applied in time (or, later,

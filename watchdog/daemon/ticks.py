@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,8 +83,20 @@ def stage_number(d: Decision) -> int | None:
     return None if index is None else index + 1
 
 
-def notification(jd: JournaledDecision) -> Notification:
+APPROVAL_WAIT = "waiting for a person's approval"  # rollout/approval.py's reasons
+
+
+def approve_link(public_url: str, module: str) -> str:
+    """The web view at ``module``'s Approve button (app.js reads the fragment)."""
+    return f"{public_url.rstrip('/')}/ui/#approve={urllib.parse.quote(module, safe='')}"
+
+
+def notification(jd: JournaledDecision, public_url: str | None = None) -> Notification:
+    """The notification of an applied decision; a wait for approval links to the web
+    view's Approve button when the web view's ``public_url`` is configured."""
     d = jd.decision
+    waits = d.action is Action.HOLD and any(APPROVAL_WAIT in r for r in d.reasons)
+    links = {"approve": approve_link(public_url, d.module)} if waits and public_url else {}
     verb = {Action.ADVANCE: f"advanced to {d.traffic_percent:g} %",
             Action.HOLD: f"held at {d.traffic_percent:g} %",
             Action.ROLLBACK: "rolled back to 0 %",
@@ -98,7 +111,8 @@ def notification(jd: JournaledDecision) -> Notification:
         key=f"decision:{jd.id}", module=d.module, kind="decision", action=d.action.value,
         severity=SEVERITY.get(d.action, "info"), title=f"{d.module} {verb}{by}",
         stage=stage_number(d),
-        traffic_percent=d.traffic_percent, reasons=d.reasons, evidence=d.evidence, at=d.at)
+        traffic_percent=d.traffic_percent, reasons=d.reasons, evidence=d.evidence, at=d.at,
+        links=links)
 
 
 def stuck_notification(d: Decision, key: str, waited: float, errors: str,

@@ -87,6 +87,10 @@ def reply(n: Notification, dashboard_url: str | None = None) -> SlackMessage:
     if todo or links:
         text = f"*What to do*\n{todo}" if todo else ""
         blocks.append(_mrkdwn_section("\n".join(t for t in (text, links) if t)))
+    if n.links.get("approve"):  # waiting for a person: the web view's Approve button
+        blocks.append({"type": "actions", "elements": [{
+            "type": "button", "style": "primary", "url": n.links["approve"][:3000],
+            "action_id": "open_approve", "text": _plain("Approve in the web view", 75)}]})
     blocks.append(_context(f"rollout-watchdog · {_when(n.at)} · key `{_esc(n.key)}`"))
     return SlackMessage(_fallback(n, detailed, dashboard_url), blocks[:50])
 
@@ -254,7 +258,7 @@ def _links(n: Notification, dashboard_url: str | None) -> str:
     if n.links.get("runbook_url"):
         out.append(f":book: <{n.links['runbook_url']}|Runbook>")
     out += [f"<{url}|{_esc(name)}>" for name, url in n.links.items()
-            if name not in ("dashboard", "runbook_url") and url]
+            if name not in ("dashboard", "runbook_url", "approve") and url]
     return "   ".join(out)
 
 
@@ -269,6 +273,8 @@ def _fallback(n: Notification, fired: list[dict[str, Any]], dashboard_url: str |
                      f"{nums or _esc(str(e.get('summary', '')))}.")
     if n.links.get("runbook_url"):
         parts.append(f"Runbook: <{n.links['runbook_url']}>")
+    if n.links.get("approve"):
+        parts.append(f"Approve: <{n.links['approve']}>")
     dash = dashboard_link(dashboard_url, n)
     if dash:
         parts.append(f"Dashboard: <{dash}>")

@@ -328,6 +328,7 @@
       $("kill").hidden = !status.kill_switch;
       renderDecisions(decisions);
       updateControls();
+      reveal();
       conn.className = "conn ok";
       conn.textContent = "live · " + fmtTime(status.time);
     } catch (e) {
@@ -340,6 +341,25 @@
   }
 
   function pollNow() { clearTimeout(timer); poll(); }
+
+  // A Slack approve link opens the page at #approve=<module>: that module's card is
+  // scrolled to, its Approve button marked and its reason field focused (once per link;
+  // approving still takes the token, a reason and the click).
+  let revealed = "";
+  function reveal() {
+    const m = /^#approve=(.+)$/.exec(location.hash);
+    if (!m || location.hash === revealed) return;
+    let name;
+    try { name = decodeURIComponent(m[1]); } catch (e) { return; }
+    const c = cards.get(name);
+    if (!c) return;
+    revealed = location.hash;
+    for (const other of cards.values()) other.section.classList.remove("approve-target");
+    c.section.classList.add("approve-target");
+    c.buttons.approve.classList.add("wanted");
+    c.section.scrollIntoView({ block: "center" });
+    c.reason.focus();
+  }
 
   function init() {
     $("token-form").addEventListener("submit", (ev) => {
@@ -356,6 +376,7 @@
     });
     $("kill-on").addEventListener("click", () => killSwitch("on"));
     $("kill-off").addEventListener("click", () => killSwitch("off"));
+    window.addEventListener("hashchange", reveal);
     updateControls();
     poll();
   }
