@@ -63,9 +63,13 @@ class TooFewSamples(EmptyBaseline):
 
 def iso(t: float) -> str:
     """A time for people: ISO 8601 UTC; a replay's simulated seconds as ``t=120s``."""
-    if abs(t) < 1e9:
+    if abs(t) < 1e9 or not math.isfinite(t):
         return f"t={t:g}s"
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        stamp = datetime.fromtimestamp(t, UTC)
+    except (OverflowError, OSError, ValueError):  # beyond what a datetime can say
+        return f"t={t:g}s"
+    return stamp.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def capture(module: str, metric: str, points: Iterable[tuple[float, float]],
