@@ -21,7 +21,7 @@ from watchdog.judge.context import EPS, EvalContext
 from watchdog.model import Version
 
 if TYPE_CHECKING:
-    from watchdog.judge.relative import Reference
+    from watchdog.judge.reference import Reference
 
 BINOMIAL_MIN = 0.7  # noise: binomial never shrinks V2's measured noise below this share
 SHARE_PRIOR = 5.0  # per_request: V1's noise scaled to V2's share counts as this many samples
