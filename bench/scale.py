@@ -283,6 +283,8 @@ def main() -> int:
     p.add_argument("--source-only", action="store_true",
                    help="no daemon: this process ticks every module's fetch at each grid "
                    "point (a thread per module, as the scheduler does) and times them")
+    p.add_argument("--tmp", help="folder for the journal, Prometheus data and logs "
+                   "(default: the system's temporary folder), e.g. /dev/shm")
     p.add_argument("--keep", type=Path, help="keep the daemon's folder (config, logs) here")
     a = p.parse_args()
     binary = shutil.which("prometheus")
@@ -290,7 +292,7 @@ def main() -> int:
         print("the prometheus binary is not on PATH (scripts/ensure-prometheus.sh)")
         return 2
     names = [f"m{i:04d}" for i in range(a.modules)]
-    with tempfile.TemporaryDirectory(prefix="scale-") as tmp, Children() as children:
+    with tempfile.TemporaryDirectory(prefix="scale-", dir=a.tmp) as tmp, Children() as children:
         work = Path(tmp)
         exp = children.start("exporter", [sys.executable, __file__, "exporter",
                                           str(work / "exporter.port"), str(a.modules)],
