@@ -171,14 +171,21 @@ class Daemon:
                 log.info("module %s: journaled %s under lease epoch %d", module,
                          ", ".join(d.action.value for d in result.decisions), lease.epoch)
             self.observe.tick(result, self.clock.monotonic() - began)
-            record_source(engine.journal, module, self.observe.sources.after_tick(
-                module, now, engine.source, self._fetch_errors.pop(module, None)), now)
+            health = self.observe.sources.after_tick(module, now, engine.source,
+                                                     self._fetch_errors.pop(module, None))
+            # display-only writes wait for nothing while the journal refuses this module's
+            # records (locked by another process): each would hold the tick for the
+            # journal's wait again, and the next evaluation, a rollback's, behind it
+            refused = engine.journal_refused(module)
+            if not refused:
+                record_source(engine.journal, module, health, now)
             for note in alert_notifications(engine.module(module), before, result) \
                     if group is None else ():
                 for queue in self.queues:
                     queue.enqueue(note)
             self.stats.ticks += 1
-            ticks.record_verdict(engine.journal, result)
+            if not refused:
+                ticks.record_verdict(engine.journal, result)
             self._results[module] = result
             return result
 
