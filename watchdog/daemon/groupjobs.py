@@ -5,21 +5,28 @@ all configured modules runs as one job, under one lease (the group's name), thro
 A job is a *unit*: a configured module outside every group, or such a group. The
 group's decisions and each member's flag decisions go through the same journal and
 outbox as a module's, so actuators receive each member's flag at the group's percentage
-(or 0) and the group's own percentage under the group's name.
+(or 0) and the group's own percentage under the group's name. Each judged member's
+rule alerts (kept in the group's checkpoint as ``<member>/<rule>``) are notified as that
+member's, naming the group (:func:`member_alert_notifications`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from watchdog.config.loader import RuleSet
 from watchdog.daemon import ticks
+from watchdog.daemon.alerting import alert_notifications
 from watchdog.daemon.config import Loaded
 from watchdog.engine import Engine, TickResult
 from watchdog.groups.engine import GroupEngine
 from watchdog.groups.machine import ENABLED
 from watchdog.groups.model import Group
+from watchdog.judge.alerts import AlertState
+from watchdog.model import Verdict
+from watchdog.notifiers import Notification
 from watchdog.rollout.state import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -56,8 +63,11 @@ def owner(groups: Mapping[str, Group], module: str) -> str:
     return module
 
 
-def tick(engine: Engine, group: Group, now: float) -> TickResult:
-    """One evaluation of the group; each judged member's verdict is kept for ``status``."""
+def tick(engine: Engine, group: Group, now: float,
+         before: Mapping[str, AlertState]) -> tuple[TickResult, list[Notification]]:
+    """One evaluation of the group; each judged member's verdict is kept for ``status``.
+    ``before``: the group checkpoint's alerts before the tick; the notes are the members'
+    alert notifications."""
     result, verdicts = GroupEngine(engine, group).tick(now)
     for member, verdict in verdicts.items():
         ticks.record_verdict(engine.journal,
@@ -66,7 +76,23 @@ def tick(engine: Engine, group: Group, now: float) -> TickResult:
         log.info("group %s: %s; members %s", group.name,
                  ", ".join(f"{d.module} {d.action.value} {d.traffic_percent:g}%"
                            for d in result.decisions), members_line(result.checkpoint))
-    return result
+    return result, member_alert_notifications(engine, group, before, result, verdicts)
+
+
+def member_alert_notifications(engine: Engine, group: Group,
+                               before: Mapping[str, AlertState], result: TickResult,
+                               verdicts: Mapping[str, Verdict]) -> list[Notification]:
+    """Each judged member's alert notifications, as :func:`alert_notifications` makes a
+    module's: its alerts before and after, out of the group's checkpoint."""
+    out: list[Notification] = []
+    for member, verdict in verdicts.items():
+        prefix = f"{member}/"
+        old = {k[len(prefix):]: s for k, s in before.items() if k.startswith(prefix)}
+        new = {k[len(prefix):]: s for k, s in result.checkpoint.alerts.items()
+               if k.startswith(prefix)}
+        mine = TickResult(member, verdict, (), replace(result.checkpoint, alerts=new))
+        out += alert_notifications(engine.module(member), old, mine, group=group.name)
+    return out
 
 
 def kill_switch(engine: Engine, group: Group) -> bool:

@@ -165,8 +165,11 @@ class Daemon:
             began = self.clock.monotonic()
             before = dict(cp.alerts) if cp is not None else {}
             self._fetch_errors.pop(module, None)
-            result = engine.tick(module, now) if group is None \
-                else groupjobs.tick(engine, group, now)
+            if group is None:
+                result = engine.tick(module, now)
+                notes = alert_notifications(engine.module(module), before, result)
+            else:  # its members' alerts, named as theirs
+                result, notes = groupjobs.tick(engine, group, now, before)
             if result.decisions:
                 log.info("module %s: journaled %s under lease epoch %d", module,
                          ", ".join(d.action.value for d in result.decisions), lease.epoch)
@@ -179,8 +182,7 @@ class Daemon:
             refused = engine.journal_refused(module)
             if not refused:
                 record_source(engine.journal, module, health, now)
-            for note in alert_notifications(engine.module(module), before, result) \
-                    if group is None else ():
+            for note in notes:
                 for queue in self.queues:
                     queue.enqueue(note)
             self.stats.ticks += 1
