@@ -94,7 +94,6 @@ class Control:
                 if self.kill_switch():
                     raise IllegalTransition(f"cannot start module {module!r}: the kill "
                                             "switch is on")
-                new_cp, d = machine.start(module, plan, now, actor, reason)
                 if module in self.rules.groups:
                     if self._group_killed(module):
                         raise IllegalTransition(f"cannot start group {module!r}: its kill "
@@ -104,6 +103,7 @@ class Control:
                     ids = self.journal.record(ds, new_cp, now, None, None,
                                               expect=Expected(None))
                     return JournaledDecision(ids[0], ds[0], now, None, None)
+                new_cp, d = machine.start(module, plan, now, actor, reason)
                 return self._record(d, new_cp, None, now)
             if cp is None:
                 raise IllegalTransition(f"module {module!r} has no rollout yet; start one "
@@ -124,9 +124,9 @@ class Control:
             if action not in steps:
                 raise IllegalTransition(f"unknown action {action!r}")
             new_cp, d = steps[action]()
-            return self._record(d, new_cp, cp, now)
             if module in self.rules.groups:
                 return self._record_group(module, d, new_cp, cp, now, actor, reason)[0]
+            return self._record(d, new_cp, cp, now)
 
     def _record(self, d: Decision, cp: Checkpoint | None, before: Checkpoint | None,
                 now: float) -> JournaledDecision:
@@ -169,7 +169,6 @@ class Control:
                     done.append(self._record(d, None, None, now))
         return done
 
-    # named snapshots of all rollout state ------------------------------------------------
     # module groups (watchdog/groups) ----------------------------------------------------
 
     def _plan(self, name: str) -> Any:
@@ -216,6 +215,7 @@ class Control:
                 return []
             return self._record_group(name, d, new_cp, cp, now, actor, reason)
 
+    # named snapshots of all rollout state ------------------------------------------------
 
     def snapshot_create(self, name: str, now: float, actor: str, reason: str) -> int:
         if not reason.strip():
@@ -323,14 +323,14 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
         out.append({
             "module": name, "phase": cp.phase.value if cp else "not started",
             "stage": cp.stage + 1 if cp else None,
+            # a module group: each member's state (waiting, enabled, rolled_back)
+            "members": dict(cp.members) if cp and cp.members else None,
             "stages": len(plan.stages) if plan is not None else None,
             "traffic_percent": cp.traffic_percent if cp else 0.0, "kill_switch": kill,
             "last_verdict": journal.setting(f"verdict:{name}"),
             "source": journal.setting(f"source:{name}"),  # watchdog.sourcestate
             "firing": sorted(r for r, s in (cp.alerts if cp else {}).items()
                              if s.phase.value == "firing"),
-            # a module group: each member's state (waiting, enabled, rolled_back)
-            "members": dict(cp.members) if cp and cp.members else None,
             "last_decision": None if last is None else {
                 **last.to_dict(), "pending": last.id in pending},
             "pending_decisions": sum(1 for jd in journal.decisions(module=name,
