@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -36,6 +37,23 @@ from watchdog.notifiers import outbox as ob
 from watchdog.worker import PollingWorker
 
 log = logging.getLogger(__name__)
+
+# One lock per journal object: the daemon's queues share one journal connection and every
+# module's tick thread enqueues through it. SQLite's transaction state belongs to the
+# connection, not the thread, so unserialized enqueues ran BEGIN inside another thread's
+# transaction ("cannot start a transaction within a transaction"), committed it, or joined
+# it (a later COMMIT: "no transaction is active").
+_LOCKS: weakref.WeakKeyDictionary[object, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def connection_lock(journal: object) -> threading.RLock:
+    """The lock that serializes this process's queue transactions on ``journal``."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(journal)
+        if lock is None:
+            lock = _LOCKS[journal] = threading.RLock()
+        return lock
 
 
 @runtime_checkable
@@ -74,6 +92,10 @@ class NotificationQueue:
         self._sender = journal.reopen()  # the same object for ":memory:"
         self._own_db = self._sender is not journal
         self._conn = self._sender.sql
+        self._lock = connection_lock(journal)  # shared by every queue on this journal
+        self._sender_lock = connection_lock(self._sender)  # the same lock for ":memory:"
+        # waiting for the other enqueuers is bounded like waiting for SQLite's write lock
+        self._lock_wait = float(getattr(journal, "busy_timeout", 1.0))
         self._paused = False
         self._overflow: deque[Notification] = deque()  # enqueues the journal refused
         self._unmarked: set[int] = set()  # sent, but marking failed: never resend them
@@ -89,22 +111,33 @@ class NotificationQueue:
         Never raises for a journal failure: the notification is then held in memory and
         the sender retries the insert (and sends it directly if the journal stays down).
         """
-        conn = self.journal.sql
+        if not self._lock.acquire(timeout=self._lock_wait):
+            return self._hold(n, "other enqueues on this journal connection are still waiting")
         try:
+            conn = self.journal.sql
+            # under the lock no other enqueue is inside a transaction on this connection: an
+            # open one is the caller's (a connection shared between threads is the daemon's,
+            # and there only queues begin transactions)
             if conn.in_transaction:
                 state = self._insert(conn, n)
             else:
                 with self.journal.transaction():
                     state = self._insert(conn, n)
         except (sqlite3.Error, JournalError) as err:
-            self.stats.enqueue_errors += 1
-            log.warning("cannot queue notification %s in the journal (%s); holding it in "
-                        "memory", n.key, err)
-            self._overflow.append(n)
-            state = ob.PENDING
+            return self._hold(n, str(err))
+        finally:
+            self._lock.release()
         if state == ob.PENDING:
             self._worker.wake()
         return state == ob.PENDING
+
+    def _hold(self, n: Notification, why: str) -> bool:
+        self.stats.enqueue_errors += 1
+        log.warning("cannot queue notification %s in the journal (%s); holding it in memory",
+                    n.key, why)
+        self._overflow.append(n)
+        self._worker.wake()
+        return True
 
     def _insert(self, conn: SqlConnection, n: Notification) -> str:
         state = ob.insert(conn, self.notifier.name, n, self.clock.now(), self.repeat_interval,
@@ -159,7 +192,8 @@ class NotificationQueue:
                 self._failed(row, err, False, None)
                 return False
         try:
-            ob.mark_sent(self._conn, row["id"], self.clock.now())
+            with self._sender_lock:
+                ob.mark_sent(self._conn, row["id"], self.clock.now())
             self._unmarked.discard(row["id"])
         except (sqlite3.Error, JournalError) as err:
             self._unmarked.add(row["id"])
@@ -176,8 +210,9 @@ class NotificationQueue:
             self.max_backoff, self.backoff * 2 ** (attempts - 1))
         state = ob.DEAD if permanent and refusals >= self.max_refusals else ob.PENDING
         text = f"{type(err).__name__}: {err}"[:500]
-        ob.mark_failed(self._conn, row["id"], state, attempts, refusals,
-                       self.clock.now() + delay, text)
+        with self._sender_lock:
+            ob.mark_failed(self._conn, row["id"], state, attempts, refusals,
+                           self.clock.now() + delay, text)
         if state == ob.DEAD:
             self.stats.dead += 1
             log.error("giving up on notification %s after %d refusals: %s", row["key"],
@@ -201,7 +236,7 @@ class NotificationQueue:
         while self._overflow:
             n = self._overflow[0]
             try:
-                with self._sender.transaction():
+                with self._sender_lock, self._sender.transaction():
                     self._insert(self._conn, n)
             except (sqlite3.Error, JournalError):
                 try:  # the journal is still down: deliver from memory rather than sit on it
