@@ -130,6 +130,7 @@ class Outbox:
         self._said: set[str] = set()  # unjournaled rollbacks logged as applied
         self._kill = False
         self._read_failing = False
+        self._unmarked: set[int] = set()  # decisions whose outcome the journal refused
 
     @property
     def actuators(self) -> tuple[Actuator, ...]:
@@ -286,11 +287,18 @@ class Outbox:
     def _mark(self, decision_id: int, error: str | None) -> bool:
         try:
             self.journal.mark_applied(decision_id, self.clock.now(), error)
-            return True
         except JournalError as err:  # marked on a later round; applying again is idempotent
-            log.error("decision #%d: cannot record the outcome of its actuation: %s",
-                      decision_id, err)
+            # once per decision, not per round: with many modules the journal is often
+            # busy for the outbox's short wait, and every round would log it again
+            if decision_id not in self._unmarked:
+                self._unmarked.add(decision_id)
+                log.warning("decision #%d: cannot record the outcome of its actuation yet "
+                            "(retried every round): %s", decision_id, err)
             return False
+        if decision_id in self._unmarked:
+            self._unmarked.discard(decision_id)
+            log.info("decision #%d: outcome recorded", decision_id)
+        return True
 
     # the worker ------------------------------------------------------------------------
 
