@@ -1,6 +1,6 @@
 """Growth rules on real-host memory: refills, fleet-wide growth and wide bands are not leaks.
 
-The series imitate what the real-noise development set shows (../shared/realdata/README.md,
+The series imitate what the real-noise development set shows (its README,
 "Slow memory climbs and long-period refills"): hosts that sit near a ceiling, drop and
 climb back in 40-75 minutes at tens of %/h; hosts whose memory climbs for a day (V1 too,
 at the same instants); hosts whose memory moves in a wide band minute to minute. Each

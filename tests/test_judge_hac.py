@@ -2,7 +2,7 @@
 series, and agree with the plain one on white noise.
 
 The series are generated here from a few parameters (tests never read ../shared). Each
-imitates a property of the real host metrics in ../shared/realdata (see its README):
+imitates a property of the real host metrics in the real-noise data set (see its README):
 AR(1) with phi 0.5-0.95 (minute latency has a lag-1 autocorrelation of 0.15-0.76,
 memory and throughput 0.8-1.0), level episodes (10-30 minute level shifts on one host),
 Student t with 3 degrees of freedom (latency p99.9 at 2.5-12 times the median).

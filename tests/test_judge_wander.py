@@ -1,6 +1,6 @@
 """The wander factor: a window's mean on a wandering metric is known less well.
 
-The noise imitates the real-noise development set (../shared/realdata/README.md, "What
+The noise imitates the real-noise development set (its README, "What
 real noise looks like"): minute latency with a lag-1 autocorrelation of 0.5-0.8 on two
 independent hosts, and a 20-minute level episode of +40 % on one host. On white noise
 the factor is 1 and changes nothing.
