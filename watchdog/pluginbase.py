@@ -22,11 +22,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from watchdog.errors import PluginError
+
+
+class PluginLifecycle(Protocol):
+    """The plugin contract every kind shares, checked when an entry point is loaded
+    (``watchdog/daemon/build.py``; defaults in :class:`PluginBase` and each kind's
+    ``base.py``). On the class: ``Options`` (a pydantic model of its config options,
+    validated with each option's file:line; without one the options go to the constructor
+    as they are), ``secret_options`` (the option names that hold secrets: an inline value
+    becomes a SecretStr, never shown) and ``from_config(config, *, journal_path)``
+    (default: the constructor); on the instance:
+    """
+
+    def close(self) -> None:
+        """Release what it holds open (HTTP clients); called on reload and at exit."""
+        ...
+
+    @property
+    def disabled(self) -> bool:
+        """True once it has given up (a notifier whose token was revoked)."""
+        ...
 
 
 class PluginOptions(BaseModel):

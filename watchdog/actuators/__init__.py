@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from watchdog.model import Decision
+from watchdog.pluginbase import PluginLifecycle
 
 
 @dataclass(frozen=True)
@@ -44,21 +45,7 @@ class Actuator(Protocol):
         ...
 
 
-class ActuatorPlugin(Actuator, Protocol):
-    """The plugin contract of an actuator, checked when its entry point is loaded
-    (``watchdog/daemon/build.py``; defaults in ``watchdog/actuators/base.py``, see
-    :mod:`watchdog.pluginbase`). Besides the methods above, on the class: ``Options`` (a
-    pydantic model of its config options, validated with each option's file:line; without
-    one the options go to the constructor as they are), ``secret_options`` (the option
-    names that hold secrets: an inline value becomes a SecretStr, never shown) and
-    ``from_config(config, *, journal_path)`` (default: the constructor); on the instance:
-    """
-
-    def close(self) -> None:
-        """Release what it holds open (HTTP clients); called on reload and at exit."""
-        ...
-
-    @property
-    def disabled(self) -> bool:
-        """True once it has given up (a notifier whose token was revoked)."""
-        ...
+class ActuatorPlugin(Actuator, PluginLifecycle, Protocol):
+    """The plugin contract of an actuator: the methods above and
+    :class:`~watchdog.pluginbase.PluginLifecycle`
+    (defaults in ``watchdog/actuators/base.py``)."""

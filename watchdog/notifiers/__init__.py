@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from watchdog.pluginbase import PluginLifecycle
+
 
 @dataclass(frozen=True)
 class Notification:
@@ -38,21 +40,7 @@ class Notifier(Protocol):
         ...
 
 
-class NotifierPlugin(Notifier, Protocol):
-    """The plugin contract of a notifier, checked when its entry point is loaded
-    (``watchdog/daemon/build.py``; defaults in ``watchdog/notifiers/base.py``, see
-    :mod:`watchdog.pluginbase`). Besides the methods above, on the class: ``Options`` (a
-    pydantic model of its config options, validated with each option's file:line; without
-    one the options go to the constructor as they are), ``secret_options`` (the option
-    names that hold secrets: an inline value becomes a SecretStr, never shown) and
-    ``from_config(config, *, journal_path)`` (default: the constructor); on the instance:
-    """
-
-    def close(self) -> None:
-        """Release what it holds open (HTTP clients); called on reload and at exit."""
-        ...
-
-    @property
-    def disabled(self) -> bool:
-        """True once it has given up (a notifier whose token was revoked)."""
-        ...
+class NotifierPlugin(Notifier, PluginLifecycle, Protocol):
+    """The plugin contract of a notifier: the methods above and
+    :class:`~watchdog.pluginbase.PluginLifecycle`
+    (defaults in ``watchdog/notifiers/base.py``)."""

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from watchdog.config.schema import Module
 from watchdog.judge.series import SeriesStore
+from watchdog.pluginbase import PluginLifecycle
 
 
 class Source(Protocol):
@@ -27,21 +28,7 @@ class Source(Protocol):
         ...
 
 
-class SourcePlugin(Source, Protocol):
-    """The plugin contract of a source, checked when its entry point is loaded
-    (``watchdog/daemon/build.py``; defaults in ``watchdog/sources/base.py``, see
-    :mod:`watchdog.pluginbase`). Besides the methods above, on the class: ``Options`` (a
-    pydantic model of its config options, validated with each option's file:line; without
-    one the options go to the constructor as they are), ``secret_options`` (the option
-    names that hold secrets: an inline value becomes a SecretStr, never shown) and
-    ``from_config(config, *, journal_path)`` (default: the constructor); on the instance:
-    """
-
-    def close(self) -> None:
-        """Release what it holds open (HTTP clients); called on reload and at exit."""
-        ...
-
-    @property
-    def disabled(self) -> bool:
-        """True once it has given up (a notifier whose token was revoked)."""
-        ...
+class SourcePlugin(Source, PluginLifecycle, Protocol):
+    """The plugin contract of a source: the methods above and
+    :class:`~watchdog.pluginbase.PluginLifecycle`
+    (defaults in ``watchdog/sources/base.py``)."""
