@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -60,19 +60,69 @@ class Sample:
     value: float
 
 
-@dataclass(frozen=True)
-class RuleResult:
-    """One rule evaluated once.
+class RuleOutcome(StrEnum):
+    """What one evaluation of a rule found. The verdict (judge/verdict.py) decides on this
+    alone; the evidence dict only records the numbers and flags behind it for the journal.
 
-    ``breached`` is True (condition holds), False (it does not) or None (inconclusive:
-    not enough evidence to say either way). ``evidence`` holds the numbers behind it.
+    breached      the condition holds
+    clear         it does not
+    missing       too little data to say (no reference, a stale window, gaps): holds the
+                  rollout and leaves a pending alert as it was
+    warming       V2 has not run or settled long enough yet: clears a pending alert and
+                  holds nothing (the stage hold still has to pass)
+    disputed      live V1 and its stored baseline disagree and V2 is worse than only one
+                  of them (judge/disagree.py): clears a pending alert and holds the rollout
+    inapplicable  the rule does not apply (no live V1 left to compare with): holds nothing
+    """
+
+    BREACHED = "breached"
+    CLEAR = "clear"
+    MISSING = "missing"
+    WARMING = "warming"
+    DISPUTED = "disputed"
+    INAPPLICABLE = "inapplicable"
+
+    @property
+    def breached(self) -> bool | None:
+        """True (breached), False (clear) or None (every other outcome: no verdict)."""
+        return True if self is RuleOutcome.BREACHED else (
+            False if self is RuleOutcome.CLEAR else None)
+
+    @classmethod
+    def of(cls, breached: bool | None) -> RuleOutcome:
+        """BREACHED, CLEAR or MISSING for True, False or None."""
+        return cls.MISSING if breached is None else cls.BREACHED if breached else cls.CLEAR
+
+
+@dataclass(frozen=True, init=False)
+class RuleResult:
+    """One rule evaluated once: its ``outcome``, a one-line ``summary``, and ``evidence``
+    (the numbers behind it, journaled as they are).
+
+    The third argument is the outcome, or for short a bool/None: ``RuleResult(name,
+    metric, True, summary)`` is BREACHED, False CLEAR, None MISSING. ``breached`` is the
+    outcome as True / False / None (None for every outcome but breached and clear).
     """
 
     rule: str
     metric: str
-    breached: bool | None
+    outcome: RuleOutcome
     summary: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any]
+
+    def __init__(self, rule: str, metric: str, outcome: RuleOutcome | bool | None,
+                 summary: str, evidence: dict[str, Any] | None = None) -> None:
+        if not isinstance(outcome, RuleOutcome):
+            outcome = RuleOutcome.of(None if outcome is None else bool(outcome))
+        object.__setattr__(self, "rule", rule)
+        object.__setattr__(self, "metric", metric)
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "summary", summary)
+        object.__setattr__(self, "evidence", {} if evidence is None else evidence)
+
+    @property
+    def breached(self) -> bool | None:
+        return self.outcome.breached
 
 
 class RejectReason(StrEnum):

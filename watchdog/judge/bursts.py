@@ -19,7 +19,7 @@ from watchdog.config.schema import BurstsRule
 from watchdog.judge import counts, stats
 from watchdog.judge.context import EPS, EvalContext, inconclusive, span, too_few, warm_from
 from watchdog.judge.warmup import warming_in
-from watchdog.model import Direction, RuleResult, Version
+from watchdog.model import Direction, RuleOutcome, RuleResult, Version
 
 WARMING_WINDOW = 60.0  # settle_with: how far back the other metric's warm-up is looked for
 
@@ -56,14 +56,14 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
     if run == 0 and ctx.now - ctx.started_at < spec.settle and last_end is not None \
             and times[0] - ctx.started_at < spec.settle:
         return inconclusive(rule, "V2 still settling after start: its only out-of-line "
-                                  "run began with it", warming=True)
+                                  "run began with it", RuleOutcome.WARMING)
     if run is not None and spec.settle_with is not None \
             and times[run] <= ctx.started_at + WARMING_WINDOW + EPS:
         # a run that began with V2 while V2 is still slow (``settle_with``): a warm-up
         warm = warming_in(spec.settle_with, rule, ctx, WARMING_WINDOW)
         if warm is not None:
             return inconclusive(rule, f"V2 still warming up ({warm}); its only out-of-line "
-                                      f"run began with it", warming=True)
+                                      f"run began with it", RuleOutcome.WARMING)
     evidence: dict[str, Any] = {"reference": _round(reference), "limit": _round(limit),
                                 "noise_sd": _round(sd), "episodes": episodes,
                                 "longest_run": longest, "min_run": rule.min_run,

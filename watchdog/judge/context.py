@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from watchdog.baseline import Baseline
 from watchdog.config.schema import GrowthRule, Module, Rule
 from watchdog.judge.series import SeriesStore
-from watchdog.model import RuleResult, Version
+from watchdog.model import RuleOutcome, RuleResult, Version
 
 # Seconds: boundaries are widened by this much so a sample exactly on one counts. It must
 # exceed the float spacing of Unix times (2.4e-7 s around 2026): 1e-9 vanished there, so
@@ -45,13 +45,29 @@ def span(rule: Rule, ctx: EvalContext) -> float:
     return max(rule.window, (rule.min_samples - 0.5) * interval)
 
 
-def inconclusive(rule: Rule, why: str, **evidence: Any) -> RuleResult:
-    return RuleResult(rule.name, rule.metric, None, f"{rule.metric}: {why}",
-                      {"inconclusive": why, **evidence})
+# the flag each outcome other than breached/clear/missing records in the evidence, for the
+# journal's readers (the verdict decides on the outcome, never on these)
+FLAGS: dict[RuleOutcome, tuple[str, Any]] = {
+    RuleOutcome.WARMING: ("warming", True), RuleOutcome.DISPUTED: ("disagree", 1),
+    RuleOutcome.INAPPLICABLE: ("inapplicable", True)}
+
+
+# the outcomes that are neither breached nor clear
+Unsettled = Literal[RuleOutcome.MISSING, RuleOutcome.WARMING, RuleOutcome.DISPUTED,
+                    RuleOutcome.INAPPLICABLE]
+
+
+def inconclusive(rule: Rule, why: str, outcome: Unsettled = RuleOutcome.MISSING,
+                 **evidence: Any) -> RuleResult:
+    """A result that is neither breached nor clear: ``outcome`` says which (missing data
+    by default), ``why`` says why in the summary and in the evidence."""
+    flag = dict([FLAGS[outcome]]) if outcome in FLAGS else {}
+    return RuleResult(rule.name, rule.metric, outcome, f"{rule.metric}: {why}",
+                      {"inconclusive": why, **flag, **evidence})
 
 
 def young(rule: Rule, ctx: EvalContext, why: str, **evidence: Any) -> RuleResult | None:
-    """Inconclusive only because V2 has not run long enough yet for this rule ("warming").
+    """Inconclusive only because V2 has not run long enough yet for this rule (WARMING).
 
     That is not missing data: it does not hold the rollout (the stage hold still has to
     pass). Missing data, once there has been time for it, does.
@@ -61,12 +77,12 @@ def young(rule: Rule, ctx: EvalContext, why: str, **evidence: Any) -> RuleResult
     needed = min(needed, span(rule, ctx))
     if ctx.now - warm_from(rule, ctx) >= needed:
         return None
-    return inconclusive(rule, why, warming=True, **evidence)
+    return inconclusive(rule, why, RuleOutcome.WARMING, **evidence)
 
 
 def too_few(rule: Rule, ctx: EvalContext, n: int) -> RuleResult:
     if ctx.now < warm_from(rule, ctx):
-        return inconclusive(rule, "V2 is warming up", warming=True, n_v2=n)
+        return inconclusive(rule, "V2 is warming up", RuleOutcome.WARMING, n_v2=n)
     why = f"{n} V2 samples in window, need {rule.min_samples}"
     return young(rule, ctx, why, n_v2=n) or inconclusive(rule, why, n_v2=n)
 

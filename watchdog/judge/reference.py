@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -14,12 +15,26 @@ from watchdog.config.schema import RelativeRule
 from watchdog.judge import counts, noise, stats
 from watchdog.judge.context import EvalContext, inconclusive, paired
 from watchdog.judge.series import Series
-from watchdog.model import Direction, RuleResult, Version
+from watchdog.model import Direction, RuleOutcome, RuleResult, Version
+
+
+class ReferenceKind(StrEnum):
+    """What V2 is compared with (journaled as the evidence's ``against``)."""
+
+    LIVE_V1 = "live_v1"  # live V1 at the same instants, while it serves
+    BASELINE = "baseline"  # V1's stored baseline
+    BASELINE_REBASED = "baseline_rebased"  # the baseline moved to V1's last live level
+
+    @property
+    def label(self) -> str:
+        """How a summary names it: "live V1", "baseline", "rebased baseline"."""
+        return {"live_v1": "live V1", "baseline": "baseline",
+                "baseline_rebased": "rebased baseline"}[self.value]
 
 
 @dataclass(frozen=True)
 class Reference:
-    kind: str  # "live_v1", "baseline", "baseline_rebased"
+    kind: ReferenceKind
     value: float
     se: float
     n: int
@@ -27,7 +42,6 @@ class Reference:
     paired: np.ndarray | None = None  # V2's samples at V1's instants (live_v1 only)
     sd: float = 0.0  # V1's noise per sample (live_v1 only)
     level: float = math.nan  # V1's own live level (live_v1 only; value may be the baseline)
-
 
 
 def small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float,
@@ -70,8 +84,8 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
     # V1's last few samples before it stopped serving)
     if rule.against != "baseline" and len(v1) >= rule.min_samples and 2 * len(v1) >= n_v2:
         if rule.test == "none":
-            return Reference("live_v1", stats.aggregate(v1, rule.aggregate), 0.0, len(v1),
-                             paired=v2)
+            return Reference(ReferenceKind.LIVE_V1, stats.aggregate(v1, rule.aggregate), 0.0,
+                             len(v1), paired=v2)
         sd1 = noise.measured(ctx, Version.V1, rule.metric,
                              ctx.now - max(ctx.noise_window, width), v1, floor)
         est = rule.estimator
@@ -81,7 +95,7 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
             f"V1's level {level:.4g} reads better than its stored baseline {stored:.4g} "
             f"(V1 serves the smaller share, or its count is mostly zeros), which is the "
             f"reference")
-        return Reference("live_v1", level if stored is None else stored,
+        return Reference(ReferenceKind.LIVE_V1, level if stored is None else stored,
                          stats.standard_error(sd1, len(v1), est), len(v1), note, paired=v2,
                          sd=sd1, level=level)
     if rule.against == "live":
@@ -89,7 +103,7 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
             # V2 serves everything: there is no control group left for this rule. That is
             # not missing data, so it does not hold the rollout.
             return inconclusive(rule, "V1 no longer serves (V2 has all traffic); a rule "
-                                      "against live V1 does not apply", inapplicable=True)
+                                      "against live V1 does not apply", RuleOutcome.INAPPLICABLE)
         return inconclusive(rule, f"{len(v1)} live V1 samples in window, need "
                                   f"{rule.min_samples}", n_v1=len(v1))
     baseline = ctx.baselines.get(rule.metric)
@@ -104,10 +118,10 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
         value, se = baseline_level(baseline)
     last = v1s.last_time(ctx.now)
     if last is None or ctx.now - last > ctx.drift_lookback:
-        return Reference("baseline", value, se, baseline.count)
+        return Reference(ReferenceKind.BASELINE, value, se, baseline.count)
     recent = v1s.since(last - ctx.noise_window, last)
     if len(recent) < rule.min_samples or value == 0:
-        return Reference("baseline", value, se, baseline.count)
+        return Reference(ReferenceKind.BASELINE, value, se, baseline.count)
     sd1 = noise.window_sd(recent, recent, floor)
     level = stats.location(recent, sd1)
     drift = level / value - 1
@@ -118,12 +132,12 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
     higher = ctx.module.metrics[rule.metric].direction is not Direction.LOWER_IS_WORSE
     if (level > value) != higher:
         # V1 was doing better than its baseline: keep the baseline (never a stricter limit)
-        return Reference("baseline", value, se, baseline.count,
+        return Reference(ReferenceKind.BASELINE, value, se, baseline.count,
                          f"V1's last live level {level:.4g} ({drift:+.1%}) kept the baseline")
     note = (f"baseline {value:.4g} rebased on V1's last live level {level:.4g} "
             f"({drift:+.1%}, {ctx.now - last:g}s ago)")
-    return Reference("baseline_rebased", level, stats.standard_error(sd1, len(recent)),
-                     len(recent), note)
+    return Reference(ReferenceKind.BASELINE_REBASED, level,
+                     stats.standard_error(sd1, len(recent)), len(recent), note)
 
 
 @functools.lru_cache(maxsize=64)

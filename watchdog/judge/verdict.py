@@ -10,10 +10,21 @@ from watchdog.config.stagerules import rules_at
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState, carried, step
 from watchdog.judge.domain import admit, annotate
 from watchdog.judge.rules import EvalContext, evaluate
-from watchdog.model import RuleAction, RuleResult, Verdict, VerdictKind
+from watchdog.model import RuleAction, RuleOutcome, RuleResult, Verdict, VerdictKind
 
 JITTER = 0.1  # of the interval: how far off the grid a live tick may wake (see alerts.py)
 CARRY_INTERVALS = 3  # a rollback rule's last breach counts `for` + this many intervals
+
+# What each outcome is to the rule's alert (alerts.py): a breach, a clear evaluation, or
+# no evidence (None: a pending alert stays as it was). A V2 that is warming is settling,
+# not breaching lastingly, and references that disagree (disagree.py) are evidence that
+# V2 is not worse than both: each clears a pending alert. Missing data leaves it.
+ALERT_SEES: Mapping[RuleOutcome, bool | None] = {
+    RuleOutcome.BREACHED: True, RuleOutcome.CLEAR: False, RuleOutcome.WARMING: False,
+    RuleOutcome.DISPUTED: False, RuleOutcome.MISSING: None, RuleOutcome.INAPPLICABLE: None}
+# The outcomes that make a hold or rollback rule's verdict inconclusive (hold the rollout):
+# missing data and disputed references. Warming and inapplicable rules hold nothing.
+UNSURE = frozenset({RuleOutcome.MISSING, RuleOutcome.DISPUTED})
 
 
 def judge(ctx: EvalContext, states: Mapping[str, AlertState]
@@ -22,8 +33,8 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
 
     critical     a rule with action rollback is firing
     warning      a rule with action hold is firing
-    inconclusive a rule that could hold or roll back lacks the evidence to say (a rule
-                 that is only "warming", i.e. V2 has not run long enough yet, does not count)
+    inconclusive a rule that could hold or roll back lacks the evidence to say (its outcome
+                 is missing or disputed; warming and inapplicable ones do not count)
     healthy      otherwise (notify-only and dry-run rules never change the verdict)
 
     A rollback rule whose data goes missing while its alert is pending keeps counting its
@@ -44,11 +55,7 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
     for rule in rules_at(module.rules, ctx.traffic_percent):
         result = annotate(evaluate(rule, ctx), rule, ctx.now, module.interval, rejected)
         results.append(result)
-        # "warming" is evidence of a settling V2, not of a lasting breach, and references
-        # that disagree (disagree.py) are evidence that V2 is not worse than both: each
-        # clears a pending alert, where missing data (plain inconclusive) leaves it as it was
-        cleared = result.evidence.get("warming") or result.evidence.get("disagree")
-        breached = False if cleared else result.breached
+        breached = ALERT_SEES[result.outcome]
         jitter = JITTER * module.interval
         carry = carry_for(rule, module.interval)
         state = step(states.get(rule.name, INACTIVE), breached, ctx.now,
@@ -65,8 +72,7 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         if state.phase is AlertPhase.FIRING:
             target = critical if rule.action is RuleAction.ROLLBACK else warning
             target.append(said)
-        elif result.breached is None and not (result.evidence.get("warming")
-                                              or result.evidence.get("inapplicable")):
+        elif result.outcome in UNSURE:
             unsure.append(said)
     if critical:
         kind, reasons = VerdictKind.CRITICAL, critical
