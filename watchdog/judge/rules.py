@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,8 @@ from watchdog.config.schema import (
 from watchdog.judge import stats
 from watchdog.judge.bursts import evaluate_bursts
 from watchdog.judge.context import EPS, EvalContext, inconclusive, span, too_few, warm_from, young
-from watchdog.judge.growthref import leak_check
+from watchdog.judge.growthref import LeakCheck, leak_check
+from watchdog.judge.pairedgrowth import paired_growth
 from watchdog.judge.relative import evaluate_relative
 from watchdog.model import RuleResult, Version
 
@@ -67,10 +69,44 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
         return too_few(rule, ctx, len(v2))
     found = stats.growth_per_hour(times, v2, rule.envelope, start, ctx.now,
                                   rule.max_growth_per_hour)
+    fast = paired_growth(rule, ctx, start)  # V2 - V1 at the same instants, while V1 serves
     if found is None or (rule.test == "sequential" and found.z is None):
         why = f"fewer than 4 {rule.envelope:g}s blocks of V2 data after warm-up"
-        return young(rule, ctx, why, n_v2=len(v2)) or inconclusive(rule, why, n_v2=len(v2))
-    rising = all(b > a for a, b in itertools.pairwise(found.minima))
+        if fast is None or not fast.breached:
+            return young(rule, ctx, why, n_v2=len(v2)) or inconclusive(rule, why, n_v2=len(v2))
+        found = None  # the paired test alone breaches
+    breached, how, check = _envelope(rule, ctx, found, start, len(v2))
+    if fast is not None and fast.breached and not breached:
+        breached = True
+        how += f"; {fast.describe()}"
+    summary = (f"{rule.metric}: {fast.describe() if fast else ''}; limit "
+               f"{rule.max_growth_per_hour:.0%}/h") if found is None else (
+        f"{rule.metric} grows {found.per_hour:+.1%}/h (lower envelope over "
+        f"{len(found.minima)} blocks of {rule.envelope:g}s; limit "
+        f"{rule.max_growth_per_hour:.0%}/h{how})")
+    evidence: dict[str, Any] = {"limit": rule.max_growth_per_hour, "n_v2": len(v2)}
+    if found is None and fast is not None:  # the paired test alone: its growth
+        evidence["growth_per_hour"] = round(fast.per_hour, 5)
+    if found is not None:
+        evidence.update({
+            "growth_per_hour": round(found.per_hour, 5),
+            "minima": [float(f"{m:.6g}") for m in found.minima],
+            "monotone": all(b > a for a, b in itertools.pairwise(found.minima)),
+            "z": None if found.z is None else round(found.z, 3)})
+        if found.recent_per_hour is not None:
+            evidence["recent_growth_per_hour"] = round(found.recent_per_hour, 5)
+    if check is not None:
+        evidence.update(check.as_dict())
+    if fast is not None:
+        evidence.update(fast.as_dict())
+    return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
+
+
+def _envelope(rule: GrowthRule, ctx: EvalContext, found: stats.Growth | None, start: float,
+              n_v2: int) -> tuple[bool, str, LeakCheck | None]:
+    """The lower-envelope test: (breached, how, leak check), at 4+ blocks."""
+    if found is None:
+        return False, "", None
     over = found.per_hour > rule.max_growth_per_hour
     if rule.test == "none" or found.z is None:
         breached, how = over, ""
@@ -83,21 +119,11 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
             # caches, then flat) is not a leak: a leak keeps the newest blocks rising too
             breached = False
             how += f"; levelled off: {recent:+.1%}/h over the newest {len(found.minima) - 1}"
-    check = leak_check(rule, ctx, found, start, len(v2)) if breached else None
+    check = leak_check(rule, ctx, found, start, n_v2) if breached else None
     if check is not None and check.not_a_leak is not None:
         breached = False
         how += f"; not a leak: {check.not_a_leak}"
-    summary = (f"{rule.metric} grows {found.per_hour:+.1%}/h (lower envelope over "
-               f"{len(found.minima)} blocks of {rule.envelope:g}s; limit "
-               f"{rule.max_growth_per_hour:.0%}/h{how})")
-    evidence = {"growth_per_hour": round(found.per_hour, 5), "limit": rule.max_growth_per_hour,
-                "minima": [float(f"{m:.6g}") for m in found.minima], "monotone": rising,
-                "z": None if found.z is None else round(found.z, 3), "n_v2": len(v2)}
-    if found.recent_per_hour is not None:
-        evidence["recent_growth_per_hour"] = round(found.recent_per_hour, 5)
-    if check is not None:
-        evidence.update(check.as_dict())
-    return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
+    return breached, how, check
 
 
 def _increase(rule: IncreaseRule, ctx: EvalContext) -> RuleResult:

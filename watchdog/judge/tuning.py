@@ -38,6 +38,12 @@ class Tuning:
     # relative rules (disagree.py): live V1 and its baseline disagree: V2 worse than both
     disagreeing_references: bool = True
     episode_max: float = 2400.0  # the confirming window is at most this long (s)
+    # growth rules (pairedgrowth.py): V2 - V1 at the same instants while V1 serves
+    paired_growth: bool = True
+    paired_min_n: int = 12  # fewer pairs: the paired test says nothing
+    paired_min_span: float = 120.0  # nor over a shorter span (s)
+    paired_min_effective_n: float = 8.0  # nor with fewer effective (HAC) samples
+    paired_rho_margin: float = 1.0  # lag-1 autocorrelation raised by this many ses (hac)
 
 
 _CURRENT = [Tuning()]
