@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from watchdog.groups.model import Group
 from watchdog.judge.gates import GateResult
-from watchdog.model import Action, Decision, RuleResult, Verdict, VerdictKind
+from watchdog.model import Action, Decision, RuleOutcome, RuleResult, Verdict, VerdictKind
 from watchdog.rollout import machine
 from watchdog.rollout.promotion import CheckResult
 from watchdog.rollout.state import ACTIVE, Checkpoint, Phase
@@ -157,7 +157,8 @@ def _combined(group: Group, verdicts: Mapping[str, Verdict], now: float,
 
 def _evidence(name: str, verdict: Verdict) -> tuple[dict[str, object], ...]:
     return tuple({"member": name, "rule": r.rule, "metric": r.metric, "breached": r.breached,
-                  "summary": r.summary} for r in verdict.results if r.breached)
+                  "summary": r.summary} for r in verdict.results
+                 if r.outcome is RuleOutcome.BREACHED)
 
 
 def _why(decisions: list[Decision]) -> tuple[str, ...]:

@@ -4,24 +4,14 @@ With ``test: sequential`` the comparison is noise-aware (see stats.py) and runs 
 rule's ``window`` and, if given, ``long_window`` (big shifts show fast in the short one,
 small ones need the long one); the alpha is split between them (Bonferroni).
 
-Warm-up. ``warmup`` drops V2's first seconds outright. ``settle`` is smarter: during V2's
-first ``settle`` seconds a breach only counts when V2's excess is not still falling. A
-warm-up (cache fill, JIT) decays; a regression stays. Before ``settle_min`` (3 minutes) a
-breach counts only when the trend of V2's excess rules out any warm-up that would end
-within ``settle`` (a flat excess, told with enough confidence); from then on, unless the
-excess is falling significantly (warmup.py holds that test, `settle_with` and the
-stale-window check).
-
-Pipeline. Each tick: the windows (``_plan``: warm-up, settle, the long window), then per
-window the **reference** (reference.py), V2's **noise** (``_noise``: noise.py, wander.py)
-and the **comparison** (``_compare``, stats.py; the best window wins, plus the scan), then
-the **gates** (ruling.py), which may rule a breach out: a thin window, V1's own
-excursions, disputed references, a stale window, a V2 still settling or warming up.
-
-Real noise (issue 17). Standard errors and the long window scale with the metric's
-wander factor (wander.py); a window with too few effective samples never breaches; a
-breach must outlast V1's own excursions (wander.episode_span); live V1 that disagrees with
-its stored baseline makes a breach count only if V2 is worse than both (disagree.py).
+Pipeline. Each tick: the windows (``_plan``: ``warmup`` drops V2's first seconds, and
+while V2 may still ``settle`` only the latter half of its life counts), then per window
+the **reference** (reference.py), V2's **noise** (``_noise``: noise.py; standard errors
+and the long window scale with the wander factor, wander.py) and the **comparison**
+(``_compare``, stats.py; the best window decides, and the scan), then the **gates**
+(ruling.py), which may rule a breach out: a thin window, V1's own excursions, disputed
+references (disagree.py), a stale window, a V2 still settling (its excess still falling,
+warmup.py) or still warming up in the metric it settles with.
 
 Reference. Live V1 while it serves. Where it does not (the 100 % stage), the stored
 baseline, rebased on V1's last live level when V1 served within ``drift_lookback`` and
@@ -54,14 +44,10 @@ from watchdog.model import Direction, RuleOutcome, RuleResult, Version
 
 def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     """Windows -> reference -> noise -> comparison -> gates (see the module docstring)."""
-    plan = _plan(rule, ctx)
-    if isinstance(plan, RuleResult):
-        return plan
-    found = _comparison(plan)
+    found = find(rule, ctx)
     if isinstance(found, RuleResult):
         return found
-    finding, scanned = found
-    evidence = _evidence(plan, finding, scanned)
+    finding, evidence = found
     ruled = ruling.rule_on(finding)
     if ruled.outcome is RuleOutcome.BREACHED or ruled.outcome is RuleOutcome.CLEAR:
         return RuleResult(rule.name, rule.metric, ruled.outcome, ruled.summary,
@@ -113,6 +99,19 @@ class _Plan:
         """The comparison over the last ``width`` seconds (from ``long_from`` at most)."""
         found = self.window(width, max(self.ctx.now - width, self.long_from))
         return found[0] if isinstance(found, tuple) else None
+
+
+def find(rule: RelativeRule, ctx: EvalContext
+         ) -> tuple[ruling.Finding, dict[str, Any]] | RuleResult:
+    """What the comparison finds before the gates, and its evidence; or the result where
+    there is nothing to compare (too few V2 samples, no reference)."""
+    plan = _plan(rule, ctx)
+    if isinstance(plan, RuleResult):
+        return plan
+    found = _comparison(plan)
+    if isinstance(found, RuleResult):
+        return found
+    return found[0], _evidence(plan, *found)
 
 
 def _plan(rule: RelativeRule, ctx: EvalContext) -> _Plan | RuleResult:
