@@ -269,6 +269,47 @@ def source_only(a: argparse.Namespace, work: Path, prom_port: int) -> int:
     return 0
 
 
+def profile(a: argparse.Namespace, work: Path) -> int:
+    """No daemon process: the daemon's object in this process (its real journal, source
+    and Prometheus), every module ticked one after another at each grid point under
+    cProfile; CPU per module tick and where it goes (the batched fetch runs in the
+    source's pool threads, which cProfile does not see: its CPU is in the per-tick
+    figure, not in the table)."""
+    import cProfile
+    import pstats
+
+    from watchdog.daemon.service import Daemon
+
+    os.chdir(work)
+    daemon = Daemon(str(work / "watchdog.yaml"))
+    daemon.guard.start()
+    names = sorted(daemon.units)
+    prof = cProfile.Profile()
+    spent: list[float] = []
+    for k in range(a.profile + 1):
+        grid = (int(time.time() / a.interval) + 1) * a.interval
+        time.sleep(max(0.0, grid - time.time()))
+        cpu = time.process_time()
+        if k:
+            prof.enable()
+        for name in names:
+            daemon.tick(name)
+        if k:
+            prof.disable()
+            spent.append((time.process_time() - cpu) / len(names))
+        print(f"round {k}: {(time.process_time() - cpu) / len(names) * 1000:.2f} ms CPU per "
+              f"module tick ({time.time() - grid:.1f}s wall for {len(names)} modules)"
+              f"{' (the first: starts, cold windows; not counted)' if not k else ''}",
+              flush=True)
+    print(f"CPU per module tick (rounds 1-{a.profile}): "
+          f"{sum(spent) / len(spent) * 1000:.2f} ms (min {min(spent) * 1000:.2f})")
+    stats = pstats.Stats(prof)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(45)
+    daemon.guard.stop()
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "exporter":
         exporter(Path(sys.argv[2]), int(sys.argv[3]))
@@ -283,6 +324,9 @@ def main() -> int:
     p.add_argument("--source-only", action="store_true",
                    help="no daemon: this process ticks every module's fetch at each grid "
                    "point (a thread per module, as the scheduler does) and times them")
+    p.add_argument("--profile", type=int, default=0, metavar="ROUNDS",
+                   help="no daemon process: tick every module in this process, one after "
+                   "another, for ROUNDS grid points after --warmup, under cProfile")
     p.add_argument("--tmp", help="folder for the journal, Prometheus data and logs "
                    "(default: the system's temporary folder), e.g. /dev/shm")
     p.add_argument("--keep", type=Path, help="keep the daemon's folder (config, logs) here")
@@ -328,6 +372,9 @@ def main() -> int:
             modules=modules))
         if a.source_only:
             return source_only(a, work, prom_port)
+        if a.profile:
+            time.sleep(a.warmup)
+            return profile(a, work)
         started = time.monotonic()
         daemon = children.start("daemon", [*cli_command(), "run", "--config",
                                            str(work / "watchdog.yaml")],

@@ -44,6 +44,7 @@ from typing import Protocol
 from watchdog.baseline import Baseline
 from watchdog.checks import CheckRunner
 from watchdog.config.loader import RuleSet
+from watchdog.config.planparts import Gate
 from watchdog.config.schema import Module, Plan
 from watchdog.daemon import claims
 from watchdog.daemon.statelock import state_lock
@@ -209,17 +210,9 @@ class Engine:
             return self.start(name, now)
         module = self.module(name)
         plan = self.plan(name)
-        # promotion gates before the next stage (issue 20): judged on their own windows
-        pending_gates = plan.gates_before(cp.stage + 1) if cp.phase in ACTIVE else []
+        pending_gates = self._pending_gates(cp, plan)
         if store is None:
-            back = max([self.lookback(module), *(g.window for g in pending_gates)])
-            try:
-                store = self.source.fetch(module, now - back, now)
-            except SourceError as err:
-                log.warning("module %s: source failed: %s", name, err)
-                if self.on_source_error is not None:
-                    self.on_source_error(err)
-                store = SeriesStore()
+            store = self.fetch(name, now, cp)
         ctx = EvalContext(module=module, now=now, started_at=cp.started_at, series=store,
                           baselines=self.baselines(name, now), noise_window=NOISE_WINDOW,
                           drift_lookback=DRIFT_LOOKBACK, traffic_percent=cp.traffic_percent,
@@ -237,6 +230,26 @@ class Engine:
         summaries = {r.rule: r.summary for r in verdict.results}
         done, new_cp = self._commit(name, decisions, new_cp, now, cp, summaries)
         return TickResult(name, verdict, tuple(done), new_cp)
+
+    @staticmethod
+    def _pending_gates(cp: Checkpoint, plan: Plan) -> list[Gate]:
+        """Promotion gates before the next stage (issue 20): judged on their own windows."""
+        return plan.gates_before(cp.stage + 1) if cp.phase in ACTIVE else []
+
+    def fetch(self, name: str, now: float, cp: Checkpoint) -> SeriesStore:
+        """What a tick of ``name`` at ``now`` judges: the source's samples over the rules'
+        lookback (and the pending gates' windows); empty when the source failed. The I/O
+        part of a tick: the daemon runs it before taking a judging slot."""
+        module = self.module(name)
+        back = max([self.lookback(module),
+                    *(g.window for g in self._pending_gates(cp, self.plan(name)))])
+        try:
+            return self.source.fetch(module, now - back, now)
+        except SourceError as err:
+            log.warning("module %s: source failed: %s", name, err)
+            if self.on_source_error is not None:
+                self.on_source_error(err)
+            return SeriesStore()
 
     def _check(self, cp: Checkpoint, plan: Plan, now: float) -> CheckResult | None:
         """The next stage's check, once the rollout is ready for it (healthy for the

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import signal
 import sqlite3
@@ -32,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 
 from watchdog.clock import Clock, SystemClock
-from watchdog.daemon import claims, groupjobs, ticks
+from watchdog.daemon import claims, groupjobs, slots, ticks
 from watchdog.daemon.alerting import alert_notifications
 from watchdog.daemon.build import PluginSet, close_plugin
 from watchdog.daemon.config import Loaded, load_config
@@ -46,7 +47,7 @@ from watchdog.daemon.leases import (
 )
 from watchdog.daemon.observe import Observability
 from watchdog.daemon.outbox import Outbox
-from watchdog.daemon.scheduler import JobSpec, Scheduler
+from watchdog.daemon.scheduler import JobSpec, Scheduler, phases
 from watchdog.daemon.startlog import resumed
 from watchdog.daemon.stuck import OnStuck
 from watchdog.engine import Engine, TickResult, journal_wait
@@ -55,12 +56,16 @@ from watchdog.journal import is_postgres, open_journal
 from watchdog.journal.base import Journal
 from watchdog.journal.records import JournaledDecision, Lease
 from watchdog.model import Decision
+from watchdog.notifiers import Notification
 from watchdog.notifiers.queue import NotificationQueue
 from watchdog.sdnotify import Notifier as SystemdNotifier
 from watchdog.sdnotify import WatchdogPinger
 from watchdog.sourcestate import record_source
 
 log = logging.getLogger(__name__)
+
+STATUS_EVERY_TICK = 50
+"""Up to this many modules the systemd status line is sent after every tick."""
 
 
 @dataclass
@@ -100,6 +105,7 @@ class Daemon:
         # module groups run as one job each (daemon/groupjobs.py): the units
         self.groups = groupjobs.daemon_groups(self.loaded.rules, self.loaded.module_names)
         self.units = groupjobs.units(self.loaded.module_names, self.groups)
+        self._phases: dict[str, float] = {}  # per unit, its place in the interval (_adopt)
         self.guard = Guard(open_journal(self.loaded.db, busy_timeout=wait), self.instance,
                            self.units, self._lease_ttl, self.clock,
                            spread=self.pg, on_change=self._lease_changed)
@@ -125,6 +131,8 @@ class Daemon:
         if self.observe.server is not None:
             self.observe.server.app.state.lease_state = self.guard.state  # /health
         self.scheduler = Scheduler(self._job, max_workers=len(self.units) + 1)
+        self.slots = slots.Slots()
+        self._status_at = -math.inf
         self._wake = threading.Event()
         self._stop_asked = False
         self._reload_asked = False
@@ -165,31 +173,42 @@ class Daemon:
             began = self.clock.monotonic()
             before = dict(cp.alerts) if cp is not None else {}
             self._fetch_errors.pop(module, None)
-            if group is None:
-                result = engine.tick(module, now)
-                notes = alert_notifications(engine.module(module), before, result)
-            else:  # its members' alerts, named as theirs
-                result, notes = groupjobs.tick(engine, group, now, before)
-            if result.decisions:
-                log.info("module %s: journaled %s under lease epoch %d", module,
-                         ", ".join(d.action.value for d in result.decisions), lease.epoch)
-            self.observe.tick(result, self.clock.monotonic() - began)
-            health = self.observe.sources.after_tick(module, now, engine.source,
-                                                     self._fetch_errors.pop(module, None))
-            # display-only writes wait for nothing while the journal refuses this module's
-            # records (locked by another process): each would hold the tick for the
-            # journal's wait again, and the next evaluation, a rollback's, behind it
-            refused = engine.journal_refused(module)
-            if not refused:
-                record_source(engine.journal, module, health, now)
-            for note in notes:
-                for queue in self.queues:
-                    queue.enqueue(note)
-            self.stats.ticks += 1
-            if not refused:
-                ticks.record_verdict(engine.journal, result)
-            self._results[module] = result
+            # the source's reads (I/O) outside a judging slot; judging, deciding and
+            # journaling in one (daemon/slots.py); the duration observed covers both
+            store = engine.fetch(module, now, cp) if group is None and cp is not None \
+                else None
+            with self.slots.hold(slots.patience(self._spec(module).interval)):
+                if group is None:
+                    result = engine.tick(module, now, store=store)
+                    notes = alert_notifications(engine.module(module), before, result)
+                else:  # its members' alerts, named as theirs
+                    result, notes = groupjobs.tick(engine, group, now, before)
+                if result.decisions:
+                    log.info("module %s: journaled %s under lease epoch %d", module,
+                             ", ".join(d.action.value for d in result.decisions),
+                             lease.epoch)
+                self.observe.tick(result, self.clock.monotonic() - began)
+                self._after(engine, module, now, result, notes)
             return result
+
+    def _after(self, engine: Engine, module: str, now: float, result: TickResult,
+               notes: list[Notification]) -> None:
+        """What a tick keeps beside its decisions: source health, notes, last verdict."""
+        health = self.observe.sources.after_tick(module, now, engine.source,
+                                                 self._fetch_errors.pop(module, None))
+        # display-only writes wait for nothing while the journal refuses this module's
+        # records (locked by another process): each would hold the tick for the journal's
+        # wait again, and the next evaluation, a rollback's, behind it
+        refused = engine.journal_refused(module)
+        if not refused:
+            record_source(engine.journal, module, health, now)
+        for note in notes:
+            for queue in self.queues:
+                queue.enqueue(note)
+        self.stats.ticks += 1
+        if not refused:
+            ticks.record_verdict(engine.journal, result)
+        self._results[module] = result
 
     def _job(self, module: str) -> None:
         if self._stopping:
@@ -203,6 +222,18 @@ class Daemon:
                       exc_info=not isinstance(err, JournalError | sqlite3.Error))
         finally:
             self._busy.pop(module, None)
+        self._status()
+
+    def _status(self) -> None:
+        """The systemd status line (it lists every module): after each tick with a few
+        modules; with many, at most once a second (built after each of a thousand ticks,
+        it cost more CPU than judging them); nothing without systemd to tell."""
+        if not self.systemd.enabled:
+            return
+        now = self.clock.monotonic()
+        if len(self.units) > STATUS_EVERY_TICK and now - self._status_at < 1.0:
+            return
+        self._status_at = now
         held = self.guard.held()
         self.systemd.status(f"{self.instance}: " + (
             f"guarding {len(held)} of {len(self.units)} modules and groups; "
@@ -272,14 +303,22 @@ class Daemon:
         config = self.loaded.config
         if config.clock.kind == "replay":
             return JobSpec(config.clock.pace, align=False)
-        return JobSpec(groupjobs.interval(self.loaded, module), config.schedule.align,
-                       config.schedule.offset, config.schedule.misfire_grace)
+        every = groupjobs.interval(self.loaded, module)
+        return JobSpec(every, config.schedule.align, config.schedule.offset,
+                       config.schedule.misfire_grace,
+                       self._phases.get(module, 0.0) if config.schedule.align else 0.0)
 
     def _adopt(self, loaded: Loaded, plugins: PluginSet) -> None:
         """Use ``loaded``/``plugins`` (callers hold every module lock)."""
         rules = ticks.rules_with_intervals(loaded)
         self.groups = groupjobs.daemon_groups(loaded.rules, loaded.module_names)
         self.units = groupjobs.units(loaded.module_names, self.groups)
+        # many modules: their ticks spread over the first part of the interval
+        by_interval: dict[float, list[str]] = {}
+        for name in self.units:
+            by_interval.setdefault(groupjobs.interval(loaded, name), []).append(name)
+        self._phases = {name: phase for every, names in by_interval.items()
+                        for name, phase in phases(names, every).items()}
         for name in self.units:
             engine = self.engines.get(name)
             if engine is None:

@@ -9,6 +9,10 @@ deadline). Without this, a misspelled metric in a PromQL template only showed as
   as a whole is counted once by the daemon's ``on_source_error`` instead);
 * logs a WARNING when a read starts failing and a line when it reads again, once per
   episode, not every tick (a missed deadline is the source's own once-per-episode line);
+  an empty result only once it is empty at two fetches in a row: a Prometheus that has
+  scraped once has no ``rate()`` yet, and at a daemon's start-up (1,000 modules, batched)
+  that said "the query finds no series" 8,000 times, then "reads again" 8,000 times, one
+  interval later; a misspelled metric stays empty and is said a tick later;
 * gives the module's source state for the journal (``source:{module}``: ``ok``,
   ``partial`` with the failing reads, or ``down`` with the error), written when it
   changes, so ``status`` and the API say the source is down instead of showing the last
@@ -27,6 +31,7 @@ from watchdog.telemetry import Telemetry, error_kind
 log = logging.getLogger("watchdog.daemon")
 
 _LATE = "timeout"  # DeadlineExceeded: logged by the source itself, once per episode
+_EMPTY = "empty_result"  # said when it is still empty at the next fetch
 
 
 def _reads_of(source: object, module: str) -> Mapping[Any, Any] | None:
@@ -56,6 +61,7 @@ class SourceWatch:
         self.telemetry = telemetry
         self.plugin = plugin
         self._failing: dict[str, dict[tuple[str, str], str]] = {}  # module -> key -> kind
+        self._said: dict[str, set[tuple[str, str]]] = {}  # module -> keys warned about
         self._down: dict[str, bool] = {}
         self._seen: dict[str, int] = {}  # module -> id of the errors mapping last read
         self._state: dict[str, dict[str, Any]] = {}
@@ -76,14 +82,21 @@ class SourceWatch:
                 self.telemetry.source_error(self.plugin, error)
         before = self._failing.get(module, {})
         now = {key: error_kind(e) for key, e in reads.items()}
+        said = self._said.setdefault(module, set())
         for (version, metric), error in reads.items():
-            kind = now[(version, metric)]
-            if before.get((version, metric)) != kind and kind != _LATE:
-                log.warning("module %s: %s (logged once until it reads again; "
-                            "`rollout-watchdog query %s --metric %s` shows what it returns)",
-                            module, describe(metric, version, error), module, metric)
+            key, kind = (version, metric), now[(version, metric)]
+            if kind == _LATE or (before.get(key) == kind and key in said):
+                continue  # the source's own line / said in this episode
+            if kind == _EMPTY and before.get(key) != kind:
+                said.discard(key)  # empty once: said if still empty at the next fetch
+                continue
+            said.add(key)
+            log.warning("module %s: %s (logged once until it reads again; "
+                        "`rollout-watchdog query %s --metric %s` shows what it returns)",
+                        module, describe(metric, version, error), module, metric)
         for version, metric in sorted(set(before) - set(now)):
-            if before[(version, metric)] != _LATE:
+            if (version, metric) in said:
+                said.discard((version, metric))
                 log.info("module %s: %s %s reads again", module, metric, version)
         self._failing[module] = now
         was_down = self._down.get(module, False)

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from watchdog.errors import BadQuery, EmptyResult, SourceError
 from watchdog.sources import deadline as dl
 from watchdog.sources.promapi import PromSeries
@@ -131,8 +133,7 @@ class Batches:
         held = self._wait(group, module, first, last, until, version=version)
         found = []  # the points built outside the lock: a thousand modules read it
         for labels, base, values in held:
-            points = tuple((round(base + i * group.step, 3), v)
-                           for i, v in enumerate(values) if not math.isnan(v))
+            points = _points(base, group.step, values)
             if points:
                 found.append(PromSeries(dict(labels), points))
         if not found:
@@ -324,3 +325,17 @@ class Batches:
         hi = min(group.n - 1, round((last - group.base) / group.step))
         return [(labels, group.base + lo * group.step, values[lo:hi + 1])
                 for labels, values in group.data.get((module, version), {}).items()]
+
+
+def _points(base: float, step: float, values: array[float]) -> tuple[tuple[float, float], ...]:
+    """``(round(base + i * step, 3), v)`` for each value that is not NaN, as a tuple; the
+    arithmetic in numpy (the same IEEE operations), Python's ``round`` only where a time
+    is not a whole number (a whole number rounds to itself)."""
+    arr = np.frombuffer(values, dtype=np.float64)
+    keep = np.flatnonzero(~np.isnan(arr))
+    if not len(keep):
+        return ()
+    at = base + keep * step
+    times = at.tolist() if bool((at == np.floor(at)).all()) \
+        else [round(t, 3) for t in at.tolist()]
+    return tuple(zip(times, arr[keep].tolist(), strict=True))

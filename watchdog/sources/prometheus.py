@@ -42,8 +42,8 @@ from pydantic import Field, SecretStr
 
 from watchdog.config.schema import Duration, Module
 from watchdog.errors import EmptyResult, SourceError
-from watchdog.judge.series import SeriesStore
-from watchdog.model import Sample, Version
+from watchdog.judge.series import Series, SeriesStore
+from watchdog.model import Version
 from watchdog.pluginbase import PluginOptions
 from watchdog.sources import deadline as dl
 from watchdog.sources import promql
@@ -250,7 +250,7 @@ class PrometheusSource(PromClient, SourceBase):
             except SourceError as err:  # Unbatched: per module from the next tick on
                 got.answers[key] = err
         asked = [*jobs, *batched]
-        samples: list[Sample] = []
+        points: dict[tuple[Version, str], list[tuple[float, float]]] = {}
         errors: dict[tuple[Version, str], SourceError] = {}
         for (version, metric, _), answer in got.answers.items():
             try:  # a failing query does not hide the others
@@ -260,8 +260,9 @@ class PrometheusSource(PromClient, SourceBase):
             except SourceError as err:
                 errors[(version, metric)] = err
                 continue
-            samples.extend(Sample(t, module.name, version, metric, v)
-                           for t, v in found if math.isfinite(v) and start < t <= end)
+            kept = [(t, v) for t, v in found if math.isfinite(v) and start < t <= end]
+            if kept:  # what SeriesStore.of would group, without a Sample per point
+                points.setdefault((version, metric), []).extend(kept)
         self.errors[module.name] = self.last_errors = errors
         late = {(k[0], k[1]) for k in got.stale} | {k for k, e in errors.items()
                                                     if isinstance(e, dl.DeadlineExceeded)}
@@ -273,12 +274,12 @@ class PrometheusSource(PromClient, SourceBase):
                 level = logging.DEBUG if isinstance(problem, EmptyResult) else logging.WARNING
                 log.log(level, "module %s metric %s %s: %s", module.name, metric, version,
                         problem)
-        if asked and not samples:
+        if asked and not points:
             first = worst(errors.values())
             if first is not None:
                 raise type(first)(f"no samples for module {module.name}: {first}") from first
             raise EmptyResult(f"prometheus: no finite values for module {module.name}")
-        return SeriesStore.of(samples)
+        return SeriesStore({key: Series.of(p) for key, p in points.items()})
 
     def _group(self, module: Module, template: str,
                window: tuple[float, float] | None) -> Group | None:

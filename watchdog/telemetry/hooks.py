@@ -99,7 +99,7 @@ class Telemetry:
         # per module: the time up to which its rejected samples are counted, and the label
         # sets created at 0 so far
         self._rejected_until: dict[str, float] = {}
-        self._rejected_declared: set[tuple[str, str]] = set()
+        self._rejected_declared: dict[str, set[str]] = {}  # per module (was a scan of all)
 
     def declare(self, sources: Iterable[str], actuators: Iterable[str]) -> None:
         """Create the failure counters of these plugins at 0, so a dashboard's increase()
@@ -161,9 +161,9 @@ class Telemetry:
         """Count the samples dropped since the module's last tick (a tick's data overlaps
         the last one's: each sample is counted once, by its time). The series of each
         metric a rule judged start at 0, so that a first rejection is an increase."""
-        for metric in {r.metric for r in verdict.results} - {
-                m for mod, m in self._rejected_declared if mod == module}:
-            self._rejected_declared.add((module, metric))
+        declared = self._rejected_declared.setdefault(module, set())
+        for metric in {r.metric for r in verdict.results} - declared:
+            declared.add(metric)
             for version in Version:
                 for reason in RejectReason:
                     self.samples_rejected.labels(module, version.value, metric, reason.value)
