@@ -16,7 +16,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import click
-import sqlite_utils
 
 from watchdog.config.loader import RuleSet
 from watchdog.daemon.config import ClockConfig, config_text, load_config
@@ -104,7 +103,6 @@ class ReadOnlyJournal(SqliteJournal):
                 f"journal {path} has schema version {version}; this program reads version "
                 f"{SCHEMA_VERSION}: " + ("upgrade rollout-watchdog" if version > SCHEMA_VERSION
                                          else "the daemon migrates it when it starts"))
-        self.db = sqlite_utils.Database(conn)
         self._conn = conn
 
 

@@ -26,6 +26,9 @@ def run(config: str | None, check: bool) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     for chatty in QUIET:
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    from watchdog.cli.lean import import_http_lean
+
+    import_http_lean()  # first: without httpx's command-line client and trio (cli/lean.py)
     from watchdog.daemon.service import Daemon
 
     with exit_on_errors(WatchdogError):

@@ -14,9 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from watchdog.baseline import Baseline
 from watchdog.errors import (
@@ -28,11 +26,14 @@ from watchdog.errors import (
 )
 from watchdog.journal import records
 from watchdog.journal.records import Expected, JournaledDecision, Lease
-from watchdog.journal.schema import BUSY_TIMEOUT, open_database
+from watchdog.journal.schema import BUSY_TIMEOUT, connect
 from watchdog.journal.sqlite_extra import SqliteExtras, check_modules
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState
 from watchdog.model import Decision
 from watchdog.rollout.state import Checkpoint
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["Journal", "JournaledDecision", "SqliteJournal", "sqlite_error"]
 
@@ -87,13 +88,20 @@ class SqliteJournal(SqliteExtras):
         """``busy_timeout``: seconds a write waits for another writer's lock, then fails."""
         self.path = str(path)
         self.busy_timeout = busy_timeout
-        self.db: sqlite_utils.Database = open_database(path, busy_timeout=busy_timeout)
-        self._conn: sqlite3.Connection = self.db.conn
+        self._conn: sqlite3.Connection = connect(path, busy_timeout=busy_timeout)
         # per module, the checkpoint's JSON as last read and what it parsed to: the engine
         # reads the checkpoint several times a tick, and it mostly has not changed
         self._parsed: dict[str, tuple[str, Checkpoint]] = {}
         # per module, the JSON last written and the plain values it was made from
         self._written: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """The connection as a ``sqlite_utils.Database``, for tools and tests: the journal
+        itself uses sqlite3 (sqlite-utils is imported on first use, never by the daemon)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self._conn)
 
     def close(self) -> None:
         self._conn.close()
@@ -189,7 +197,7 @@ class SqliteJournal(SqliteExtras):
             sql = f"SELECT * FROM ({sql.replace(' ORDER BY id', ' ORDER BY id DESC')} LIMIT ?)" \
                   " ORDER BY id"
             args.append(limit)
-        return [records.decision_row(row) for row in self.db.query(sql, args)]
+        return [records.decision_row(row) for row in self._rows(sql, tuple(args))]
 
     def last_decision(self, module: str) -> JournaledDecision | None:
         found = self.decisions(module=module, limit=1)
@@ -234,11 +242,11 @@ class SqliteJournal(SqliteExtras):
     @_mapped
     def checkpoints(self) -> list[Checkpoint]:
         return [Checkpoint.from_dict(json.loads(r["data"]))
-                for r in self.db.query("SELECT data FROM checkpoints ORDER BY module")]
+                for r in self._rows("SELECT data FROM checkpoints ORDER BY module")]
 
     @_mapped
     def checkpoint_updated_at(self, module: str) -> float | None:
-        rows = list(self.db.query("SELECT updated_at FROM checkpoints WHERE module=?", [module]))
+        rows = list(self._rows("SELECT updated_at FROM checkpoints WHERE module=?", (module,)))
         return float(rows[0]["updated_at"]) if rows else None
 
     # alerts ----------------------------------------------------------------------------

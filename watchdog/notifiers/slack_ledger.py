@@ -10,15 +10,17 @@ that message may then be posted twice (at-least-once, see docs/slack.md).
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, replace
-from typing import Protocol
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Protocol, cast
 
 from watchdog.journal import open_journal
 from watchdog.journal.base import SqlConnection
 from watchdog.journal.store import MappedConnection
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,12 @@ class SqliteLedger:
     def __init__(self, db: sqlite_utils.Database | SqlConnection) -> None:
         """``db``: an SQLite database, or a journal's connection (:attr:`Journal.sql`, either
         backend: the SQL here is portable)."""
-        self.conn: SqlConnection = MappedConnection(db.conn, "slack ledger") \
-            if isinstance(db, sqlite_utils.Database) else db
+        # sqlite-utils is not imported for this (the daemon does not load it): a Database
+        # exists only when something else has imported it
+        utils = sys.modules.get("sqlite_utils")
+        if utils is not None and isinstance(db, utils.Database):
+            db = MappedConnection(db.conn, "slack ledger")
+        self.conn = cast(SqlConnection, db)
         self._lock = threading.Lock()
 
     @classmethod
