@@ -92,7 +92,7 @@ def _journal_problem(path: Path) -> str | None:
 
 
 def _schema_problem(path: Path) -> str | None:
-    """The journal's own checks (watchdog.journal.schema.open_database), read-only."""
+    """The journal's own checks (watchdog.journal.schema.connect), read-only."""
     from watchdog.journal.schema import APPLICATION_ID, SCHEMA_VERSION
 
     try:
