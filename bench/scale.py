@@ -310,6 +310,69 @@ def profile(a: argparse.Namespace, work: Path) -> int:
     return 0
 
 
+def sample(a: argparse.Namespace, work: Path) -> int:
+    """The whole daemon (scheduler, outbox, leases, API) in this process for ``--seconds``
+    after ``--warmup``: the process's CPU per module tick, the share of it spent inside
+    the ticks (each tick's own thread CPU time), and a cProfile of the ticks (each tick
+    profiled in its own thread, the profiles added up; the profiler's overhead inflates
+    the seconds, not much the shares)."""
+    import cProfile
+    import logging
+    import pstats
+    import threading
+
+    from watchdog.daemon.service import Daemon
+
+    os.chdir(work)
+    logging.basicConfig(filename=str(work / "daemon.log"), level=logging.WARNING)
+    daemon = Daemon(str(work / "watchdog.yaml"))
+    job = daemon._job
+    lock = threading.Lock()
+    inside = [0.0]
+    profiles: list[cProfile.Profile] = []
+    local = threading.local()
+    on = threading.Event()
+
+    def timed(module: str) -> None:
+        began = time.thread_time()
+        prof = getattr(local, "prof", None) if on.is_set() else None
+        if on.is_set() and prof is None:
+            prof = local.prof = cProfile.Profile()
+            with lock:
+                profiles.append(prof)
+        if prof is not None:
+            prof.enable()
+        try:
+            job(module)
+        finally:
+            if prof is not None:
+                prof.disable()
+            with lock:
+                inside[0] += time.thread_time() - began
+
+    daemon._job = timed  # type: ignore[method-assign]
+    daemon.scheduler._run = timed
+    daemon.start()
+    time.sleep(a.warmup)
+    ticks0, cpu0, in0 = daemon.stats.ticks, time.process_time(), inside[0]
+    on.set()
+    time.sleep(a.seconds)
+    on.clear()
+    ticks, cpu = daemon.stats.ticks - ticks0, time.process_time() - cpu0
+    spent = inside[0] - in0
+    daemon.stop()
+    print(f"{ticks} module ticks in {a.seconds:g}s (profiled); process CPU {cpu:.1f}s = "
+          f"{cpu / max(ticks, 1) * 1000:.2f} ms per module tick; inside the ticks "
+          f"{spent / max(ticks, 1) * 1000:.2f} ms, other threads "
+          f"{(cpu - spent) / max(ticks, 1) * 1000:.2f} ms")
+    stats = pstats.Stats(profiles[0])
+    for prof in profiles[1:]:
+        stats.add(prof)
+    stats.sort_stats("tottime").print_stats(35)
+    stats.sort_stats("cumulative").print_stats(50)
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "exporter":
         exporter(Path(sys.argv[2]), int(sys.argv[3]))
@@ -327,6 +390,9 @@ def main() -> int:
     p.add_argument("--profile", type=int, default=0, metavar="ROUNDS",
                    help="no daemon process: tick every module in this process, one after "
                    "another, for ROUNDS grid points after --warmup, under cProfile")
+    p.add_argument("--sample", action="store_true",
+                   help="no daemon process: the daemon in this process for --seconds after "
+                   "--warmup, its threads' stacks sampled (where the CPU goes)")
     p.add_argument("--tmp", help="folder for the journal, Prometheus data and logs "
                    "(default: the system's temporary folder), e.g. /dev/shm")
     p.add_argument("--keep", type=Path, help="keep the daemon's folder (config, logs) here")
@@ -375,6 +441,8 @@ def main() -> int:
         if a.profile:
             time.sleep(a.warmup)
             return profile(a, work)
+        if a.sample:
+            return sample(a, work)
         started = time.monotonic()
         daemon = children.start("daemon", [*cli_command(), "run", "--config",
                                            str(work / "watchdog.yaml")],

@@ -112,15 +112,15 @@ class Guard:
     def fence(self, module: str) -> Lease:
         """The lease a write of ``module`` carries: the one held, else the last one held
         (refused: the lease moved), else one no row ever has (epoch 0: refused)."""
-        with self._lock:
-            return self._held.get(module) or self._last.get(module) or \
-                Lease(module, self.instance, 0, 0.0)
+        # no lock: reading a dict entry is atomic, and the keeper's round holds the lock
+        # through its journal writes (a thousand renewals); a tick must not wait on them
+        return self._held.get(module) or self._last.get(module) or \
+            Lease(module, self.instance, 0, 0.0)
 
     def holds(self, module: str) -> bool:
         """Held, and not expired by the local clock."""
-        with self._lock:
-            lease = self._held.get(module)
-            return lease is not None and lease.expires_at > self.clock.now()
+        lease = self._held.get(module)  # atomic: see fence
+        return lease is not None and lease.expires_at > self.clock.now()
 
     def for_tick(self, module: str) -> Lease | None:
         """The lease a tick of ``module`` may run under (renewed first if it expired by
@@ -128,6 +128,9 @@ class Guard:
         first round (a daemon ticked without being started: tests), it makes one."""
         if not self._rounds:
             self.round()
+        lease = self._held.get(module)  # held and valid (atomic: see fence): no lock
+        if lease is not None and lease.expires_at > self.clock.now():
+            return lease
         with self._lock:
             lease = self._held.get(module)
             if lease is None:

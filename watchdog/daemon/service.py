@@ -106,6 +106,7 @@ class Daemon:
         self.groups = groupjobs.daemon_groups(self.loaded.rules, self.loaded.module_names)
         self.units = groupjobs.units(self.loaded.module_names, self.groups)
         self._phases: dict[str, float] = {}  # per unit, its place in the interval (_adopt)
+        self._every: dict[str, float] = {}  # per unit, its interval (_adopt)
         self.guard = Guard(open_journal(self.loaded.db, busy_timeout=wait), self.instance,
                            self.units, self._lease_ttl, self.clock,
                            spread=self.pg, on_change=self._lease_changed)
@@ -177,7 +178,7 @@ class Daemon:
             # journaling in one (daemon/slots.py); the duration observed covers both
             store = engine.fetch(module, now, cp) if group is None and cp is not None \
                 else None
-            with self.slots.hold(slots.patience(self._spec(module).interval)):
+            with self.slots.hold(slots.patience(self._every.get(module, 1.0))):
                 if group is None:
                     result = engine.tick(module, now, store=store)
                     notes = alert_notifications(engine.module(module), before, result)
@@ -315,8 +316,9 @@ class Daemon:
         self.units = groupjobs.units(loaded.module_names, self.groups)
         # many modules: their ticks spread over the first part of the interval
         by_interval: dict[float, list[str]] = {}
+        self._every = {name: groupjobs.interval(loaded, name) for name in self.units}
         for name in self.units:
-            by_interval.setdefault(groupjobs.interval(loaded, name), []).append(name)
+            by_interval.setdefault(self._every[name], []).append(name)
         self._phases = {name: phase for every, names in by_interval.items()
                         for name, phase in phases(names, every).items()}
         for name in self.units:
