@@ -19,6 +19,11 @@ duration p99 over every module's ticks (the daemon's
 does, and the bucket bound; target: < 50 % of the interval), the daemon's resident memory
 (VmRSS, VmHWM) and CPU per module tick. ``--no-batch`` runs the per-module queries
 (the ``batch: false`` option) for comparison.
+
+Where the CPU goes, with the same exporter and Prometheus but the daemon in this process:
+``--profile ROUNDS`` ticks every module in turn at each grid point under cProfile (CPU per
+module tick without contention: load-independent), ``--sample`` runs the whole daemon for
+``--seconds`` and splits its CPU per module tick between the ticks and the other threads.
 """
 
 from __future__ import annotations
