@@ -139,3 +139,64 @@ def _utc(t: float) -> Any:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(t, UTC)
+
+
+def test_a_tick_does_not_wait_for_the_lease_keepers_round(tmp_path: Path, dkit: Any) -> None:
+    """The keeper's round holds the guard's lock through its journal writes (a thousand
+    renewals at 1,000 modules); a tick under a valid lease reads it without that lock."""
+    daemon = daemon_with(tmp_path, dkit, 3)
+    try:
+        assert daemon.guard.for_tick("m000") is not None  # the first round
+        release, held = threading.Event(), threading.Event()
+
+        def long_round() -> None:
+            with daemon.guard._lock:
+                held.set()
+                release.wait(30)
+
+        keeper = threading.Thread(target=long_round)
+        keeper.start()
+        assert held.wait(10)
+        got: list[Any] = []
+        reader = threading.Thread(target=lambda: got.append(
+            (daemon.guard.for_tick("m001"), daemon.guard.fence("m001"),
+             daemon.guard.holds("m001"))))
+        reader.start()
+        reader.join(10)  # the round "lasts" 30 s
+        release.set()
+        keeper.join(10)
+        assert got and got[0][0] is not None and got[0][1].epoch > 0 and got[0][2], got
+    finally:
+        daemon.stop()
+
+
+def test_the_status_line_of_many_modules_is_not_built_after_every_tick(
+        tmp_path: Path, dkit: Any) -> None:
+    """It lists every module; after each of 1,000 ticks it cost more than the ticks. A real
+    notification socket receives it at most about once a second above 50 modules."""
+    import socket
+
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        sock.setblocking(False)
+        os.environ["NOTIFY_SOCKET"] = path
+        try:
+            daemon = daemon_with(tmp_path, dkit, 60)
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        try:
+            began = time.monotonic()
+            for m in daemon.units:
+                daemon._job(m)
+            spent = time.monotonic() - began
+            lines = []
+            while True:
+                try:
+                    lines.append(sock.recv(1 << 20).decode())
+                except BlockingIOError:
+                    break
+            status = [x for x in lines if x.startswith("STATUS=")]
+            assert status and len(status) <= 2 + spent, (len(status), spent)
+        finally:
+            daemon.stop()
