@@ -91,6 +91,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+from dataclasses import replace
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -103,6 +104,7 @@ from watchdog.backtest.scenario import load_scenario
 from watchdog.config.loader import RuleSet, default_rules_text, load_default_rules, load_texts
 from watchdog.config.schema import RelativeRule
 from watchdog.judge import counts, stats
+from watchdog.judge import tuning as tuning_mod
 from watchdog.judge.context import EvalContext
 from watchdog.judge.relative import evaluate_relative
 from watchdog.judge.series import Series, SeriesStore
@@ -163,7 +165,8 @@ def test_a_breach_on_a_window_v2_stopped_feeding_is_not_new_evidence() -> None:
     grid = np.arange(600.0, 900.0 + 1, 10.0)
     v1 = Series(grid, np.full(len(grid), 180.0) + np.resize([2.0, -2.0], len(grid)))
     v2_values = np.full(len(grid), 181.0) + np.resize([-3.0, 3.0], len(grid))
-    v2_values[(grid >= 820) & (grid <= 840)] = 700.0  # three chance spikes ...
+    # five samples far above (three chance spikes are no evidence to the always-valid test) ...
+    v2_values[(grid >= 800) & (grid <= 840)] = 700.0
     fed = grid <= 840  # ... then no V2 sample after 840
     v2 = Series(grid[fed], v2_values[fed])
     store = SeriesStore({(Version.V1, rule.metric): v1, (Version.V2, rule.metric): v2})
@@ -399,11 +402,17 @@ def test_exact_alpha_sets_the_critical_value_of_an_exact_test() -> None:
     assert lenient.evidence["z_critical"] < strict.evidence["z_critical"]
     assert lenient.evidence["z"] == strict.evidence["z"]
     # a count between the two critical values breaches only at the lenient alpha
+    # (the per-look test alone: six samples are too few for the always-valid one)
     between = np.array([3, 1, 2, 3, 1, 2]) / 100
-    rule, ctx = _implied_count_context(between, 5.0, None)
-    at_strict = evaluate_relative(rule, ctx)
-    rule, ctx = _implied_count_context(between, 5.0, 0.05)
-    at_lenient = evaluate_relative(rule, ctx)
+    before = tuning_mod.tuning()
+    tuning_mod.use(replace(before, always_valid=False))
+    try:
+        rule, ctx = _implied_count_context(between, 5.0, None)
+        at_strict = evaluate_relative(rule, ctx)
+        rule, ctx = _implied_count_context(between, 5.0, 0.05)
+        at_lenient = evaluate_relative(rule, ctx)
+    finally:
+        tuning_mod.use(before)
     assert at_lenient.evidence.get("poisson") == 1
     assert at_lenient.evidence["z_critical"] < at_lenient.evidence["z"] \
         < at_strict.evidence["z_critical"]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from watchdog.config.schema import RelativeRule
-from watchdog.judge import counts, noise, ruling, stats, wander
+from watchdog.judge import alwaysvalid, counts, noise, ruling, stats, wander
 from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, span, too_few, warm_from
 from watchdog.judge.reference import (
     Reference,
@@ -48,7 +48,7 @@ def evaluate_relative(rule: RelativeRule, ctx: EvalContext) -> RuleResult:
     if isinstance(found, RuleResult):
         return found
     finding, evidence = found
-    ruled = ruling.rule_on(finding)
+    ruled = ruling.rule_on(finding, (alwaysvalid.crossed, *ruling.GATES))
     if ruled.outcome is RuleOutcome.BREACHED or ruled.outcome is RuleOutcome.CLEAR:
         return RuleResult(rule.name, rule.metric, ruled.outcome, ruled.summary,
                           {**evidence, **ruled.evidence})

@@ -45,6 +45,14 @@ class Tuning:
     paired_min_effective_n: float = 8.0  # nor with fewer effective (HAC) samples
     paired_rho_margin: float = 1.0  # lag-1 autocorrelation raised by this many ses (hac)
 
+    # relative rules (alwaysvalid.py): a breach needs the always-valid test to cross, whose
+    # probability of ever crossing on a healthy V2 (at its limit) is <= av_alpha a rollout
+    always_valid: bool = True
+    av_alpha: float = 0.01  # per rule and rollout, split over the plan's stages
+    av_tau: float = 1.0  # mixing scale, in per-sample sds of the differences
+    av_grid: float = 60.0  # start points every this many seconds of a stage
+    av_clip: float = 3.0  # a difference counts up to this many of its sds (spikes)
+
 
 _CURRENT = [Tuning()]
 
