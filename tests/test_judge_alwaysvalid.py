@@ -141,7 +141,21 @@ def test_the_crossing_is_in_the_evidence() -> None:
     ctx = EvalContext(module, 600.0, 0.0, store, {}, traffic_percent=5.0, stage_started_at=0.0)
     found = alwaysvalid.crossing(rule, ctx, 0.05, True)
     assert found is not None and found.crossed and found.source == "v1-history"
-    assert found.threshold == pytest.approx(math.log(len(module.plan.stages) / 0.01))
+    assert found.threshold == pytest.approx(math.log(2 / 0.01))  # the first stage: half
     result = evaluate_relative(rule, ctx)
     assert result.breached and result.evidence["av_crossed"] == 1
     assert result.evidence["av_log_e"] >= result.evidence["av_threshold"]
+
+
+def test_the_stages_alphas_sum_to_the_rollouts() -> None:
+    """Bonferroni over the plan's stages: half for the first, the rest evenly; a stage
+    that is not known gets the smaller share."""
+    module, _ = _module()
+    store = SeriesStore({})
+    shares = [alwaysvalid.stage_alpha(EvalContext(module, 0.0, 0.0, store, {},
+                                                  traffic_percent=s.traffic,
+                                                  stage_started_at=0.0), 0.01)
+              for s in module.plan.stages]
+    assert shares[0] == pytest.approx(0.005) and sum(shares) == pytest.approx(0.01)
+    unknown = alwaysvalid.stage_alpha(EvalContext(module, 0.0, 0.0, store, {}), 0.01)
+    assert unknown == pytest.approx(min(shares))

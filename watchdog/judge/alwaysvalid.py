@@ -36,8 +36,10 @@ prior weights ``w_j = 1 / ((j + 1) (j + 2))`` (they sum to 1), ``E = sum_j w_j
 Lambda_{u_j}``. A mixture of nonnegative supermartingales with weights summing to 1 is
 one (a start point not reached yet counts as 1; leaving it, or a start point whose
 samples the judge no longer holds, out only makes ``E`` smaller). The rule crosses when
-``log E >= log(stages / alpha)``: Ville's inequality gives ``P(ever crossing in a stage)
-<= alpha / stages``, and Bonferroni over the plan's stages ``<= alpha`` per rollout.
+``log E >= log(1 / alpha_stage)``: Ville's inequality gives ``P(ever crossing in a stage)
+<= alpha_stage``, and Bonferroni over the plan's stages ``<= alpha`` per rollout. The
+first stage gets ``av_first_stage`` (half) of ``alpha`` (a regression V2 brings is there
+from its start: caught sooner), the other stages share the rest evenly.
 
 **The bound.** If, after warm-up, V2's expected value is at or below the rule's limit at
 every sample, and the differences' noise is at most the variance used (independent, or
@@ -76,7 +78,7 @@ class Crossing:
 
     crossed: bool
     log_e: float  # log of the start-point mixture E
-    threshold: float  # log(stages / alpha)
+    threshold: float  # log(1 / this stage's alpha)
     n: int  # V2 samples since the stage start that have a reference
     best_start: float  # seconds after the stage start of the start point weighing most
     sd: float  # per-sample sd of the differences (mean over the samples)
@@ -157,11 +159,27 @@ def crossing(rule: RelativeRule, ctx: EvalContext, tolerance: float,
     if rule.noise != "binomial":
         d = np.minimum(d, settings.av_clip * np.sqrt(per_sample))
     stages = max(len(ctx.module.plan.stages), 1)
-    threshold = sequential.threshold(settings.av_alpha / stages)
+    threshold = sequential.threshold(stage_alpha(ctx, settings.av_alpha))
     log_e, best = _mixture(t, d, per_sample, stage_from, start, v2s, ctx)
     sd = math.sqrt(float(per_sample.mean()))
     return Crossing(log_e >= threshold, log_e, threshold, len(d), best, sd, source,
                     settings.av_alpha, stages)
+
+
+def stage_alpha(ctx: EvalContext, alpha: float) -> float:
+    """This stage's share of the rollout's alpha: ``av_first_stage`` of it for the first
+    stage (a regression V2 brings is there from its start), the rest split evenly over
+    the others (Bonferroni: the shares sum to alpha). Where the stage is not known, the
+    smaller share."""
+    plan = ctx.module.plan
+    stages = len(plan.stages)
+    if stages <= 1:
+        return alpha
+    first = tuning().av_first_stage
+    rest = alpha * (1.0 - first) / (stages - 1)
+    if ctx.traffic_percent is None or ctx.stage_started_at is None:
+        return min(alpha * first, rest)
+    return alpha * first if plan.index_of(ctx.traffic_percent) == 0 else rest
 
 
 def _mixture(t: np.ndarray, d: np.ndarray, var: np.ndarray, stage_from: float,

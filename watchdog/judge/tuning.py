@@ -52,6 +52,7 @@ class Tuning:
     av_tau: float = 1.0  # mixing scale, in per-sample sds of the differences
     av_grid: float = 60.0  # start points every this many seconds of a stage
     av_clip: float = 3.0  # a difference counts up to this many of its sds (spikes)
+    av_first_stage: float = 0.5  # the first stage's share of av_alpha (the rest: even)
 
 
 _CURRENT = [Tuning()]
