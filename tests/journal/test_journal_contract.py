@@ -296,6 +296,58 @@ def test_renewal_by_a_non_holder_is_refused(journal: Journal) -> None:
     assert raised.value.holder == "host-b" and raised.value.epoch == 2
 
 
+def test_many_leases_are_renewed_in_one_transaction_each_fenced_by_its_row(
+        open_backend: Open) -> None:
+    a_side, b_side = open_backend(), open_backend()
+    names = [f"m{i}" for i in range(5)]
+    held = [a_side.acquire_lease(m, "host-a", 10.0, now=0.0) for m in names]
+    assert all(lease is not None for lease in held)
+    leases = [lease for lease in held if lease is not None]
+    moved = b_side.acquire_lease("m1", "host-b", 10.0, now=20.0)  # a's expired: taken over
+    assert moved is not None and moved.epoch == 2
+    a_side.release_lease(leases[3], now=20.0)
+    ghost = Lease("never-leased", "host-a", 1, 0.0)
+    assert a_side.renew_leases([], now=21.0).renewed == {}
+    # expired by the clock but not taken over: still ours, renewed (fenced by holder and
+    # epoch, not by expiry), each to its own time to live
+    done = a_side.renew_leases([(lease, 5.0 if lease.module == "m2" else 10.0)
+                                for lease in leases] + [(ghost, 10.0)], now=21.0)
+    assert done.renewed == {"m0": replace(leases[0], expires_at=31.0),
+                            "m2": replace(leases[2], expires_at=26.0),
+                            "m4": replace(leases[4], expires_at=31.0)}
+    assert sorted(done.lost) == ["m1", "m3", "never-leased"]
+    assert all(isinstance(err, FencingError) for err in done.lost.values())
+    assert (done.lost["m1"].holder, done.lost["m1"].epoch) == ("host-b", 2)
+    assert (done.lost["m3"].holder, done.lost["m3"].epoch) == ("", 1)  # released
+    assert done.lost["never-leased"].holder is None
+    assert b_side.leases() == [done.renewed["m0"], moved, done.renewed["m2"],
+                               Lease("m3", "", 1, 20.0), done.renewed["m4"]]
+    with pytest.raises(FencingError):  # the one-lease form is the same fenced renewal
+        a_side.renew_lease(leases[1], 10.0, now=22.0)
+    assert a_side.renew_lease(leases[0], 10.0, now=22.0) == replace(leases[0],
+                                                                    expires_at=32.0)
+
+
+def test_a_renewal_that_cannot_commit_renews_none_of_its_leases(
+        journal_url: Callable[[], str]) -> None:
+    from watchdog.journal import open_journal
+
+    keeper = open_journal(journal_url(), busy_timeout=0.3)
+    other = open_journal(journal_url())
+    try:
+        leases = [keeper.acquire_lease(m, "host-a", 10.0, now=0.0) for m in ("m0", "m1")]
+        assert all(lease is not None for lease in leases)
+        with other.transaction():  # another writer holds m1's row (SQLite: the file)
+            other.sql.execute("UPDATE leases SET acquired_at = acquired_at WHERE module = ?",
+                              ("m1",))
+            with pytest.raises(JournalError):
+                keeper.renew_leases([(lease, 10.0) for lease in leases if lease], now=5.0)
+        assert [lease.expires_at for lease in other.leases()] == [10.0, 10.0]
+    finally:
+        keeper.close()
+        other.close()
+
+
 def test_release_keeps_the_epoch_growing(journal: Journal) -> None:
     a = journal.acquire_lease(M, "host-a", 10.0, now=0.0)
     assert a is not None and journal.release_lease(a, now=1.0)

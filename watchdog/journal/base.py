@@ -30,12 +30,13 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from watchdog.baseline import Baseline
-from watchdog.journal.records import Expected, JournaledDecision, Lease
+from watchdog.journal.records import Expected, JournaledDecision, Lease, Renewals
 from watchdog.judge.alerts import AlertState
 from watchdog.model import Decision
 from watchdog.rollout.state import Checkpoint
 
-__all__ = ["Expected", "Journal", "JournaledDecision", "Lease", "SqlConnection", "SqlCursor"]
+__all__ = ["Expected", "Journal", "JournaledDecision", "Lease", "Renewals", "SqlConnection",
+           "SqlCursor"]
 
 
 class SqlCursor(Protocol):
@@ -198,6 +199,13 @@ class Journal(Protocol):
     def renew_lease(self, lease: Lease, ttl: float, now: float) -> Lease:
         """Extend a held lease to ``now + ttl``; FencingError unless the row still has
         ``lease.holder`` and ``lease.epoch`` (a renewal never revives a lost lease)."""
+
+    def renew_leases(self, leases: Sequence[tuple[Lease, float]], now: float) -> Renewals:
+        """Extend each held ``(lease, ttl)`` to ``now + ttl``, all in one transaction (a
+        keeper's round is one commit, not one per lease). Each is fenced as by
+        :meth:`renew_lease`: a lease whose row no longer has its holder and epoch is not
+        renewed and comes back in ``lost`` with its FencingError; the others come back
+        in ``renewed``. Raises JournalError (nothing renewed) if the transaction fails."""
 
     def release_lease(self, lease: Lease, now: float) -> bool:
         """Give the lease up (holder "", expired now; the epoch stays, so the next

@@ -29,10 +29,11 @@ from psycopg.rows import dict_row
 from watchdog.baseline import Baseline
 from watchdog.errors import CheckpointConflict, JournalError
 from watchdog.journal import records
+from watchdog.journal.pg_leases import PgLeases
 from watchdog.journal.pg_schema import migrate, pg_error
 from watchdog.journal.pg_store import PgReads
 from watchdog.journal.records import Expected, Lease
-from watchdog.journal.sqlite_extra import _fencing, check_modules
+from watchdog.journal.sqlite_extra import check_modules
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState
 from watchdog.model import Decision
 from watchdog.rollout.state import Checkpoint
@@ -68,7 +69,7 @@ class QmarkConnection:
             raise pg_error(err, "journal") from err
 
 
-class PostgresJournal(PgReads):
+class PostgresJournal(PgLeases, PgReads):
     def __init__(self, url: str, busy_timeout: float | None = None) -> None:
         self.url = url
         self.path = redact(url)
@@ -250,56 +251,6 @@ class PostgresJournal(PgReads):
         self._exec("INSERT INTO snapshots (name, created_at, actor, reason, data) VALUES"
                    " (%s,%s,%s,%s,%s)", (name, created_at, actor, reason,
                                           json.dumps(dict(data))))
-
-    # leases ----------------------------------------------------------------------------
-
-    def _lease(self, module: str, lock: str = "") -> Lease | None:
-        row = self._conn.execute(f"SELECT module, holder, epoch, expires_at FROM leases"
-                                 f" WHERE module=%s {lock}".encode(), (module,)).fetchone()
-        return Lease(row[0], row[1], int(row[2]), float(row[3])) if row else None
-
-    def _check_fence(self, fence: Lease, share: bool = False) -> None:
-        current = self._lease(fence.module, "FOR SHARE" if share else "FOR UPDATE")
-        if current is None or (current.holder, current.epoch) != (fence.holder, fence.epoch):
-            raise _fencing(fence, current)
-
-    def acquire_lease(self, module: str, holder: str, ttl: float, now: float
-                      ) -> Lease | None:
-        if not holder:
-            raise ValueError("a lease holder needs a name")
-        with self.transaction():
-            row = self._conn.execute(
-                "INSERT INTO leases (module, holder, epoch, expires_at, acquired_at) VALUES"
-                " (%s,%s,1,%s,%s) ON CONFLICT (module) DO NOTHING RETURNING epoch",
-                (module, holder, now + ttl, now)).fetchone()
-            if row is not None:
-                return Lease(module, holder, 1, now + ttl)
-            current = self._lease(module, "FOR UPDATE")
-            assert current is not None
-            if current.holder == holder and current.held(now):
-                lease = Lease(module, holder, current.epoch, now + ttl)
-            elif current.held(now):
-                return None
-            else:
-                lease = Lease(module, holder, current.epoch + 1, now + ttl)
-            self._conn.execute(
-                "UPDATE leases SET holder=%s, epoch=%s, expires_at=%s, acquired_at=CASE WHEN"
-                " epoch=%s THEN acquired_at ELSE %s END WHERE module=%s",
-                (holder, lease.epoch, lease.expires_at, lease.epoch, now, module))
-            return lease
-
-    def renew_lease(self, lease: Lease, ttl: float, now: float) -> Lease:
-        with self.transaction():
-            self._check_fence(lease)
-            self._conn.execute("UPDATE leases SET expires_at=%s WHERE module=%s",
-                               (now + ttl, lease.module))
-        return Lease(lease.module, lease.holder, lease.epoch, now + ttl)
-
-    def release_lease(self, lease: Lease, now: float) -> bool:
-        cur = self._exec("UPDATE leases SET holder='', expires_at=%s WHERE module=%s AND"
-                         " holder=%s AND epoch=%s",
-                         (now, lease.module, lease.holder, lease.epoch))
-        return cur.rowcount == 1
 
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> psycopg.Cursor[Any]:
         try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchdog.baseline import Baseline
+from watchdog.errors import FencingError
 from watchdog.model import Action, Decision
 from watchdog.rollout.state import Checkpoint
 
@@ -50,6 +51,15 @@ class Lease:
 
     def held(self, now: float) -> bool:
         return bool(self.holder) and self.expires_at > now
+
+
+@dataclass(frozen=True)
+class Renewals:
+    """What :meth:`watchdog.journal.base.Journal.renew_leases` did, per module: the
+    leases renewed (their new expiry), and the refusal of each one that had moved."""
+
+    renewed: Mapping[str, Lease]
+    lost: Mapping[str, FencingError]
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from watchdog.errors import FencingError
-from watchdog.journal.records import Lease
+from watchdog.journal.records import Lease, Renewals
 
 
 class SqliteExtras:
@@ -94,11 +95,28 @@ class SqliteExtras:
             return lease
 
     def renew_lease(self, lease: Lease, ttl: float, now: float) -> Lease:
+        done = self.renew_leases([(lease, ttl)], now)
+        if lease.module in done.lost:
+            raise done.lost[lease.module]
+        return done.renewed[lease.module]
+
+    def renew_leases(self, leases: Sequence[tuple[Lease, float]], now: float) -> Renewals:
+        """One transaction (one commit) for all of them, each fenced by its own row."""
+        renewed: dict[str, Lease] = {}
+        lost: dict[str, FencingError] = {}
+        if not leases:
+            return Renewals(renewed, lost)
         with self.transaction():
-            self._check_fence(lease)
-            self._conn.execute("UPDATE leases SET expires_at=? WHERE module=?",
-                               (now + ttl, lease.module))
-        return Lease(lease.module, lease.holder, lease.epoch, now + ttl)
+            for lease, ttl in leases:
+                current = self._lease(lease.module)
+                if current is None or (current.holder, current.epoch) != (lease.holder,
+                                                                           lease.epoch):
+                    lost[lease.module] = _fencing(lease, current)
+                else:
+                    renewed[lease.module] = replace(lease, expires_at=now + ttl)
+            self._conn.executemany("UPDATE leases SET expires_at=? WHERE module=?",
+                                   [(r.expires_at, m) for m, r in renewed.items()])
+        return Renewals(renewed, lost)
 
     def release_lease(self, lease: Lease, now: float) -> bool:
         with self.transaction():

@@ -357,7 +357,8 @@ class SqliteJournal(SqliteExtras):
 
 
 for _name in ("decision_counts", "unapplied_count", "modules", "save_snapshot", "snapshots",
-              "api_audit", "acquire_lease", "renew_lease", "release_lease", "leases"):
+              "api_audit", "acquire_lease", "renew_lease", "renew_leases", "release_lease",
+              "leases"):
     setattr(SqliteJournal, _name, _mapped(getattr(SqliteExtras, _name)))
 
 Journal = SqliteJournal  # the name every caller imports: the SQLite backend
