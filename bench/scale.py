@@ -23,7 +23,9 @@ does, and the bucket bound; target: < 50 % of the interval), the daemon's reside
 Where the CPU goes, with the same exporter and Prometheus but the daemon in this process:
 ``--profile ROUNDS`` ticks every module in turn at each grid point under cProfile (CPU per
 module tick without contention: load-independent), ``--sample`` runs the whole daemon for
-``--seconds`` and splits its CPU per module tick between the ticks and the other threads.
+``--seconds`` and splits its CPU per module tick between the ticks and the other threads;
+``--sample --commits`` instead counts the journal's commits (each one an fsync on disk)
+a second, by the caller that made them.
 """
 
 from __future__ import annotations
@@ -315,6 +317,50 @@ def profile(a: argparse.Namespace, work: Path) -> int:
     return 0
 
 
+def count_commits() -> dict[str, int]:
+    """Every SQLite connection the daemon opens from now on counts its commits (a COMMIT
+    of a transaction that changed rows, or a write outside a transaction: its own) by the
+    first caller outside the journal package: who makes the journal fsync, how often."""
+    import sqlite3
+    import threading
+
+    import watchdog.journal.store as store
+
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    connect = vars(store)["connect"]  # the name the SQLite journal opens with
+    skip = ("/watchdog/journal/", "/contextlib.py", "/functools.py")
+
+    def caller() -> str:
+        frame = sys._getframe(2)
+        while frame is not None and any(s in frame.f_code.co_filename for s in skip):
+            frame = frame.f_back  # type: ignore[assignment]
+        code = frame.f_code if frame is not None else None
+        return "?" if code is None else \
+            f"{code.co_filename.rsplit('/watchdog/', 1)[-1]}:{code.co_name}"
+
+    def counting(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn: sqlite3.Connection = connect(*args, **kwargs)
+
+        began = [0]
+
+        def trace(sql: str) -> None:
+            head = sql.lstrip()[:6].upper()
+            if head == "BEGIN ":
+                began[0] = conn.total_changes
+            # a COMMIT that changed nothing writes nothing (and syncs nothing)
+            if (head == "COMMIT" and conn.total_changes != began[0]) or (
+                    head in ("INSERT", "UPDATE", "DELETE") and not conn.in_transaction):
+                where = caller()
+                with lock:
+                    counts[where] = counts.get(where, 0) + 1
+        conn.set_trace_callback(trace)
+        return conn
+
+    vars(store)["connect"] = counting
+    return counts
+
+
 def sample(a: argparse.Namespace, work: Path) -> int:
     """The whole daemon (scheduler, outbox, leases, API) in this process for ``--seconds``
     after ``--warmup``: the process's CPU per module tick, the share of it spent inside
@@ -330,6 +376,7 @@ def sample(a: argparse.Namespace, work: Path) -> int:
 
     os.chdir(work)
     logging.basicConfig(filename=str(work / "daemon.log"), level=logging.WARNING)
+    commits = count_commits() if a.commits else {}
     daemon = Daemon(str(work / "watchdog.yaml"))
     job = daemon._job
     lock = threading.Lock()
@@ -360,9 +407,21 @@ def sample(a: argparse.Namespace, work: Path) -> int:
     daemon.start()
     time.sleep(a.warmup)
     ticks0, cpu0, in0 = daemon.stats.ticks, time.process_time(), inside[0]
-    on.set()
+    commits0 = dict(commits)
+    if not a.commits:
+        on.set()
     time.sleep(a.seconds)
     on.clear()
+    if a.commits:
+        ticks = daemon.stats.ticks - ticks0
+        made = {k: n - commits0.get(k, 0) for k, n in commits.items()}
+        daemon.stop()
+        print(f"{ticks} module ticks in {a.seconds:g}s; journal commits (fsyncs) "
+              f"{sum(made.values()) / a.seconds:.1f} a second, by caller:")
+        for where, n in sorted(made.items(), key=lambda kv: -kv[1]):
+            if n:
+                print(f"  {n / a.seconds:8.1f}/s  {n / max(ticks, 1):6.3f} per tick  {where}")
+        return 0
     ticks, cpu = daemon.stats.ticks - ticks0, time.process_time() - cpu0
     spent = inside[0] - in0
     daemon.stop()
@@ -398,6 +457,9 @@ def main() -> int:
     p.add_argument("--sample", action="store_true",
                    help="no daemon process: the daemon in this process for --seconds after "
                    "--warmup, its threads' stacks sampled (where the CPU goes)")
+    p.add_argument("--commits", action="store_true",
+                   help="with --sample: count the journal's commits a second by caller "
+                   "(no profile)")
     p.add_argument("--tmp", help="folder for the journal, Prometheus data and logs "
                    "(default: the system's temporary folder), e.g. /dev/shm")
     p.add_argument("--keep", type=Path, help="keep the daemon's folder (config, logs) here")

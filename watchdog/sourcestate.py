@@ -8,6 +8,7 @@ down is said, instead of the last verdict's "0 V2 samples in window".
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -17,17 +18,32 @@ from watchdog.journal.base import Journal
 SOURCE_KEY = "source:{module}"
 
 
-def record_source(journal: Journal, module: str, state: dict[str, Any], at: float) -> None:
+def record_source(journal: Journal, module: str, state: dict[str, Any], at: float,
+                  known: dict[str, Any] | None = None) -> None:
     """Keep the module's source state in the journal's settings when it changed (with
-    ``since``, when it began); for display only, so a failed write is skipped."""
+    ``since``, when it began); for display only, so a failed write is skipped.
+    ``known``: the values this process last read or wrote, by key (compared instead of
+    reading the journal at every tick; see :func:`remembered`)."""
     key = SOURCE_KEY.format(module=module)
     try:
-        old = journal.setting(key)
+        old = known[key] if known is not None and key in known else journal.setting(key)
         if isinstance(old, dict) and {k: v for k, v in old.items() if k != "since"} == state:
+            if known is not None:
+                known[key] = old  # as read (from the journal, or already known)
             return
-        journal.set_setting(key, {**state, "since": at})
+        value = {**state, "since": at}
+        journal.set_setting(key, value)
+        remembered(known, key, value)
     except (sqlite3.Error, JournalError):
+        if known is not None:
+            known.pop(key, None)  # read again next time
         return
+
+
+def remembered(known: dict[str, Any] | None, key: str, value: Any) -> None:
+    """Keep ``value`` as the journal holds it (JSON: tuples come back as lists)."""
+    if known is not None:
+        known[key] = json.loads(json.dumps(value, default=str))
 
 
 def source_note(state: object) -> str | None:

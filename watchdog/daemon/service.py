@@ -60,7 +60,7 @@ from watchdog.notifiers import Notification
 from watchdog.notifiers.queue import NotificationQueue
 from watchdog.sdnotify import Notifier as SystemdNotifier
 from watchdog.sdnotify import WatchdogPinger
-from watchdog.sourcestate import record_source
+from watchdog.sourcestate import SOURCE_KEY, record_source
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,10 @@ class Daemon:
         self._fetch_errors: dict[str, SourceError] = {}  # this tick's failed fetch, per module
         self._busy: dict[str, float] = {}
         self._epochs: dict[str, int] = {}  # per module, the lease epoch of its last tick
+        # the display-only settings (source:, verdict:) as this process last read or wrote
+        # them: a tick compares with these instead of reading the journal twice; a
+        # module's are dropped when its lease changes hands (another guard wrote them)
+        self._shown: dict[str, object] = {}
         self._adopt(self.loaded, self.plugins)
         self.observe = Observability(self.loaded, self.clock, self.queues, self.env)
         self.observe.registry.register(GuardCollector(self.guard))
@@ -202,13 +206,13 @@ class Daemon:
         # wait again, and the next evaluation, a rollback's, behind it
         refused = engine.journal_refused(module)
         if not refused:
-            record_source(engine.journal, module, health, now)
+            record_source(engine.journal, module, health, now, self._shown)
         for note in notes:
             for queue in self.queues:
                 queue.enqueue(note)
         self.stats.ticks += 1
         if not refused:
-            ticks.record_verdict(engine.journal, result)
+            ticks.record_verdict(engine.journal, result, self._shown)
         self._results[module] = result
 
     def _job(self, module: str) -> None:
@@ -256,6 +260,8 @@ class Daemon:
     def _lease_changed(self, change: Change) -> None:
         """The guard took (or lost) a module's lease: apply what its last guard left
         unconfirmed, tick it at once, and say so where people look."""
+        for key in (SOURCE_KEY, ticks.VERDICT_KEY):
+            self._shown.pop(key.format(module=change.module), None)
         if change.lease is None:
             self._results.pop(change.module, None)
             return

@@ -18,6 +18,7 @@ from watchdog.journal.records import JournaledDecision
 from watchdog.model import Action, Decision
 from watchdog.notifiers import Notification
 from watchdog.rollout.state import Checkpoint
+from watchdog.sourcestate import remembered
 
 VERDICT_KEY = "verdict:{module}"
 EPS = 1e-9
@@ -60,20 +61,29 @@ def rules_with_intervals(loaded: Loaded) -> RuleSet:
                    groups=rules.groups)
 
 
-def record_verdict(journal: Journal, result: TickResult) -> None:
-    """Keep the module's last verdict (kind, firing rules, since when) in the settings."""
+def record_verdict(journal: Journal, result: TickResult,
+                   known: dict[str, Any] | None = None) -> None:
+    """Keep the module's last verdict (kind, firing rules, since when) in the settings;
+    ``known`` as for :func:`watchdog.sourcestate.record_source`."""
     verdict = result.verdict
     if verdict is None:
         return
     key = VERDICT_KEY.format(module=result.module)
     try:
-        old: dict[str, Any] | None = journal.setting(key)
+        old: dict[str, Any] | None = known[key] if known is not None and key in known \
+            else journal.setting(key)
         if old is not None and old.get("kind") == verdict.kind.value \
                 and old.get("firing") == list(verdict.firing):
+            if known is not None:
+                known[key] = old  # as read (from the journal, or already known)
             return
-        journal.set_setting(key, {"kind": verdict.kind.value, "firing": list(verdict.firing),
-                                  "since": verdict.at, "reasons": list(verdict.reasons)[:10]})
+        value = {"kind": verdict.kind.value, "firing": list(verdict.firing),
+                 "since": verdict.at, "reasons": list(verdict.reasons)[:10]}
+        journal.set_setting(key, value)
+        remembered(known, key, value)
     except (sqlite3.Error, JournalError):
+        if known is not None:
+            known.pop(key, None)
         return  # only for display; the next change writes it
 
 
