@@ -32,7 +32,8 @@ samples after ``u``: ``Lambda_u`` (half-normal mixing scale ``tau`` = ``av_tau``
 per-sample sd). A regression may begin mid-stage, and a stage-long sum started at the
 stage start would first have to pay back everything the healthy samples put below the
 limit; so the statistic mixes start points too: ``u_j = stage start + j * av_grid`` with
-prior weights ``w_j = 1 / ((j + 1) (j + 2))`` (they sum to 1), ``E = sum_j w_j
+prior weights ``w_j`` (:func:`start_weight`: half spread evenly over the stage's
+planned hold, half ``1 / ((j + 1) (j + 2))``; they sum to at most 1), ``E = sum_j w_j
 Lambda_{u_j}``. A mixture of nonnegative supermartingales with weights summing to 1 is
 one (a start point not reached yet counts as 1; leaving it, or a start point whose
 samples the judge no longer holds, out only makes ``E`` smaller). The rule crosses when
@@ -198,6 +199,7 @@ def _mixture(t: np.ndarray, d: np.ndarray, var: np.ndarray, stage_from: float,
         held_from = -math.inf
     terms: list[float] = []
     offsets: list[float] = []
+    planned = _planned_points(ctx, grid)
     j = 0
     first = max(start, stage_from)
     while first + j * grid <= ctx.now:
@@ -208,7 +210,7 @@ def _mixture(t: np.ndarray, d: np.ndarray, var: np.ndarray, stage_from: float,
             if n > 0:
                 s = float(c_d[-1] - c_d[lo])
                 v = float(c_v[-1] - c_v[lo])
-                log_w = -math.log((j + 1.0) * (j + 2.0))
+                log_w = math.log(start_weight(j, planned))
                 terms.append(log_w + sequential.log_mixture_lr(s, n, v / n, tau))
                 offsets.append(u - stage_from)
         j += 1
@@ -217,6 +219,28 @@ def _mixture(t: np.ndarray, d: np.ndarray, var: np.ndarray, stage_from: float,
     arr = np.array(terms)
     top = float(arr.max())
     return top + math.log(float(np.exp(arr - top).sum())), offsets[int(arr.argmax())]
+
+
+def start_weight(j: int, planned: int) -> float:
+    """The prior weight of the ``j``-th start point of a stage with ``planned`` of them.
+
+    Half the mass is spread evenly over the start points the stage's planned hold holds
+    (an onset anywhere in the stage pays log(2 x planned), not log((j + 1) (j + 2)), which
+    grows to log(110) ten minutes in), half decays as 1 / ((j + 1) (j + 2)) (the start,
+    where a regression V2 brings is, weighs most; a stage held longer than planned still
+    has start points). Over all j the weights sum to at most 1: the mixture stays a
+    supermartingale under the null, and Ville's bound holds.
+    """
+    even = 0.5 / planned if j < planned else 0.0
+    return even + 0.5 / ((j + 1.0) * (j + 2.0))
+
+
+def _planned_points(ctx: EvalContext, grid: float) -> int:
+    """How many start points the current stage's planned hold holds (at least 1)."""
+    plan = ctx.module.plan
+    index = plan.index_of(ctx.traffic_percent) if ctx.traffic_percent is not None else None
+    hold = plan.hold_of(index) if index is not None else plan.hold
+    return max(1, math.ceil(hold / grid))
 
 
 def _noise(rule: RelativeRule, ctx: EvalContext, start: float, x: np.ndarray,

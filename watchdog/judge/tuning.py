@@ -51,7 +51,7 @@ class Tuning:
     av_alpha: float = 0.01  # per rule and rollout, split over the plan's stages
     av_tau: float = 1.0  # mixing scale, in per-sample sds of the differences
     av_grid: float = 60.0  # start points every this many seconds of a stage
-    av_clip: float = 3.0  # a difference counts up to this many of its sds (spikes)
+    av_clip: float = 5.0  # a difference counts up to this many of its sds (spikes)
     av_first_stage: float = 0.5  # the first stage's share of av_alpha (the rest: even)
 
 
