@@ -17,12 +17,13 @@
 
 ``--sweep`` draws the trade-off curve instead: detection against false rollback as one
 confidence setting of each judge is swept. Ours: every rule's ``alpha`` (and
-``exact_alpha``) times a factor, its ``scan_threshold`` scaled as log(1 / alpha) is (a
-CUSUM's threshold for a given false-alarm rate grows like it); the reference judges:
-and, as a second curve, every rollback rule's ``for`` (how long a breach must persist);
-Kayenta-style's Mann-Whitney alpha (its all-critical variant, which rolls back on the
-first failing metric), the threshold judge's number of failed checks in a row. It ends
-with a check that ours lies above both: at every reference point, our best detection at
+``exact_alpha``, and the always-valid test's ``av_alpha``) times a factor, its
+``scan_threshold`` scaled as log(1 / alpha) is (a CUSUM's threshold for a given
+false-alarm rate grows like it), and, as a second curve, every rollback rule's ``for``
+(how long a breach must persist). The reference judges: Kayenta-style's Mann-Whitney
+alpha (its all-critical variant, which rolls back on the first failing metric), the
+threshold judge's number of failed checks in a row. It ends with a check that ours lies
+above both: at every reference point, our best detection at
 a false-rollback rate no higher than that point's is at least its detection.
 
 The data stays under /tmp: nothing from ``../shared/realdata`` goes into the repository.
@@ -86,6 +87,12 @@ def _load_rules(config: str | None, factor: float | None, hold: float | None) ->
     calibrate._load_rules(config)
     if factor is not None or hold is not None:
         calibrate._RULES = scaled(calibrate._RULES, 1.0 if factor is None else factor, hold)
+    if factor is not None:
+        # the always-valid test's alpha (judge/tuning.py) is part of the same setting
+        from dataclasses import replace
+
+        from watchdog.judge.tuning import tuning, use
+        use(replace(tuning(), av_alpha=min(tuning().av_alpha * factor, 0.45)))
 
 
 def scaled(rules: Any, factor: float, hold: float | None = None) -> Any:
