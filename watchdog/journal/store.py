@@ -25,8 +25,9 @@ from watchdog.errors import (
     JournalUnavailable,
 )
 from watchdog.journal import records
+from watchdog.journal.gate import write_gate
 from watchdog.journal.records import Expected, JournaledDecision, Lease
-from watchdog.journal.schema import BUSY_TIMEOUT, connect
+from watchdog.journal.schema import BUSY_TIMEOUT, connect, set_busy_timeout
 from watchdog.journal.sqlite_extra import SqliteExtras, check_modules
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState
 from watchdog.model import Decision
@@ -39,6 +40,7 @@ __all__ = ["Journal", "JournaledDecision", "SqliteJournal", "sqlite_error"]
 
 _BUSY = ("locked", "busy")
 _UNAVAILABLE = ("unable to open", "disk i/o", "readonly", "read-only")
+_WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
 def sqlite_error(err: sqlite3.Error, what: str) -> JournalError:
@@ -69,8 +71,10 @@ def _mapped(method: F) -> F:
 class MappedConnection:
     """The journal's connection for the portable SQL: sqlite3's errors become ours."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
-        self._conn, self._path = conn, path
+    def __init__(self, conn: sqlite3.Connection, path: str, wait: float | None = None
+                 ) -> None:
+        """``wait``: a journal's busy timeout; its writes then queue at the file's gate."""
+        self._conn, self._path, self._wait = conn, path, wait
 
     @property
     def in_transaction(self) -> bool:
@@ -78,7 +82,11 @@ class MappedConnection:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> sqlite3.Cursor:
         try:
-            return self._conn.execute(sql, parameters)
+            if self._wait is None or self._conn.in_transaction or \
+                    sql.lstrip()[:6].upper() not in _WRITES:
+                return self._conn.execute(sql, parameters)
+            with write_gate(self._path, self._wait):  # a write, its own transaction
+                return self._conn.execute(sql, parameters)
         except sqlite3.Error as err:
             raise sqlite_error(err, f"journal {self._path}") from err
 
@@ -113,23 +121,36 @@ class SqliteJournal(SqliteExtras):
 
     @property
     def sql(self) -> MappedConnection:
-        return MappedConnection(self._conn, self.path)
+        return MappedConnection(self._conn, self.path, self.busy_timeout)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """Queued behind this process's other writers of the file (:mod:`.gate`), then
+        SQLite's write lock, within the busy timeout in all."""
+        with write_gate(self.path, self.busy_timeout) as left:
+            try:
+                self._begin(left)
+            except sqlite3.Error as err:
+                raise sqlite_error(err, f"journal {self.path}") from err
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                raise sqlite_error(err, f"journal {self.path}: commit failed") from err
+
+    def _begin(self, left: float) -> None:
+        if left >= self.busy_timeout - 0.001:
+            self._conn.execute("BEGIN IMMEDIATE")
+            return
+        set_busy_timeout(self._conn, left)  # the time the gate took counts
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as err:
-            raise sqlite_error(err, f"journal {self.path}") from err
-        try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        try:
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise sqlite_error(err, f"journal {self.path}: commit failed") from err
+        finally:
+            set_busy_timeout(self._conn, self.busy_timeout)
 
     # decisions -------------------------------------------------------------------------
 
@@ -170,6 +191,10 @@ class SqliteJournal(SqliteExtras):
 
     @_mapped
     def mark_applied(self, decision_id: int, at: float, error: str | None = None) -> None:
+        with self.transaction():
+            self._mark_applied(decision_id, at, error)
+
+    def _mark_applied(self, decision_id: int, at: float, error: str | None) -> None:
         if error is None:
             self._conn.execute("UPDATE decisions SET applied_at=?, apply_error=NULL "
                                "WHERE id=?", (at, decision_id))
