@@ -135,3 +135,12 @@ def test_malformed_state_is_a_clear_error(bad: object) -> None:
 def test_alpha_must_be_a_probability() -> None:
     with pytest.raises(ValueError, match="alpha"):
         sq.threshold(0.0)
+
+
+def test_the_mixture_statistic_is_scale_free_at_the_domain_limits() -> None:
+    """The same evidence in units 1e100 times smaller or larger gives the same log Lambda
+    (a metric near the domain limits once divided by zero: v * (v + tau^2) underflowed)."""
+    base = sq.log_mixture_lr(1.6275, 31, 1.1025, 1.05)
+    for scale in (1e-101, 1e-50, 1e50, 1e99):
+        got = sq.log_mixture_lr(1.6275 * scale, 31, 1.1025 * scale * scale, 1.05 * scale)
+        assert math.isclose(got, base, rel_tol=1e-9, abs_tol=1e-12), (scale, got, base)

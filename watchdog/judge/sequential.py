@@ -147,10 +147,13 @@ def log_mixture_lr(excess_sum: float, n: float, long_run_var: float, tau: float)
     variance ``long_run_var`` and half-normal mixing scale ``tau`` (see the module)."""
     if n <= 0 or not long_run_var > 0 or not tau > 0:
         return 0.0
-    m = excess_sum / n
-    v = long_run_var / n
-    ratio = tau * tau / v
-    b = m * tau / math.sqrt(v * (v + tau * tau))
+    # in units of the mean's standard error: the statistic is scale-free, and products of
+    # two tiny (or huge) variances would underflow (overflow) for metrics near +-1e-100
+    sd = math.sqrt(long_run_var) / math.sqrt(n)
+    m = excess_sum / n / sd
+    t = tau / sd
+    ratio = t * t
+    b = m * t / math.sqrt(1.0 + ratio)
     if b > 30.0:
         return _LOG2 - 0.5 * math.log1p(ratio) + 0.5 * b * b
     return _LOG2 - 0.5 * math.log1p(ratio) + 0.5 * b * b + _log_phi(b)
