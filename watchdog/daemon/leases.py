@@ -28,64 +28,38 @@ import collections
 import contextlib
 import hashlib
 import logging
-import os
-import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
+from collections.abc import Callable, Sequence
 
 from watchdog.clock import Clock
+from watchdog.daemon.lease_report import GuardCollector, GuardReports, guard_notification
+from watchdog.daemon.lease_terms import (
+    LEASE_FACTOR,
+    MIN_TTL,
+    PREFIX,
+    Change,
+    instance_name,
+    lease_ttl,
+)
 from watchdog.errors import FencingError, JournalError
 from watchdog.journal.base import Journal
 from watchdog.journal.records import Lease
-from watchdog.notifiers import Notification
 from watchdog.worker import PollingWorker
+
+__all__ = ["LEASE_FACTOR", "MIN_TTL", "PREFIX", "RENEW_AFTER", "ROUND", "Change", "Guard",
+           "GuardCollector", "guard_notification", "instance_name", "lease_ttl"]
 
 log = logging.getLogger(__name__)
 
-PREFIX = "@instance/"  # heartbeat rows in the lease table (module names never start so)
-LEASE_FACTOR = 1.5  # a lease's time to live, in tick periods
-MIN_TTL = 0.5  # seconds
 RENEW_AFTER = 0.3  # of the time to live: a held lease is renewed once this old
 ROUND = 0.25  # of the shortest time to live: the keeper's period
-
-
-def instance_name(configured: str | None, env: Mapping[str, str]) -> str:
-    return configured or env.get("WATCHDOG_INSTANCE") or \
-        f"{socket.gethostname()}:{os.getpid()}"
-
-
-def lease_ttl(period: float, configured: float | None) -> float:
-    return configured if configured is not None else max(MIN_TTL, LEASE_FACTOR * period)
-
-
-@dataclass(frozen=True)
-class Change:
-    """A lease this instance gained (``lease``; ``previous`` is the row it replaced) or
-    lost (``lease`` None; ``previous`` its last lease, ``to`` who holds it now)."""
-
-    module: str
-    lease: Lease | None
-    previous: Lease | None
-    to: str = ""
-
-    @property
-    def took_over(self) -> bool:
-        """Gained after another instance's lease ran out (it died, hung or lost the
-        database): not a first lease, not one given back when an instance joined."""
-        return self.lease is not None and self.previous is not None and \
-            self.previous.holder not in ("", self.lease.holder)
 
 
 def _rank(instance: str, module: str) -> bytes:
     return hashlib.blake2b(f"{instance}\0{module}".encode(), digest_size=8).digest()
 
 
-class Guard:
+class Guard(GuardReports):
     def __init__(self, journal: Journal, instance: str, modules: Sequence[str],
                  ttl_of: Callable[[str], float], clock: Clock, *, spread: bool,
                  on_change: Callable[[Change], None] | None = None) -> None:
@@ -331,86 +305,3 @@ class Guard:
             change = self._lost(module, err.holder or "") if module in self._held else None
         if change is not None:
             self._announce([change])
-
-    def _announce(self, changes: list[Change]) -> None:
-        for change in changes:
-            if change.lease is not None:
-                was = change.previous
-                log.info("module %s: guarded by this instance (%s), lease epoch %d%s",
-                         change.module, self.instance, change.lease.epoch,
-                         f"; taken over from instance {was.holder} (epoch {was.epoch})"
-                         if change.took_over and was is not None and was.holder else "")
-            elif change.to:
-                log.warning("module %s: lost its lease (epoch %d) to instance %s; this "
-                            "instance no longer ticks it", change.module,
-                            change.previous.epoch if change.previous else 0, change.to)
-            else:
-                log.info("module %s: lease released by this instance (%s)", change.module,
-                         self.instance)
-            if self.on_change is not None:
-                try:
-                    self.on_change(change)
-                except Exception:
-                    log.exception("after the lease change of module %s", change.module)
-
-    def _standby_lines(self) -> None:
-        for module, lease in sorted(self.others().items()):
-            key = (module, lease.holder, lease.epoch)
-            if key not in self._said:
-                self._said.add(key)
-                log.info("standby for module %s: guarded by instance %s (lease epoch %d); "
-                         "this instance (%s) takes over if that lease expires", module,
-                         lease.holder, lease.epoch, self.instance)
-
-    def state(self) -> dict[str, object]:
-        """For /health and ``status``: role, instance, live instances, leases held."""
-        held = self.held()
-        return {"instance": self.instance,
-                "role": "leader" if held else "standby",
-                "live_instances": list(self._live), "fair_share": self.share(),
-                "modules": {m: {"epoch": lease.epoch, "expires_at": lease.expires_at}
-                            for m, lease in sorted(held.items())},
-                "standby_for": {m: {"instance": lease.holder, "epoch": lease.epoch}
-                                for m, lease in sorted(self.others().items())}}
-
-
-class GuardCollector(Collector):
-    """``watchdog_lease_held{module}``, ``watchdog_lease_epoch{module}``,
-    ``watchdog_instance_modules``, ``watchdog_instances_live``."""
-
-    def __init__(self, guard: Guard) -> None:
-        self.guard = guard
-
-    def collect(self) -> Iterator[Metric]:
-        held = self.guard.held()
-        g = GaugeMetricFamily("watchdog_lease_held", "1 while this instance holds the "
-                              "module's lease (guards it), else 0", labels=["module"])
-        e = GaugeMetricFamily("watchdog_lease_epoch", "Fencing epoch of the module's lease "
-                              "as this instance last held it", labels=["module"])
-        for module in self.guard.modules():
-            g.add_metric([module], 1 if module in held else 0)
-            lease = held.get(module)
-            if lease is not None:
-                e.add_metric([module], lease.epoch)
-        yield g
-        yield e
-        yield GaugeMetricFamily("watchdog_instance_modules", "Modules this instance guards",
-                                value=len(held))
-        yield GaugeMetricFamily("watchdog_instances_live", "Instances with a live heartbeat "
-                                "in the lease table (this one included)",
-                                value=len(self.guard.live()))
-
-
-def guard_notification(change: Change, instance: str, at: float) -> Notification:
-    """Slack (every notifier): guarding of a module moved to this instance."""
-    lease, was = change.lease, change.previous
-    assert lease is not None
-    before = f"instance {was.holder} (epoch {was.epoch})" if was is not None and was.holder \
-        else "an instance that released it"
-    return Notification(
-        key=f"guard:{change.module}:{lease.epoch}", module=change.module, kind="guard_moved",
-        action=None, severity="warning",
-        title=f"{change.module} now guarded by instance {instance} (lease epoch {lease.epoch})",
-        stage=None, traffic_percent=None,
-        reasons=(f"took the lease over from {before}: that instance stopped renewing it",
-                 "decisions it journaled but had not confirmed are applied again"), at=at)

@@ -11,24 +11,19 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from watchdog.baseline import Baseline
-from watchdog.errors import (
-    CheckpointConflict,
-    JournalBusy,
-    JournalConflict,
-    JournalError,
-    JournalUnavailable,
-)
+from watchdog.errors import CheckpointConflict
 from watchdog.journal import records
 from watchdog.journal.gate import write_gate
 from watchdog.journal.records import Expected, JournaledDecision, Lease
 from watchdog.journal.schema import BUSY_TIMEOUT, connect, set_busy_timeout
+from watchdog.journal.sqlite_baselines import SqliteBaselines
 from watchdog.journal.sqlite_extra import SqliteExtras, check_modules
+from watchdog.journal.sqlite_mapped import MappedConnection, _mapped, sqlite_error
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState
 from watchdog.model import Decision
 from watchdog.rollout.state import Checkpoint
@@ -36,62 +31,10 @@ from watchdog.rollout.state import Checkpoint
 if TYPE_CHECKING:
     import sqlite_utils
 
-__all__ = ["Journal", "JournaledDecision", "SqliteJournal", "sqlite_error"]
-
-_BUSY = ("locked", "busy")
-_UNAVAILABLE = ("unable to open", "disk i/o", "readonly", "read-only")
-_WRITES = ("INSERT", "UPDATE", "DELETE")
+__all__ = ["Journal", "JournaledDecision", "MappedConnection", "SqliteJournal", "sqlite_error"]
 
 
-def sqlite_error(err: sqlite3.Error, what: str) -> JournalError:
-    """The one place where sqlite3's errors become ours."""
-    text = str(err).lower()
-    if isinstance(err, sqlite3.IntegrityError):
-        return JournalConflict(f"{what}: {err}")
-    if isinstance(err, sqlite3.OperationalError) and any(w in text for w in _BUSY):
-        return JournalBusy(f"{what}: {err}")
-    if isinstance(err, sqlite3.OperationalError) and any(w in text for w in _UNAVAILABLE):
-        return JournalUnavailable(f"{what}: {err}")
-    return JournalError(f"{what}: {err}")
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _mapped(method: F) -> F:
-    @functools.wraps(method)
-    def wrapper(self: SqliteJournal, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.Error as err:
-            raise sqlite_error(err, f"journal {self.path}: {method.__name__}") from err
-    return wrapper  # type: ignore[return-value]
-
-
-class MappedConnection:
-    """The journal's connection for the portable SQL: sqlite3's errors become ours."""
-
-    def __init__(self, conn: sqlite3.Connection, path: str, wait: float | None = None
-                 ) -> None:
-        """``wait``: a journal's busy timeout; its writes then queue at the file's gate."""
-        self._conn, self._path, self._wait = conn, path, wait
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
-
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> sqlite3.Cursor:
-        try:
-            if self._wait is None or self._conn.in_transaction or \
-                    sql.lstrip()[:6].upper() not in _WRITES:
-                return self._conn.execute(sql, parameters)
-            with write_gate(self._path, self._wait):  # a write, its own transaction
-                return self._conn.execute(sql, parameters)
-        except sqlite3.Error as err:
-            raise sqlite_error(err, f"journal {self._path}") from err
-
-
-class SqliteJournal(SqliteExtras):
+class SqliteJournal(SqliteBaselines):
     def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT) -> None:
         """``busy_timeout``: seconds a write waits for another writer's lock, then fails."""
         self.path = str(path)
@@ -311,60 +254,6 @@ class SqliteJournal(SqliteExtras):
             ["state != 'resolved'"] if open_only else [])
         sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
         return list(self._rows(sql + " ORDER BY id", (module,) if module is not None else ()))
-
-    # baselines -------------------------------------------------------------------------
-
-    @_mapped
-    def save_baseline(self, b: Baseline) -> Baseline:
-        with self.transaction():
-            cur = self._conn.execute(f"INSERT INTO baselines ({records.BASELINE_COLUMNS})"
-                                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                     records.baseline_values(b))
-        found = self.baseline(int(cur.lastrowid or 0))
-        assert found is not None
-        return found
-
-    @_mapped
-    def baselines(self, module: str | None = None, metric: str | None = None
-                  ) -> list[Baseline]:
-        pairs = [(c, v) for c, v in (("module=?", module), ("metric=?", metric)) if v is not None]
-        sql = "SELECT * FROM baselines" + (
-            " WHERE " + " AND ".join(c for c, _ in pairs) if pairs else "")
-        return [records.baseline_row(r) for r in self._rows(sql + " ORDER BY id",
-                                                            tuple(v for _, v in pairs))]
-
-    @_mapped
-    def baseline_fingerprint(self, module: str, now: float | None = None) -> tuple[object, ...]:
-        """Changes whenever a baseline of ``module`` is added, pinned or unpinned, and
-        (given ``now``) whenever one expires."""
-        row = self._conn.execute(
-            "SELECT count(*), max(id), sum(pinned * id),"
-            " sum(expires_at IS NOT NULL AND expires_at <= ?) FROM baselines WHERE module=?",
-            (now, module)).fetchone()
-        return tuple(row)
-
-    @_mapped
-    def baseline(self, baseline_id: int) -> Baseline | None:
-        rows = list(self._rows("SELECT * FROM baselines WHERE id=?", (baseline_id,)))
-        return records.baseline_row(rows[0]) if rows else None
-
-    @_mapped
-    def pin_baseline(self, baseline_id: int) -> Baseline:
-        """Make this baseline the reference for its module and metric (unpinning others)."""
-        found = self.baseline(baseline_id)
-        if found is None:
-            raise JournalError(f"no baseline with id {baseline_id}")
-        with self.transaction():
-            self._conn.execute("UPDATE baselines SET pinned=0 WHERE module=? AND metric=?",
-                               (found.module, found.metric))
-            self._conn.execute("UPDATE baselines SET pinned=1 WHERE id=?", (baseline_id,))
-        pinned = self.baseline(baseline_id)
-        assert pinned is not None
-        return pinned
-
-    def active_baselines(self, module: str, now: float) -> dict[str, Baseline]:
-        """Per metric: the pinned baseline if any, else the newest one not expired."""
-        return records.choose_active(self.baselines(module=module), now)
 
     # settings --------------------------------------------------------------------------
 
