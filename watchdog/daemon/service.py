@@ -20,22 +20,19 @@ journaled (each call bounded by its deadline), exit status 0.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
-import signal
 import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
 
 from watchdog.clock import Clock, SystemClock
 from watchdog.daemon import claims, groupjobs, slots, ticks
 from watchdog.daemon.alerting import alert_notifications
-from watchdog.daemon.build import PluginSet, close_plugin
+from watchdog.daemon.build import PluginSet
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.daemon.leases import (
     Change,
@@ -45,13 +42,13 @@ from watchdog.daemon.leases import (
     instance_name,
     lease_ttl,
 )
+from watchdog.daemon.lifecycle import Lifecycle
 from watchdog.daemon.observe import Observability
 from watchdog.daemon.outbox import Outbox
-from watchdog.daemon.scheduler import JobSpec, Scheduler, phases
-from watchdog.daemon.startlog import resumed
+from watchdog.daemon.scheduler import Scheduler
 from watchdog.daemon.stuck import OnStuck
 from watchdog.engine import Engine, TickResult, journal_wait
-from watchdog.errors import ConfigError, Issue, JournalError, SourceError
+from watchdog.errors import JournalError, SourceError
 from watchdog.journal import is_postgres, open_journal
 from watchdog.journal.base import Journal
 from watchdog.journal.records import JournaledDecision, Lease
@@ -76,7 +73,7 @@ class DaemonStats:
     rejected_reloads: int = 0
 
 
-class Daemon:
+class Daemon(Lifecycle):
     def __init__(self, config_path: str | None, *, clock: Clock | None = None,
                  env: Mapping[str, str] | None = None,
                  systemd: SystemdNotifier | None = None) -> None:
@@ -304,201 +301,5 @@ class Daemon:
                 queue.enqueue(note)
         return announce
 
-    # configuration -----------------------------------------------------------------------
-
-    def _spec(self, module: str) -> JobSpec:
-        config = self.loaded.config
-        if config.clock.kind == "replay":
-            return JobSpec(config.clock.pace, align=False)
-        every = groupjobs.interval(self.loaded, module)
-        return JobSpec(every, config.schedule.align, config.schedule.offset,
-                       config.schedule.misfire_grace,
-                       self._phases.get(module, 0.0) if config.schedule.align else 0.0)
-
-    def _adopt(self, loaded: Loaded, plugins: PluginSet) -> None:
-        """Use ``loaded``/``plugins`` (callers hold every module lock)."""
-        rules = ticks.rules_with_intervals(loaded)
-        self.groups = groupjobs.daemon_groups(loaded.rules, loaded.module_names)
-        self.units = groupjobs.units(loaded.module_names, self.groups)
-        # many modules: their ticks spread over the first part of the interval
-        by_interval: dict[float, list[str]] = {}
-        self._every = {name: groupjobs.interval(loaded, name) for name in self.units}
-        for name in self.units:
-            by_interval.setdefault(self._every[name], []).append(name)
-        self._phases = {name: phase for every, names in by_interval.items()
-                        for name, phase in phases(names, every).items()}
-        for name in self.units:
-            engine = self.engines.get(name)
-            if engine is None:
-                self.engines[name] = Engine(
-                    rules, self._engine_journal(loaded, name), plugins.source,
-                    outbox=self.outbox,
-                    on_source_error=functools.partial(self._source_failed, name),
-                    fence=self._fence, on_fenced=self.guard.lost)
-                self._locks.setdefault(name, threading.Lock())
-            else:
-                engine.rules, engine.source = rules, plugins.source
-                if self._pool is None and groupjobs.interval(loaded, name) != \
-                        groupjobs.interval(self.loaded, name):  # the busy timeout follows
-                    engine.journal.close()
-                    engine.journal = self._engine_journal(loaded, name)
-        for name in set(self.engines) - set(self.units):
-            removed = self.engines.pop(name)
-            if self._pool is None:
-                removed.journal.close()
-            self._results.pop(name, None)
-        self.guard.set_modules(self.units)
-        self.outbox.set_actuators(plugins.actuators)
-        kept = {id(q.notifier): q for q in self.queues}
-        self.queues = [kept.pop(id(n)) if id(n) in kept
-                       else NotificationQueue(self._notify_journal, n)
-                       for n in plugins.notifiers]
-        for queue in kept.values():
-            queue.close()
-        self.loaded, self.plugins = loaded, plugins
-        logging.getLogger("watchdog").setLevel(loaded.config.log_level.upper())
-        # a replay's ticks overrun its pace on purpose: APScheduler's skip warnings are noise
-        logging.getLogger("apscheduler.scheduler").setLevel(
-            logging.ERROR if loaded.config.clock.kind == "replay" else logging.WARNING)
-
-    def _engine_journal(self, loaded: Loaded, name: str) -> Journal:
-        if self._pool is not None:
-            return self._pool
-        return open_journal(loaded.db, busy_timeout=journal_wait(groupjobs.interval(loaded, name)))
-
-    def reload(self) -> bool:
-        """Re-read config and rules; an invalid set is rejected and the old one runs on."""
-        self.systemd.reloading()
-        try:
-            loaded = load_config(self.config_path)
-            if loaded.db != self.loaded.db:
-                raise ConfigError([Issue(loaded.file, loaded.line_of("db"), "db: the "
-                                         "journal cannot change on reload; restart instead")])
-            plugins = PluginSet.build(loaded, previous=self.plugins, env=self.env)
-        except ConfigError as err:
-            self.stats.rejected_reloads += 1
-            for issue in err.issues:
-                log.error("reload rejected: %s", issue)
-            log.error("reload rejected (%d problem(s)); the previous configuration keeps "
-                      "running", len(err.issues))
-            self.systemd.ready(status=f"reload rejected: {err.issues[0]}")
-            return False
-        old = self.plugins
-        units = groupjobs.units(loaded.module_names,
-                                groupjobs.daemon_groups(loaded.rules, loaded.module_names))
-        names = sorted(set(self._locks) | set(units))
-        for name in names:
-            self._locks.setdefault(name, threading.Lock()).acquire()
-        try:
-            self._adopt(loaded, plugins)
-        finally:
-            for name in names:
-                self._locks[name].release()
-        for name in self.scheduler.modules:
-            if name not in self.units:
-                self.scheduler.remove(name)
-        for name in self.units:
-            self.scheduler.plan(name, self._spec(name))
-        for instance in old.unused_by(plugins):
-            close_plugin(instance)
-        for queue in self.queues:
-            queue.start()
-        self.stats.reloads += 1
-        log.info("reloaded %s: modules %s; rules %s", loaded.file,
-                 ", ".join(loaded.module_names), ", ".join(loaded.rules.files))
-        self.systemd.ready(status=f"reloaded: {len(loaded.module_names)} modules")
-        return True
-
-    # lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.observe.start()  # a port in use fails the start, before anything else runs
-        for line in resumed(self.outbox.journal, self.loaded):
-            log.info("start-up: %s", line)
-        pending = len(self.outbox.journal.decisions(unapplied_only=True))
-        if pending:
-            log.info("start-up: applying %d journaled decision(s) not confirmed as applied",
-                     pending)
-        self.guard.start()  # the modules this instance guards, before anything is applied
-        held = self.guard.held()
-        log.info("instance %s: %s", self.instance,
-                 f"guarding {', '.join(sorted(held))}" if held else
-                 "standby: every module is guarded by another instance "
-                 f"({', '.join(self.guard.live()[:5])}); taking over when a lease runs out")
-        self.outbox.deliver(force=True)  # before the first tick
-        for name in self.units:
-            self.scheduler.plan(name, self._spec(name))
-        self.scheduler.start()
-        self.outbox.start()
-        for queue in self.queues:
-            queue.start()
-        log.info("daemon ready: config %s, journal %s, modules %s", self.loaded.file,
-                 self.loaded.db, ", ".join(self.loaded.module_names))
-        self.systemd.ready(status=f"{len(self.loaded.module_names)} modules loaded")
-
-    def stop(self) -> None:
-        """Finish the running ticks, flush the outbox, close everything."""
-        self._stopping = True
-        self.systemd.stopping()
-        self.scheduler.shutdown(wait=True)
-        self.outbox.stop()
-        self.outbox.deliver()  # what the last ticks journaled
-        self.guard.stop(release=True)  # a standby takes over at its next round
-        self.guard.journal.close()
-        for queue in self.queues:
-            queue.close()
-        for engine in self.engines.values():
-            if self._pool is None:
-                engine.journal.close()
-        if self._pool is not None:
-            self._pool.close()
-        self.outbox.close()
-        self.observe.stop()
-        self._notify_journal.close()
-        for instance in self.plugins.instances():
-            close_plugin(instance)
-        log.info("daemon stopped")
-
-    def request_stop(self) -> None:
-        self._stop_asked = True
-        self._wake.set()
-
-    def request_reload(self) -> None:
-        self._reload_asked = True
-        self._wake.set()
-
-    def _signal(self, signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGHUP:
-            self.request_reload()
-        else:
-            self.request_stop()
-
-    def healthy(self) -> bool:
-        """What the systemd watchdog ping vouches for: ticks are not hung, and the outbox
-        keeps making rounds (a hung actuator does not hold a round: its calls are
-        abandoned after their deadline, so a round that stops is a bug worth a restart)."""
-        limit = 2 * (self.pinger.interval or 15.0)
-        started = min(self._busy.values(), default=None)
-        hung = started is not None and self.clock.monotonic() - started > limit
-        outbox = self.outbox.healthy(within=limit + self.loaded.config.outbox.deadline)
-        return self.scheduler.running and outbox and not hung
-
-    def run(self) -> int:
-        """Start, serve until SIGTERM/SIGINT, stop; the exit status."""
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, self._signal)
-        self.start()
-        while not self._stop_asked:
-            self._wake.wait(self.pinger.max_wait(1.0))
-            self._wake.clear()
-            if self._reload_asked and not self._stop_asked:
-                self._reload_asked = False
-                try:
-                    self.reload()
-                except Exception:  # a bug or an unreadable journal: keep what runs
-                    log.exception("reload failed; the previous configuration keeps running")
-                    self.systemd.ready(status="reload failed; see the log")
-            if self.healthy():
-                self.pinger.tick()
-        self.stop()
-        return 0
+    # configuration: watchdog/daemon/reconfigure.py (the Reconfiguring mixin); start-up,
+    # the main loop and shutdown: watchdog/daemon/lifecycle.py (the Lifecycle mixin)
