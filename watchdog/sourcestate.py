@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from watchdog.errors import JournalError
@@ -23,27 +24,35 @@ def record_source(journal: Journal, module: str, state: dict[str, Any], at: floa
     """Keep the module's source state in the journal's settings when it changed (with
     ``since``, when it began); for display only, so a failed write is skipped.
     ``known``: the values this process last read or wrote, by key (compared instead of
-    reading the journal at every tick; see :func:`remembered`)."""
-    key = SOURCE_KEY.format(module=module)
+    reading the journal at every tick; see :func:`write_if_changed`)."""
+    write_if_changed(
+        journal, SOURCE_KEY.format(module=module), {**state, "since": at},
+        lambda old: isinstance(old, dict)
+        and {k: v for k, v in old.items() if k != "since"} == state, known)
+
+
+def write_if_changed(journal: Journal, key: str, value: Any,
+                     unchanged: Callable[[Any], bool],
+                     known: dict[str, Any] | None = None) -> None:
+    """Write a display setting unless ``unchanged(old)`` says the stored one still holds.
+
+    ``known`` remembers, by key, what this process last read or wrote (as the journal
+    holds it: JSON, tuples come back as lists), so a steady tick reads nothing; a key
+    whose read or write failed is dropped from it and read again next time. The setting
+    is for display only: a failed write is skipped (the next change writes it).
+    """
     try:
         old = known[key] if known is not None and key in known else journal.setting(key)
-        if isinstance(old, dict) and {k: v for k, v in old.items() if k != "since"} == state:
+        if unchanged(old):
             if known is not None:
                 known[key] = old  # as read (from the journal, or already known)
             return
-        value = {**state, "since": at}
         journal.set_setting(key, value)
-        remembered(known, key, value)
+        if known is not None:
+            known[key] = json.loads(json.dumps(value, default=str))
     except (sqlite3.Error, JournalError):
         if known is not None:
             known.pop(key, None)  # read again next time
-        return
-
-
-def remembered(known: dict[str, Any] | None, key: str, value: Any) -> None:
-    """Keep ``value`` as the journal holds it (JSON: tuples come back as lists)."""
-    if known is not None:
-        known[key] = json.loads(json.dumps(value, default=str))
 
 
 def source_note(state: object) -> str | None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -12,13 +11,12 @@ from watchdog.clock import Clock
 from watchdog.config.loader import RuleSet
 from watchdog.daemon.config import ClockConfig, Loaded
 from watchdog.engine import TickResult
-from watchdog.errors import JournalError
 from watchdog.journal.base import Journal
 from watchdog.journal.records import JournaledDecision
 from watchdog.model import Action, Decision
 from watchdog.notifiers import Notification
 from watchdog.rollout.state import Checkpoint
-from watchdog.sourcestate import remembered
+from watchdog.sourcestate import write_if_changed
 
 VERDICT_KEY = "verdict:{module}"
 EPS = 1e-9
@@ -64,27 +62,17 @@ def rules_with_intervals(loaded: Loaded) -> RuleSet:
 def record_verdict(journal: Journal, result: TickResult,
                    known: dict[str, Any] | None = None) -> None:
     """Keep the module's last verdict (kind, firing rules, since when) in the settings;
-    ``known`` as for :func:`watchdog.sourcestate.record_source`."""
+    ``known`` as for :func:`watchdog.sourcestate.write_if_changed`."""
     verdict = result.verdict
     if verdict is None:
         return
-    key = VERDICT_KEY.format(module=result.module)
-    try:
-        old: dict[str, Any] | None = known[key] if known is not None and key in known \
-            else journal.setting(key)
-        if old is not None and old.get("kind") == verdict.kind.value \
-                and old.get("firing") == list(verdict.firing):
-            if known is not None:
-                known[key] = old  # as read (from the journal, or already known)
-            return
-        value = {"kind": verdict.kind.value, "firing": list(verdict.firing),
-                 "since": verdict.at, "reasons": list(verdict.reasons)[:10]}
-        journal.set_setting(key, value)
-        remembered(known, key, value)
-    except (sqlite3.Error, JournalError):
-        if known is not None:
-            known.pop(key, None)
-        return  # only for display; the next change writes it
+    firing = list(verdict.firing)
+    write_if_changed(
+        journal, VERDICT_KEY.format(module=result.module),
+        {"kind": verdict.kind.value, "firing": firing, "since": verdict.at,
+         "reasons": list(verdict.reasons)[:10]},
+        lambda old: old is not None and old.get("kind") == verdict.kind.value
+        and old.get("firing") == firing, known)
 
 
 def stage_number(d: Decision) -> int | None:
