@@ -35,7 +35,7 @@ def test_breached_is_derived_from_the_outcome() -> None:
     assert {o: o.breached for o in RuleOutcome} == {
         RuleOutcome.BREACHED: True, RuleOutcome.CLEAR: False, RuleOutcome.MISSING: None,
         RuleOutcome.WARMING: None, RuleOutcome.DISPUTED: None,
-        RuleOutcome.INAPPLICABLE: None}
+        RuleOutcome.INAPPLICABLE: None, RuleOutcome.UNCONFIRMED: None}
     for value in (True, False, None):
         assert RuleOutcome.of(value).breached is value
 
@@ -66,7 +66,8 @@ def test_inconclusive_writes_the_flag_of_its_outcome() -> None:
 
 def test_the_verdict_maps_every_outcome() -> None:
     assert set(verdict_mod.ALERT_SEES) == set(RuleOutcome)
-    assert {RuleOutcome.MISSING, RuleOutcome.DISPUTED} == verdict_mod.UNSURE
+    assert {RuleOutcome.MISSING, RuleOutcome.DISPUTED,
+            RuleOutcome.UNCONFIRMED} == verdict_mod.UNSURE
 
 
 PENDING = AlertState(AlertPhase.PENDING, active_at=0.0, last_breach_at=0.0)

@@ -73,6 +73,8 @@ class RuleOutcome(StrEnum):
     disputed      live V1 and its stored baseline disagree and V2 is worse than only one
                   of them (judge/disagree.py): clears a pending alert and holds the rollout
     inapplicable  the rule does not apply (no live V1 left to compare with): holds nothing
+    unconfirmed   the comparison finds V2 worse, the always-valid test (judge/alwaysvalid.py)
+                  cannot confirm it yet: clears a pending alert and holds the rollout
     """
 
     BREACHED = "breached"
@@ -81,6 +83,7 @@ class RuleOutcome(StrEnum):
     WARMING = "warming"
     DISPUTED = "disputed"
     INAPPLICABLE = "inapplicable"
+    UNCONFIRMED = "unconfirmed"
 
     @property
     def breached(self) -> bool | None:

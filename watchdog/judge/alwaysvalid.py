@@ -104,12 +104,14 @@ def crossed(f: ruling.Finding) -> ruling.Ruling | None:
     assert tolerance is not None
     found = crossing(rule, f.ctx, tolerance, f.higher)
     if found is None:
-        return ruling.Ruling(RuleOutcome.CLEAR, f"{f.summary}; always-valid test: no V2 "
-                             f"sample with a reference in this stage", {"av_crossed": 0})
+        return ruling.Ruling(RuleOutcome.UNCONFIRMED, f"{f.summary}; always-valid test: no "
+                             f"V2 sample with a reference in this stage", {"av_crossed": 0})
     if found.crossed:
         return ruling.Ruling(RuleOutcome.BREACHED, f.summary, found.as_evidence())
-    return ruling.Ruling(RuleOutcome.CLEAR, f"{f.summary}; not past the always-valid bound "
-                         f"(log E {found.log_e:.2f} < {found.threshold:.2f})",
+    # the comparison sees V2 worse, the always-valid test cannot confirm it yet: evidence
+    # too thin to roll back on and too bad to count as healthy (the rollout holds)
+    return ruling.Ruling(RuleOutcome.UNCONFIRMED, f"{f.summary}; not past the always-valid "
+                         f"bound (log E {found.log_e:.2f} < {found.threshold:.2f})",
                          found.as_evidence())
 
 

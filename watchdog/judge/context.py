@@ -54,6 +54,7 @@ FLAGS: dict[RuleOutcome, tuple[str, Any]] = {
 
 # the outcomes that are neither breached nor clear
 Unsettled = Literal[RuleOutcome.MISSING, RuleOutcome.WARMING, RuleOutcome.DISPUTED,
+                    RuleOutcome.UNCONFIRMED,
                     RuleOutcome.INAPPLICABLE]
 
 

@@ -21,10 +21,14 @@ CARRY_INTERVALS = 3  # a rollback rule's last breach counts `for` + this many in
 # V2 is not worse than both: each clears a pending alert. Missing data leaves it.
 ALERT_SEES: Mapping[RuleOutcome, bool | None] = {
     RuleOutcome.BREACHED: True, RuleOutcome.CLEAR: False, RuleOutcome.WARMING: False,
-    RuleOutcome.DISPUTED: False, RuleOutcome.MISSING: None, RuleOutcome.INAPPLICABLE: None}
+    RuleOutcome.DISPUTED: False, RuleOutcome.MISSING: None, RuleOutcome.INAPPLICABLE: None,
+    RuleOutcome.UNCONFIRMED: False}
 # The outcomes that make a hold or rollback rule's verdict inconclusive (hold the rollout):
-# missing data and disputed references. Warming and inapplicable rules hold nothing.
-UNSURE = frozenset({RuleOutcome.MISSING, RuleOutcome.DISPUTED})
+# missing data, disputed references and a breach the always-valid test has not confirmed
+# (which, like disputed, clears a pending alert: no stale breach is carried on it).
+# Warming and inapplicable rules hold nothing.
+UNSURE = frozenset({RuleOutcome.MISSING, RuleOutcome.DISPUTED,
+                    RuleOutcome.UNCONFIRMED})
 
 
 def judge(ctx: EvalContext, states: Mapping[str, AlertState]
