@@ -12,7 +12,7 @@ import numpy as np
 
 from watchdog.baseline import Baseline
 from watchdog.config.schema import RelativeRule
-from watchdog.judge import counts, noise, stats
+from watchdog.judge import counts, noise, refspread, stats
 from watchdog.judge.context import EvalContext, inconclusive, paired
 from watchdog.judge.series import Series
 from watchdog.model import Direction, RuleOutcome, RuleResult, Version
@@ -42,6 +42,9 @@ class Reference:
     paired: np.ndarray | None = None  # V2's samples at V1's instants (live_v1 only)
     sd: float = 0.0  # V1's noise per sample (live_v1 only)
     level: float = math.nan  # V1's own live level (live_v1 only; value may be the baseline)
+    # how far V1's level moves over time (refspread.py): the uncertainty of a reference
+    # taken at another time than V2's window (baseline kinds only)
+    spread: float = 0.0
 
 
 def small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float,
@@ -116,12 +119,13 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
         se = 0.0
     else:
         value, se = baseline_level(baseline)
+    spread = refspread.level_spread(ctx, rule.metric) if rule.test == "sequential" else 0.0
     last = v1s.last_time(ctx.now)
     if last is None or ctx.now - last > ctx.drift_lookback:
-        return Reference(ReferenceKind.BASELINE, value, se, baseline.count)
+        return Reference(ReferenceKind.BASELINE, value, se, baseline.count, spread=spread)
     recent = v1s.since(last - ctx.noise_window, last)
     if len(recent) < rule.min_samples or value == 0:
-        return Reference(ReferenceKind.BASELINE, value, se, baseline.count)
+        return Reference(ReferenceKind.BASELINE, value, se, baseline.count, spread=spread)
     sd1 = noise.window_sd(recent, recent, floor)
     level = stats.location(recent, sd1)
     drift = level / value - 1
@@ -133,11 +137,12 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
     if (level > value) != higher:
         # V1 was doing better than its baseline: keep the baseline (never a stricter limit)
         return Reference(ReferenceKind.BASELINE, value, se, baseline.count,
-                         f"V1's last live level {level:.4g} ({drift:+.1%}) kept the baseline")
+                         f"V1's last live level {level:.4g} ({drift:+.1%}) kept the baseline",
+                         spread=spread)
     note = (f"baseline {value:.4g} rebased on V1's last live level {level:.4g} "
             f"({drift:+.1%}, {ctx.now - last:g}s ago)")
     return Reference(ReferenceKind.BASELINE_REBASED, level,
-                     stats.standard_error(sd1, len(recent)), len(recent), note)
+                     stats.standard_error(sd1, len(recent)), len(recent), note, spread=spread)
 
 
 @functools.lru_cache(maxsize=64)

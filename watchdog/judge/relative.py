@@ -18,7 +18,8 @@ baseline, rebased on V1's last live level when V1 served within ``drift_lookback
 was doing worse than its baseline then: load that rose between the baseline window and
 now moves V1 too, and must not count against V2. Rebasing only ever relaxes the limit
 (a noisy, lucky V1 never makes it stricter). ``drift_guard`` makes drift beyond a limit
-inconclusive instead.
+inconclusive instead. Either is V1 at another time than V2's window, so its standard
+error includes how far V1's own level moves over time (refspread.py).
 """
 
 from __future__ import annotations
@@ -187,6 +188,9 @@ def _evidence(plan: _Plan, f: ruling.Finding, scanned: float | None) -> dict[str
         evidence.update(alpha=plan.alpha(comp), z_critical=round(f.crit, 3))
     if ref.note:
         evidence["reference_note"] = ref.note
+    if ref.spread > 0:
+        # how far V1's level moves over time: part of a non-concurrent reference's se
+        evidence["reference_spread"] = _round(ref.spread)
     if scanned is not None:
         evidence.update(scan=round(scanned, 3), scan_threshold=rule.scan_threshold)
     k = wander.factor(ctx, rule.metric)
@@ -232,7 +236,8 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
     est = rule.estimator
     comp = stats.compare(stats.location(v2, nz.sd, est),
                          nz.k * stats.standard_error(nz.sd, len(v2), est), len(v2), ref.value,
-                         nz.k * ref.se, ref.n, tolerance, rule.min_effect, higher)
+                         math.hypot(nz.k * ref.se, ref.spread), ref.n, tolerance,
+                         rule.min_effect, higher)
     if nz.binomial is not None:
         # a count of a few events a window: the normal z overstates a chance cluster (where
         # lower is worse, the events are the failures: 1 - rate against 1 - limit)
@@ -268,7 +273,11 @@ def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
         if isinstance(ref, RuleResult) or ref.kind is ReferenceKind.LIVE_V1:
             return None
         v2 = v2s.window(start, ctx.now)[1]
-        reference = ref.value
+        # a CUSUM sums per-sample excesses and cannot average away the error common to
+        # all of them: a reference that moves over time (refspread.py) enters at the edge
+        # of its confidence interval
+        edge = stats.z_critical(rule.alpha) * ref.spread
+        reference = ref.value + (edge if higher else -edge)
         sd = noise.measured(ctx, Version.V2, rule.metric, noise_from, v2, floor)
     if len(v2) < rule.min_samples or wander.thin(ctx, rule.metric, len(v2), ctx.now - start):
         return None

@@ -54,6 +54,13 @@ class Tuning:
     av_clip: float = 5.0  # a difference counts up to this many of its sds (spikes)
     av_first_stage: float = 0.5  # the first stage's share of av_alpha (the rest: even)
 
+    # relative rules (refspread.py): a reference taken at another time than V2's window
+    # (the stored baseline, rebased or not) is uncertain by how far V1's level moves
+    ref_spread: bool = True
+    ref_spread_block: float = 600.0  # V1's level is read per block this long (s)
+    ref_spread_min_samples: int = 5  # a block with fewer samples is skipped
+    ref_spread_min_blocks: int = 4  # fewer blocks: no spread measured (0)
+
 
 _CURRENT = [Tuning()]
 

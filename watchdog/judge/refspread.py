@@ -1,0 +1,78 @@
+"""How far V1's level itself moves over time: the uncertainty of a reference taken at
+another time than V2's window.
+
+Live V1 is measured at the same instants as V2; the stored baseline (V1's hour before
+the rollout) and the baseline rebased on V1's last live level are not. Where V1's level
+wanders (a host's load, the time of day, a 20-minute level shift), such a reference says
+where V1 *was*, not where it would be now, and its standard error (the baseline's
+samples, as if V1's level never moved) is far too small: V2 at its own healthy level
+reads tens of % "worse" than a baseline taken two hours earlier.
+
+:func:`level_spread` measures that movement on V1's own history (its stored baseline's
+samples and the live V1 it has reported since): the standard deviation of V1's level
+between blocks of ``ref_spread_block`` seconds (each block's median), less the part that
+is only the blocks' sampling noise. On white noise the block medians differ by that
+sampling noise alone and the spread is 0 (no cost); on a wandering metric it is the
+scale of the wander. relative.py adds it to a non-concurrent reference's standard error,
+and the sustained-excess scan, which sums per-sample excesses and so cannot average away
+an error common to all of them, compares V2 with that reference at the edge of its
+confidence interval.
+
+Assumes V1's level is stationary over its history (it wanders, but around one level):
+the spread of its blocks then bounds where V1 would be now. It is measured on at least
+``ref_spread_min_blocks`` blocks; with fewer the spread is 0 (the stored baseline's
+standard error alone, as before).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from watchdog.judge.context import EvalContext
+from watchdog.judge.tuning import tuning
+from watchdog.model import Version
+
+
+def v1_history(ctx: EvalContext, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """V1's samples known at this tick: its stored baseline's and the live ones (one
+    value per instant, in time order)."""
+    by_time: dict[float, float] = {}
+    baseline = ctx.baselines.get(metric)
+    if baseline is not None:
+        by_time.update((float(t), float(v)) for t, v in baseline.samples)
+    times, values = ctx.series.get(Version.V1, metric).window(-math.inf, ctx.now)
+    by_time.update(zip((float(t) for t in times), (float(v) for v in values), strict=True))
+    if not by_time:
+        return np.empty(0), np.empty(0)
+    ts = np.fromiter(sorted(by_time), dtype=float)
+    return ts, np.array([by_time[t] for t in ts], dtype=float)
+
+
+def level_spread(ctx: EvalContext, metric: str) -> float:
+    """The standard deviation of V1's level between blocks, beyond their sampling noise
+    (0 on white noise, and where V1's history holds too few blocks)."""
+    settings = tuning()
+    if not settings.ref_spread:
+        return 0.0
+    times, values = v1_history(ctx, metric)
+    block = settings.ref_spread_block
+    if len(values) == 0:
+        return 0.0
+    index = np.floor((times - times[0]) / block).astype(int)
+    medians: list[float] = []
+    sampling: list[float] = []
+    for b in np.unique(index):
+        part = values[index == b]
+        if len(part) < settings.ref_spread_min_samples:
+            continue
+        medians.append(float(np.median(part)))
+        # the variance of a median of n samples: (pi / 2) sd^2 / n (normal noise), the
+        # sd read robustly (MAD) so a block's spikes do not count as its noise
+        mad = float(np.median(np.abs(part - np.median(part))))
+        sampling.append((math.pi / 2) * (1.4826 * mad) ** 2 / len(part))
+    if len(medians) < settings.ref_spread_min_blocks:
+        return 0.0
+    between = float(np.var(medians, ddof=1))
+    return math.sqrt(max(0.0, between - float(np.mean(sampling))))
