@@ -113,7 +113,7 @@ def share_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, tolerance:
     is measured over many samples.
     """
     share = ctx.traffic_percent
-    if not ctx.module.metrics[rule.metric].per_request or ref.kind != "live_v1" \
+    if not ctx.module.metrics[rule.metric].per_request or not ref.live \
             or share is None or not 0 < share < 100 or not ref.sd > 0:
         return None
     model = ref.sd * math.sqrt((100.0 - share) / share)
@@ -158,7 +158,7 @@ def exact_z(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Reference
     """
     if sparse is not None:
         return counts.count_z(v2, sparse, limit)
-    if ref.kind != "live_v1" or ctx.traffic_percent is None \
+    if not ref.live or ctx.traffic_percent is None \
             or not ctx.module.metrics[rule.metric].per_request:
         return None
     plain = _plain_upper(ctx, rule.metric)

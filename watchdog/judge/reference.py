@@ -46,6 +46,11 @@ class Reference:
     # taken at another time than V2's window (baseline kinds only)
     spread: float = 0.0
 
+    @property
+    def live(self) -> bool:
+        """Live V1 at V2's instants (not a reference from another time)."""
+        return self.kind is ReferenceKind.LIVE_V1
+
 
 def small_share_reference(rule: RelativeRule, ctx: EvalContext, level: float,
                            v1: np.ndarray) -> float | None:
