@@ -10,7 +10,15 @@ import pytest
 from watchdog.config.schema import Stage
 from watchdog.errors import IllegalTransition
 from watchdog.judge.alerts import AlertPhase, AlertState
-from watchdog.model import Action, Decision, RuleResult, Verdict, VerdictKind, Version
+from watchdog.model import (
+    Action,
+    Decision,
+    RuleOutcome,
+    RuleResult,
+    Verdict,
+    VerdictKind,
+    Version,
+)
 from watchdog.rollout import machine
 from watchdog.rollout.state import TERMINAL, Checkpoint, Phase
 
@@ -272,8 +280,24 @@ def test_rollback_evidence_comes_from_the_verdict(kit: Any, plan: Any) -> None:
                                        kit.plan(consecutive=1), 10.0)
     (d,) = decisions
     assert d.evidence == ({"rule": "latency", "metric": "latency_p95_ms", "breached": True,
-                           "summary": "p95 up 30%", "observed": 230.0},)
+                           "outcome": "breached", "summary": "p95 up 30%",
+                           "observed": 230.0},)
     assert d.reasons[0] == "latency: p95 up 30%"
+
+
+def test_the_journaled_evidence_names_each_rules_outcome(kit: Any) -> None:
+    """``breached`` is None for every outcome but breached and clear: the evidence says
+    which one it was (a rule the always-valid test has not confirmed yet, one still
+    warming up), so a reader of the journal need not guess from flags."""
+    results = (RuleResult("latency", "latency_p95_ms", True, "p95 up 30%", {}),
+               RuleResult("errors", "error_rate", RuleOutcome.UNCONFIRMED, "not yet", {}),
+               RuleResult("memory", "memory_rss_bytes", RuleOutcome.WARMING, "warming", {}))
+    verdict = Verdict(MODULE, 10.0, C, results, ("latency",), ("latency: p95 up 30%",))
+    _cp, (d,) = machine.on_verdict(started(kit.plan(consecutive=1)), verdict,
+                                   kit.plan(consecutive=1), 10.0)
+    assert [(e["rule"], e["breached"], e["outcome"]) for e in d.evidence] == [
+        ("latency", True, "breached"), ("errors", None, "unconfirmed"),
+        ("memory", None, "warming")]
 
 
 # -- verdicts in phases other than progressing ------------------------------------------

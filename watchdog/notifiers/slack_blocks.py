@@ -47,7 +47,7 @@ ADVICE = {
     "inconclusive": "The data is missing or too sparse to judge, so the rollout holds. "
                     "Check that the metrics source is scraping V2.",
 }
-KNOWN = {"rule", "metric", "breached", "summary", "observed", "reference", "limit",
+KNOWN = {"rule", "metric", "breached", "outcome", "summary", "observed", "reference", "limit",
          "effect", "z", "p_value", "n_v2", "n_ref", "se", "against", "above", "below",
          "baseline_id", "test"}
 TIMES = {"held_for", "for_s", "duration", "active_at", "since", "fired_at", "stage_since"}

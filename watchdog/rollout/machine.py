@@ -244,5 +244,8 @@ def _record(cp: Checkpoint, decision: Decision) -> Checkpoint:
 
 
 def _evidence(verdict: Verdict) -> tuple[dict[str, Any], ...]:
+    # ``outcome`` (RuleOutcome) says what ``breached`` alone cannot: clear, warming,
+    # unconfirmed, disputed, missing, inapplicable
     return tuple({"rule": r.rule, "metric": r.metric, "breached": r.breached,
-                  "summary": r.summary, **r.evidence} for r in verdict.results)
+                  "outcome": r.outcome.value, "summary": r.summary, **r.evidence}
+                 for r in verdict.results)
