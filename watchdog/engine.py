@@ -45,12 +45,12 @@ from watchdog.baseline import Baseline
 from watchdog.checks import CheckRunner
 from watchdog.config.loader import RuleSet
 from watchdog.config.planparts import Gate
-from watchdog.config.schema import Module, Plan
+from watchdog.config.schema import GrowthRule, Module, Plan
 from watchdog.enginecommit import Journaling
 from watchdog.errors import FencingError, IllegalTransition, JournalError, SourceError
 from watchdog.journal.base import Journal
 from watchdog.journal.records import Lease
-from watchdog.judge import gates
+from watchdog.judge import gates, growthpersist
 from watchdog.judge.rules import EvalContext
 from watchdog.judge.series import SeriesStore
 from watchdog.judge.verdict import judge
@@ -171,7 +171,9 @@ class Engine(Journaling):
         return TickResult(name, None, tuple(done), cp)
 
     def lookback(self, module: Module) -> float:
-        longest = max((r.window for r in module.rules), default=60.0)
+        # a growth rule's envelope test looks back over its persistence horizon
+        longest = max((growthpersist.horizon(r) if isinstance(r, GrowthRule) else r.window
+                       for r in module.rules), default=60.0)
         warm = max((module.warmup_of(m) for m in module.metrics), default=0.0)
         return max(longest, NOISE_WINDOW) + DRIFT_LOOKBACK + warm
 

@@ -13,6 +13,9 @@ answered from data the judge already holds, tell these from a leak:
   highest envelope block (block minima) of V1's history (live samples and the stored
   baseline) and of V2's own life before the window, by ``new_high_margin``.
 
+Before both, the growth must persist over a horizon longer than a refill lasts
+(``growthpersist.py``); until V2 has served that long the rule is warming.
+
 :func:`leak_check` returns the evidence and, when the growth is not a leak, why.
 """
 
@@ -26,6 +29,7 @@ import numpy as np
 from watchdog.config.schema import GrowthRule
 from watchdog.judge import stats
 from watchdog.judge.context import EPS, EvalContext, warm_from
+from watchdog.judge.growthpersist import Persistence, persistence
 from watchdog.judge.tuning import tuning
 from watchdog.model import Version
 
@@ -39,6 +43,13 @@ class LeakCheck:
     ceiling: float | None  # the highest envelope the service held before (None: no history)
     newest: float  # V2's newest envelope block
     not_a_leak: str | None  # why the growth does not count, or None
+    persist: Persistence | None = None  # the growth over the persistence horizon
+
+    @property
+    def pending(self) -> bool:
+        """Significant growth V2 has not shown for the persistence horizon yet."""
+        return self.persist is not None and self.persist.pending and (
+            self.not_a_leak == self.persist.why_not)
 
     def as_dict(self) -> dict[str, float | str | None]:
         out: dict[str, float | str | None] = {}
@@ -48,6 +59,8 @@ class LeakCheck:
             out["v1_envelope_wander"] = round(self.wander, 5)
         if self.ceiling is not None:
             out["ceiling"] = float(f"{self.ceiling:.6g}")
+        if self.persist is not None:
+            out.update(self.persist.as_dict())
         if self.not_a_leak is not None:
             out["not_a_leak"] = self.not_a_leak
         return out
@@ -165,9 +178,13 @@ def leak_check(rule: GrowthRule, ctx: EvalContext, growth: stats.Growth, start: 
     high = ceiling(rule, ctx, start) if settings.new_high else None
     why = None
     wander = v1_wander(rule, ctx) if settings.wander_floor else None
-    z_w = None if wander is None else wander_z(rule, growth, wander)
+    persist = persistence(rule, ctx)
+    basis = persist.growth if persist is not None and persist.growth is not None else growth
+    z_w = None if wander is None else wander_z(rule, basis, wander)
     allowed = rule.max_growth_per_hour + max(v1 or 0.0, 0.0)
-    if v1 is not None and growth.per_hour <= allowed:
+    if persist is not None and persist.why_not is not None:
+        why = persist.why_not
+    elif v1 is not None and growth.per_hour <= allowed:
         why = (f"V1 grows {v1:+.1%}/h over the same window: V2's {growth.per_hour:+.1%}/h "
                f"is within {allowed:.1%}/h")
     elif z_w is not None and z_w <= stats.z_critical(rule.alpha):
@@ -176,4 +193,4 @@ def leak_check(rule: GrowthRule, ctx: EvalContext, growth: stats.Growth, start: 
     elif high is not None and newest <= high * (1 + settings.new_high_margin):
         why = (f"V2's envelope {newest:.4g} has not passed the level held before "
                f"({high:.4g}, + {settings.new_high_margin:.0%}): a refill or caches filling")
-    return LeakCheck(v1, wander, high, newest, why)
+    return LeakCheck(v1, wander, high, newest, why, persist)

@@ -26,51 +26,68 @@ standard error alone, as before).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
+from watchdog.baseline import Baseline
 from watchdog.judge.context import EvalContext
-from watchdog.judge.tuning import tuning
+from watchdog.judge.tuning import Tuning, tuning
 from watchdog.model import Version
 
 
 def v1_history(ctx: EvalContext, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """V1's samples known at this tick: its stored baseline's and the live ones (one
-    value per instant, in time order)."""
-    by_time: dict[float, float] = {}
-    baseline = ctx.baselines.get(metric)
-    if baseline is not None:
-        by_time.update((float(t), float(v)) for t, v in baseline.samples)
+    value per instant, the live one where both have it; in time order)."""
     times, values = ctx.series.get(Version.V1, metric).window(-math.inf, ctx.now)
-    by_time.update(zip((float(t) for t in times), (float(v) for v in values), strict=True))
-    if not by_time:
-        return np.empty(0), np.empty(0)
-    ts = np.fromiter(sorted(by_time), dtype=float)
-    return ts, np.array([by_time[t] for t in ts], dtype=float)
+    t_live, v_live = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
+    baseline = ctx.baselines.get(metric)
+    if baseline is None or not baseline.samples:
+        return t_live, v_live
+    t_base, v_base = _baseline_arrays(baseline)
+    t_all = np.concatenate((t_live, t_base))
+    v_all = np.concatenate((v_live, v_base))
+    # np.unique keeps the first occurrence of each instant: the live sample
+    t_unique, first = np.unique(t_all, return_index=True)
+    return t_unique, v_all[first]
+
+
+@functools.lru_cache(maxsize=64)
+def _baseline_arrays(baseline: Baseline) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([t for t, _ in baseline.samples], dtype=float),
+            np.array([v for _, v in baseline.samples], dtype=float))
 
 
 def level_spread(ctx: EvalContext, metric: str) -> float:
     """The standard deviation of V1's level between blocks, beyond their sampling noise
-    (0 on white noise, and where V1's history holds too few blocks)."""
+    (0 on white noise, and where V1's history holds too few blocks). Computed once a tick
+    per metric."""
     settings = tuning()
     if not settings.ref_spread:
         return 0.0
-    times, values = v1_history(ctx, metric)
-    block = settings.ref_spread_block
+    key = ("refspread", metric)
+    if key not in ctx.memo:
+        ctx.memo[key] = _spread(*v1_history(ctx, metric), settings)
+    spread: float = ctx.memo[key]
+    return spread
+
+
+def _spread(times: np.ndarray, values: np.ndarray, settings: Tuning) -> float:
     if len(values) == 0:
         return 0.0
-    index = np.floor((times - times[0]) / block).astype(int)
+    index = np.floor((times - times[0]) / settings.ref_spread_block).astype(int)
+    bounds = np.flatnonzero(np.diff(index)) + 1  # times are sorted: blocks are runs
     medians: list[float] = []
     sampling: list[float] = []
-    for b in np.unique(index):
-        part = values[index == b]
+    for part in np.split(values, bounds):
         if len(part) < settings.ref_spread_min_samples:
             continue
-        medians.append(float(np.median(part)))
+        median = float(np.median(part))
+        medians.append(median)
         # the variance of a median of n samples: (pi / 2) sd^2 / n (normal noise), the
         # sd read robustly (MAD) so a block's spikes do not count as its noise
-        mad = float(np.median(np.abs(part - np.median(part))))
+        mad = float(np.median(np.abs(part - median)))
         sampling.append((math.pi / 2) * (1.4826 * mad) ** 2 / len(part))
     if len(medians) < settings.ref_spread_min_blocks:
         return 0.0

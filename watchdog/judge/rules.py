@@ -21,7 +21,7 @@ from watchdog.judge.context import EPS, EvalContext, inconclusive, span, too_few
 from watchdog.judge.growthref import LeakCheck, leak_check
 from watchdog.judge.pairedgrowth import paired_growth
 from watchdog.judge.relative import evaluate_relative
-from watchdog.model import RuleResult, Version
+from watchdog.model import RuleOutcome, RuleResult, Version
 
 __all__ = ["EvalContext", "evaluate"]
 
@@ -99,6 +99,9 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
         evidence.update(check.as_dict())
     if fast is not None:
         evidence.update(fast.as_dict())
+    if not breached and check is not None and check.pending:  # too young to tell (growthpersist)
+        return RuleResult(rule.name, rule.metric, RuleOutcome.WARMING, summary,
+                          {"inconclusive": check.not_a_leak, "warming": True, **evidence})
     return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
 
 
