@@ -171,11 +171,12 @@ class Engine(Journaling):
         return TickResult(name, None, tuple(done), cp)
 
     def lookback(self, module: Module) -> float:
-        # a growth rule's envelope test looks back over its persistence horizon
-        longest = max((growthpersist.horizon(r) if isinstance(r, GrowthRule) else r.window
-                       for r in module.rules), default=60.0)
+        longest = max((r.window for r in module.rules), default=60.0)
         warm = max((module.warmup_of(m) for m in module.metrics), default=0.0)
-        return max(longest, NOISE_WINDOW) + DRIFT_LOOKBACK + warm
+        # a growth rule's envelope test looks back over its persistence horizon
+        horizon = max((growthpersist.horizon(r) for r in module.rules
+                       if isinstance(r, GrowthRule)), default=0.0)
+        return max(max(longest, NOISE_WINDOW) + DRIFT_LOOKBACK, horizon) + warm
 
     def baselines(self, name: str, now: float) -> dict[str, Baseline]:
         key = self.journal.baseline_fingerprint(name, now)
