@@ -362,7 +362,13 @@ class AbsoluteRule(RuleBase):
 
 
 class GrowthRule(RuleBase):
-    """V2 growing faster than ``max_growth_per_hour`` (relative to its level) after warm-up."""
+    """V2 growing faster than ``max_growth_per_hour`` (relative to its level) after warm-up.
+
+    V2's growth alone (its lower envelope) counts as a leak only once it also holds over
+    three times the ``window`` (a refill or a filling cache stops; until V2 has served
+    that long the rule is *warming*); while V1 serves, V2 - V1 at the same instants is
+    judged over the ``window`` alone.
+    """
 
     kind: Literal["growth"] = Field(description=(
         "`growth`: leaks."))
