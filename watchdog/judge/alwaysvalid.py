@@ -258,7 +258,7 @@ def _noise(rule: RelativeRule, ctx: EvalContext, start: float, x: np.ndarray,
     regression does not inflate them); k (wander.py, from V1's history) turns both into
     long-run noise, autocorrelation and slow wander included.
     """
-    times, history = wander._v1_history(ctx, rule.metric)  # the wander factor's history
+    times, history = wander.recent_v1(ctx, rule.metric)  # the wander factor's history
     sd1 = stats.noise_sd(history) if len(history) >= tuning().wander_min_samples else math.nan
     source = "v1-history" if len(times) and times[-1] > ctx.now - tuning().wander_span \
         else "baseline"

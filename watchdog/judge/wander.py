@@ -107,7 +107,7 @@ def stretched(window: float, k: float) -> float:
     return min(window * k * k, max(window, tuning().wander_max_window))
 
 
-def _v1_history(ctx: EvalContext, metric: str) -> tuple[list[float], np.ndarray]:
+def recent_v1(ctx: EvalContext, metric: str) -> tuple[list[float], np.ndarray]:
     """V1's last ``wander_span`` seconds, or its stored baseline where V1 has too few."""
     settings = tuning()
     times, values = ctx.series.get(Version.V1, metric).window(ctx.now - settings.wander_span,
@@ -134,7 +134,7 @@ def episode_span(ctx: EvalContext, metric: str, tolerance: float, width: float) 
     key = ("episode", metric, tolerance, width)
     found = ctx.memo.get(key)
     if found is None:
-        found = ctx.memo[key] = _episode(_v1_history(ctx, metric), tolerance, width)
+        found = ctx.memo[key] = _episode(recent_v1(ctx, metric), tolerance, width)
     return float(found)
 
 
