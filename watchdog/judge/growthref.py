@@ -47,9 +47,9 @@ class LeakCheck:
 
     @property
     def pending(self) -> bool:
-        """Significant growth V2 has not shown for the persistence horizon yet."""
-        return self.persist is not None and self.persist.pending and (
-            self.not_a_leak == self.persist.why_not)
+        """Significant growth V2 has not shown for the persistence horizon yet (then that
+        is the reason it is not a leak: :func:`leak_check` asks persistence first)."""
+        return self.persist is not None and self.persist.pending
 
     def as_dict(self) -> dict[str, float | str | None]:
         out: dict[str, float | str | None] = {}
