@@ -68,6 +68,28 @@ def _load_rules(config: str | None) -> None:
     from watchdog.config.loader import load_default_rules, load_paths
 
     _RULES = load_paths([config]) if config else load_default_rules()
+    tune(os.environ.get("WATCHDOG_TUNE", ""))
+
+
+def tune(spec: str) -> None:
+    """Apply ``name=value,name=value`` to the judge's settings (judge/tuning.py), as
+    ``WATCHDOG_TUNE`` passes them to bench workers: sweep a constant without editing it."""
+    from dataclasses import fields, replace
+
+    from watchdog.judge.tuning import tuning, use
+    if not spec.strip():
+        return
+    types = {f.name: f.type for f in fields(tuning())}
+    update: dict[str, Any] = {}
+    for item in spec.split(","):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in types:
+            raise SystemExit(f"WATCHDOG_TUNE: no setting {name!r} (judge/tuning.py)")
+        kind = str(types[name])
+        update[name] = (value.strip().lower() in ("1", "true", "yes") if kind == "bool"
+                        else int(value) if kind == "int" else float(value))
+    use(replace(tuning(), **update))
 
 
 def judge_in_process(folder: str, truth: dict[str, Any]) -> Row:

@@ -314,3 +314,45 @@ def test_for_and_keep_firing_for_shape_the_engines_verdicts(kit: Any, tmp_path: 
         80: ("healthy", "inactive"),  # 30s after the first clear evaluation
         90: ("healthy", "inactive"),
     }
+
+
+# A bridge (the level-episode hold, judge/levelhold.py): a pending alert stays pending
+# through clear evaluations soon after its last breach, and fires only on a breach.
+
+
+def bridged(events: list[tuple[float, bool | None]], hold_for: float,
+            bridge: float) -> list[AlertState]:
+    states, current = [], AlertState()
+    for now, breached in events:
+        current = step(current, breached, now, hold_for, 0.0, 0.0, 0.0, bridge)
+        states.append(current)
+    return states
+
+
+def test_a_bridge_keeps_a_flickering_breach_pending_and_fires_it_on_a_breach() -> None:
+    events = [(0.0, True), (10.0, False), (20.0, True), (30.0, False), (40.0, True),
+              (50.0, False), (60.0, True)]
+    states = bridged(events, hold_for=60.0, bridge=20.0)
+    assert [s.phase for s in states[:-1]] == [PENDING] * 6
+    assert all(s.active_at == 0.0 for s in states)  # one pending episode, never restarted
+    assert states[-1].phase is FIRING and states[-1].fired_at == 60.0
+    # without the bridge the first clear evaluation resets it, and it never fires
+    assert [s.phase for s in run(events, hold_for=60.0)][-1] is PENDING
+    assert run(events, hold_for=60.0)[-1].active_at == 60.0
+
+
+def test_a_clear_evaluation_never_fires_a_bridged_alert() -> None:
+    states = bridged([(0.0, True), (50.0, True), (70.0, False)], hold_for=60.0, bridge=30.0)
+    assert [s.phase for s in states] == [PENDING, PENDING, PENDING]
+
+
+def test_a_clear_run_longer_than_the_bridge_resets_the_alert() -> None:
+    states = bridged([(0.0, True), (10.0, False), (20.0, False), (31.0, False), (40.0, True)],
+                     hold_for=60.0, bridge=20.0)
+    assert [s.phase for s in states] == [PENDING, PENDING, PENDING, INACTIVE, PENDING]
+    assert states[-1].active_at == 40.0
+
+
+def test_a_bridge_changes_nothing_once_firing() -> None:
+    states = bridged([(0.0, True), (10.0, False)], hold_for=0.0, bridge=60.0)
+    assert [s.phase for s in states] == [FIRING, INACTIVE]

@@ -103,4 +103,14 @@ def test_a_disagreement_clears_a_pending_alert_and_holds() -> None:
     verdict, states = judge_module(ctx, pending)
     assert verdict.kind is VerdictKind.INCONCLUSIVE
     assert "references disagree" in verdict.reasons[0]
+    # V1's level strayed 26 % from its baseline: the level-episode hold (levelhold.py)
+    # bridges the pending alert over this evaluation, which never fires it
+    assert states["latency_p95_regression"].phase is AlertPhase.PENDING
+    before = tuning_mod.tuning()
+    tuning_mod.use(replace(before, level_hold=False))
+    try:
+        verdict, states = judge_module(ctx, pending)
+    finally:
+        tuning_mod.use(before)
+    assert verdict.kind is VerdictKind.INCONCLUSIVE
     assert states["latency_p95_regression"].phase is AlertPhase.INACTIVE

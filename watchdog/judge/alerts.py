@@ -18,6 +18,11 @@ takes V2's metrics endpoint down with it still fires. The judge passes it for ru
 action rollback only (a missing hold rule already holds). Evidence older than that (the
 daemon was down, the outage is long) is stale: the alert freezes, as without it, until
 data returns. A firing alert stays firing while data is missing, with or without it.
+
+A ``bridge`` (the level-episode hold, levelhold.py) keeps a pending alert pending through
+clear evaluations less than ``bridge`` after its last breach: it fires only on a breach,
+``for`` after the first. Prometheus has no such thing; without a bridge (0, the default)
+a clear evaluation resets a pending alert, as there.
 """
 
 from __future__ import annotations
@@ -75,7 +80,8 @@ def carried(state: AlertState, now: float, carry_for: float, jitter: float = 0.0
 
 
 def step(state: AlertState, breached: bool | None, now: float, hold_for: float,
-         keep_firing_for: float, jitter: float = 0.0, carry_for: float = 0.0) -> AlertState:
+         keep_firing_for: float, jitter: float = 0.0, carry_for: float = 0.0,
+         bridge: float = 0.0) -> AlertState:
     if breached is None:
         if state.phase is AlertPhase.PENDING and carried(state, now, carry_for, jitter):
             active_at = state.active_at if state.active_at is not None else now
@@ -93,6 +99,9 @@ def step(state: AlertState, breached: bool | None, now: float, hold_for: float,
             state = replace(state, phase=AlertPhase.FIRING, fired_at=now)
         return state
     if state.phase is AlertPhase.PENDING:
+        if bridge > 0 and state.last_breach_at is not None \
+                and now - state.last_breach_at <= bridge + jitter:
+            return state  # bridged: still pending, never fired on a clear evaluation
         return AlertState(resolved_at=state.resolved_at)
     if state.phase is AlertPhase.FIRING:
         since = state.keep_firing_since if state.keep_firing_since is not None else now

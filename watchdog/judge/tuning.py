@@ -67,6 +67,13 @@ class Tuning:
     ref_spread_min_samples: int = 5  # a block with fewer samples is skipped
     ref_spread_min_blocks: int = 4  # fewer blocks: no spread measured (0)
 
+    # rollback rules (levelhold.py): where V1's level has episodes, a breach must outlast one
+    level_hold: bool = True
+    level_hold_tolerance: float = 0.15  # V1's rolling median this far from its median...
+    level_hold_width: float = 300.0  # ...over this many seconds is an episode
+    level_hold_seconds: float = 900.0  # then a breach must persist this long
+    level_hold_bridge: float = 120.0  # a clear evaluation this soon after a breach is bridged
+
 
 _CURRENT = [Tuning()]
 

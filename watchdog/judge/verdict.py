@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from watchdog.config.schema import Module, Rule
 from watchdog.config.stagerules import rules_at
+from watchdog.judge import levelhold
 from watchdog.judge.alerts import INACTIVE, AlertPhase, AlertState, carried, step
 from watchdog.judge.domain import admit, annotate
 from watchdog.judge.rules import EvalContext, evaluate
@@ -62,8 +63,17 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         breached = ALERT_SEES[result.outcome]
         jitter = JITTER * module.interval
         carry = carry_for(rule, module.interval)
-        state = step(states.get(rule.name, INACTIVE), breached, ctx.now,
-                     rule.for_, rule.keep_firing_for, jitter, carry)
+        before = states.get(rule.name, INACTIVE)
+        hold_for, bridge = rule.for_, 0.0
+        # V1's level has episodes: a breach must outlast one (levelhold.py); measured only
+        # where it can matter (a breach, or an alert pending)
+        held = levelhold.hold(rule, ctx) if breached or before.phase is AlertPhase.PENDING \
+            else levelhold.NONE
+        if held.seconds > rule.for_:
+            hold_for, bridge = held.seconds, held.bridge
+            result.evidence.update(level_hold=held.seconds, v1_episode=held.episode)
+        state = step(before, breached, ctx.now, hold_for, rule.keep_firing_for, jitter, carry,
+                     bridge)
         if breached:
             state = replace(state, breach_summary=result.summary)
         new_states[rule.name] = state
