@@ -19,7 +19,9 @@
 confidence setting of each judge is swept. Ours: every rule's ``alpha`` (and
 ``exact_alpha``, and the always-valid test's ``av_alpha``) times a factor, its
 ``scan_threshold`` scaled as log(1 / alpha) is (a CUSUM's threshold for a given
-false-alarm rate grows like it), and, as a second curve, every rollback rule's ``for``
+false-alarm rate grows like it) and the level-episode hold scaled as log(1 / av_alpha)
+(healthy episodes outlast a hold with a chance falling about exponentially in its
+length), and, as a second curve, every rollback rule's ``for``
 (how long a breach must persist). The reference judges: Kayenta-style's Mann-Whitney
 alpha (its all-critical variant, which rolls back on the first failing metric), the
 threshold judge's number of failed checks in a row. It ends with a check that ours lies
@@ -92,7 +94,13 @@ def _load_rules(config: str | None, factor: float | None, hold: float | None) ->
         from dataclasses import replace
 
         from watchdog.judge.tuning import tuning, use
-        use(replace(tuning(), av_alpha=min(tuning().av_alpha * factor, 0.45)))
+        # and so is the level-episode hold (judge/levelhold.py): healthy episodes outlast
+        # a hold T with a chance falling about as exp(-T / their mean length), so the hold
+        # for a false-alarm rate alpha grows like log(1 / alpha), as a scan threshold does
+        base = tuning()
+        av_alpha = min(base.av_alpha * factor, 0.45)
+        hold = base.level_hold_seconds * math.log(1 / av_alpha) / math.log(1 / base.av_alpha)
+        use(replace(base, av_alpha=av_alpha, level_hold_seconds=hold))
 
 
 def scaled(rules: Any, factor: float, hold: float | None = None) -> Any:
