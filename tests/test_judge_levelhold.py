@@ -66,6 +66,10 @@ def scenario(tmp_path: Path, episodes: bool, v2_shape: str, seed: int) -> Path:
         v2 = np.where((t2 >= 4200) & (t2 < 4680), 2.5 * v2, v2)
     elif v2_shape == "regression":  # x1.5 from ONSET on, for good
         v2 = np.where(t2 >= ONSET, 1.5 * v2, v2)
+    elif v2_shape == "down":  # x2.5 from ONSET, and V2's metrics gone 5 minutes later
+        v2 = np.where(t2 >= ONSET, 2.5 * v2, v2)
+        keep = t2 < ONSET + 300
+        t2, v2 = t2[keep], v2[keep]
     meta = {"kind": "meta", "scenario": f"levelhold-{v2_shape}", "module": "svc",
             "step_seconds": STEP, "baseline": {"from": -3600, "to": 0},
             "plan": {"stages": [5, 25, 50, 75, 100], "stage_seconds": 1800}, "end": 10800,
@@ -119,6 +123,20 @@ def test_on_a_steady_v1_the_hold_costs_nothing(tmp_path: Path, seed: int) -> Non
     assert (result.rollback_at or 0) - ONSET < 600
 
 
+def test_a_held_breach_whose_data_goes_missing_is_carried_to_a_rollback(
+        tmp_path: Path) -> None:
+    """The regression takes V2's metrics endpoint down with it while its breach waits
+    out the hold: the last breach is carried for the hold (verdict.carry_for), so it
+    still rolls back, once the hold has passed, instead of holding until data returns."""
+    path = scenario(tmp_path, episodes=True, v2_shape="down", seed=1)
+    result = run(path)
+    assert result.outcome == "rolled_back"
+    assert ONSET + HOLD <= (result.rollback_at or 0) <= ONSET + 300 + HOLD + 60
+    with settings(level_hold=False):
+        off = run(path)
+    assert off.outcome == "rolled_back" and (off.rollback_at or 0) < ONSET + 300
+
+
 def _context(episodes: bool, now: float = 3000.0) -> EvalContext:
     module = load_default_rules().for_module("svc")
     rng = np.random.default_rng(5)
@@ -142,3 +160,41 @@ def test_the_hold_applies_to_rollback_rules_on_the_straying_metric_only() -> Non
     assert levelhold.hold(rules["latency_p95_regression"], _context(False)) == levelhold.NONE
     with settings(level_hold=False):
         assert levelhold.hold(rules["latency_p95_regression"], ctx) == levelhold.NONE
+
+
+@pytest.mark.parametrize("v1_gone", [False, True])
+def test_a_held_breach_is_carried_over_v2s_missing_data_not_over_v1_gone(
+        v1_gone: bool) -> None:
+    """Pending under the hold for longer than the hold, last breached 2 minutes ago:
+    V2's data missing carries that breach (it fires); V1 no longer serving (the rule
+    against live V1 is inapplicable) is no sign of V2 and carries it only for the rule's
+    own ``for`` (it stays pending)."""
+    from watchdog.judge.alerts import AlertPhase, AlertState
+    from watchdog.judge.verdict import judge
+
+    metric = "throughput_rps"
+    module = load_default_rules().for_module("svc")
+    module = module.model_copy(update={"rules": [r for r in module.rules
+                                                 if r.name == "throughput_regression"]})
+    rng = np.random.default_rng(3)
+    now = 10900.0 if v1_gone else 7500.0
+    v1_until, v2_until = (7200.0, now) if v1_gone else (now, 7000.0)
+    t1 = np.arange(-3600.0, v1_until, 10.0)  # a service's 10 s samples
+    v1 = 50.0 * np.where((t1 >= -1800) & (t1 < -1200), 0.6, 1.0) \
+        + rng.normal(0, 1.0, len(t1))  # demand 40 % down for 10 minutes: an episode
+    t2 = np.arange(0.0, v2_until + 1, 10.0)
+    store = SeriesStore({(Version.V1, metric): Series(t1, v1),
+                         (Version.V2, metric): Series(t2, 50.0 + rng.normal(0, 1.0, len(t2)))})
+    ctx = EvalContext(module, now, 0.0, store, {}, traffic_percent=100.0 if v1_gone
+                      else 75.0, stage_started_at=7200.0 if v1_gone else 5400.0)
+    pending = {"throughput_regression": AlertState(
+        AlertPhase.PENDING, active_at=now - HOLD - 100, last_breach_at=now - 120)}
+    verdict, states = judge(ctx, pending)
+    result = verdict.results[0]
+    assert result.evidence.get("level_hold") == HOLD
+    if v1_gone:  # inapplicable: not carried past the rule's own `for`
+        assert result.outcome.value == "inapplicable"
+        assert states["throughput_regression"].phase is AlertPhase.PENDING
+    else:  # V2's data missing: carried for the hold, and the hold has passed
+        assert result.outcome.value == "missing"
+        assert states["throughput_regression"].phase is AlertPhase.FIRING

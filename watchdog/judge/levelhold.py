@@ -24,9 +24,13 @@ episode that outlasts it still rolls back. It reads "the 5-minute level moves by
 than the tolerance", whatever moves it: plain per-sample noise of a quarter of the level
 does too, and is held alike.
 
-Not held: rules whose noise is modelled from counts (``noise: binomial``, error and
-parse rates: a sparse count's 5-minute median strays by chance), and rules of other
-actions. The hold and why are in the rule's evidence (``level_hold``, ``v1_episode``).
+Held: relative and growth rules, which compare V2 with V1. Not held: rules whose noise
+is modelled from counts (``noise: binomial``, error and parse rates: a sparse count's
+5-minute median strays by chance), absolute, increase and bursts rules (a bound the
+user states; their ``for`` is the user's), and rules of other actions. While a hold is
+in force, missing data carries the last breach for the hold (verdict.carry_for), so a
+regression that takes V2's metrics down with it still rolls back. The hold and why are
+in the rule's evidence (``level_hold``, ``v1_episode``).
 """
 
 from __future__ import annotations
@@ -53,13 +57,16 @@ class EpisodeHold:
 
 
 NONE = EpisodeHold()
+# the rules that compare V2 with V1 (its live samples or stored baseline, its growth);
+# an absolute or increase rule states the user's own bound, and `for` is theirs to set
+HELD_KINDS = frozenset({"relative", "growth"})
 
 
 def hold(rule: Rule, ctx: EvalContext) -> EpisodeHold:
     """The hold on ``rule`` at this tick (NONE where it does not apply)."""
     settings = tuning()
     if not settings.level_hold or rule.action is not RuleAction.ROLLBACK \
-            or getattr(rule, "noise", "observed") == "binomial":
+            or rule.kind not in HELD_KINDS or getattr(rule, "noise", "observed") == "binomial":
         return NONE
     longest = excursion(ctx, rule.metric)
     if not longest > 0:

@@ -62,7 +62,6 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         results.append(result)
         breached = ALERT_SEES[result.outcome]
         jitter = JITTER * module.interval
-        carry = carry_for(rule, module.interval)
         before = states.get(rule.name, INACTIVE)
         hold_for, bridge = rule.for_, 0.0
         # V1's level has episodes: a breach must outlast one (levelhold.py); measured only
@@ -72,13 +71,17 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         if held.seconds > rule.for_:
             hold_for, bridge = held.seconds, held.bridge
             result.evidence.update(level_hold=held.seconds, v1_episode=held.episode)
+        # V2's data missing carries a held breach for the hold; V1 gone (inapplicable) is
+        # no sign of V2 and carries it no longer than the rule's own `for`
+        carry = carry_for(rule, module.interval,
+                          hold_for if result.outcome is RuleOutcome.MISSING else None)
         state = step(before, breached, ctx.now, hold_for, rule.keep_firing_for, jitter, carry,
                      bridge)
         if breached:
             state = replace(state, breach_summary=result.summary)
         new_states[rule.name] = state
         said = f"{rule.name}: {result.summary}" if breached is not None else _missing(
-            rule, result, state, ctx.now, carried(state, ctx.now, carry, jitter))
+            rule, result, state, ctx.now, carried(state, ctx.now, carry, jitter), hold_for)
         if state.phase is AlertPhase.FIRING:
             firing.append(rule.name)
         if rule.dry_run or rule.action is RuleAction.NOTIFY:
@@ -101,15 +104,16 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
     return verdict, new_states
 
 
-def carry_for(rule: Rule, interval: float) -> float:
-    """How long after its last breach a rule's missing data still counts as that breach."""
+def carry_for(rule: Rule, interval: float, hold_for: float | None = None) -> float:
+    """How long after its last breach a rule's missing data still counts as that breach:
+    its ``for`` (or the longer hold in force, levelhold.py) and CARRY_INTERVALS more."""
     if rule.action is not RuleAction.ROLLBACK:
         return 0.0
-    return rule.for_ + CARRY_INTERVALS * interval
+    return (rule.for_ if hold_for is None else hold_for) + CARRY_INTERVALS * interval
 
 
 def _missing(rule: Rule, result: RuleResult, state: AlertState, now: float,
-             carrying: bool) -> str:
+             carrying: bool, hold_for: float) -> str:
     """The reason of a rule without data: plain about the breach it last saw, if any."""
     if state.phase is AlertPhase.INACTIVE or state.last_breach_at is None:
         return f"{rule.name}: {result.summary}"
@@ -122,7 +126,7 @@ def _missing(rule: Rule, result: RuleResult, state: AlertState, now: float,
             f"({result.summary}); last seen breached: {last}")
     if state.phase is AlertPhase.PENDING:
         active = state.active_at if state.active_at is not None else now
-        said += f"; pending for {_secs(now - active)}s of its {_secs(rule.for_)}s"
+        said += f"; pending for {_secs(now - active)}s of its {_secs(hold_for)}s"
         said += (", counted on that evidence" if carrying else
                  ", that evidence is too old to act on: held until data returns")
     return said
