@@ -107,6 +107,9 @@ def test_a_regression_is_rolled_back_once_it_outlasts_an_episode(
     # not before it has lasted the hold; before the last stage (its breach flickers under
     # this much noise, so a run of the hold may take longer than the hold)
     assert ONSET + HOLD <= (result.rollback_at or 0) < 7200
+    # the reason says why it took that long
+    rollback = [d.to_dict() for d in result.decisions if d.to_dict()["action"] == "rollback"]
+    assert f"(held {HOLD:g}s first: V1's own level strayed" in rollback[0]["reasons"][0]
     with settings(level_hold=False):  # the price: without the hold it goes sooner
         off = run(path)
     assert off.outcome == "rolled_back" and (off.rollback_at or 0) < (result.rollback_at or 0)

@@ -88,6 +88,9 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
             continue
         if state.phase is AlertPhase.FIRING:
             target = critical if rule.action is RuleAction.ROLLBACK else warning
+            if held.seconds > rule.for_ and before.phase is AlertPhase.PENDING:
+                said += (f" (held {_secs(held.seconds)}s first: V1's own level strayed "
+                         f"for up to {_secs(held.episode)}s)")
             target.append(said)
         elif result.outcome in UNSURE:
             unsure.append(said)
