@@ -45,6 +45,11 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
     A rollback rule whose data goes missing while its alert is pending keeps counting its
     ``for`` on its last breach for up to ``for`` + CARRY_INTERVALS intervals after it
     (see alerts.py): a regression that takes V2's metrics down with it is rolled back.
+
+    Where V1's level has episodes, a relative or growth rollback rule's ``for`` is at
+    least the level-episode hold (levelhold.py), clear evaluations shortly after a
+    breach are bridged, missing V2 data carries the breach for the hold, and the reason
+    of the rollback says so.
     """
     module: Module = ctx.module
     # samples outside their metric's domain are missing data (domain.py), said per rule
