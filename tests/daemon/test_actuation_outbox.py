@@ -202,3 +202,37 @@ def test_a_rollback_is_handed_over_at_once_even_without_the_journal(
     finally:
         outbox.close()
         journal.close()
+
+
+class Killed(BaseException):
+    """The process dies here (SIGKILL between two journal writes)."""
+
+
+def test_a_crash_between_marks_never_leaves_an_older_decision_pending_behind_a_newer(
+        tmp_path: Path) -> None:
+    # seen once in CI's SIGKILL test: the newest decision was marked applied, the process
+    # died before its older ones were marked superseded, and the next daemon applied the
+    # older one over the newer flag state
+    db = tmp_path / "j.db"
+    journal = journal_with(db, decision("a", Action.ADVANCE, 5, 1.0),
+                           decision("a", Action.ADVANCE, 25, 2.0))
+    outbox = Outbox(str(db), [Flaky()], clock=FakeClock(10.0))
+    mark = outbox.journal.mark_applied
+    calls: list[int] = []
+
+    def dies_on_the_second_mark(decision_id: int, *args: Any, **kwargs: Any) -> None:
+        calls.append(decision_id)
+        if len(calls) == 2:
+            raise Killed
+        mark(decision_id, *args, **kwargs)
+
+    outbox.journal.mark_applied = dies_on_the_second_mark  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Killed):
+            outbox.deliver()
+        pending = [jd.id for jd in journal.decisions(unapplied_only=True)]
+        newest = max(jd.id for jd in journal.decisions())
+        assert pending == [newest]  # the next daemon applies the newest again, not an older
+    finally:
+        outbox.close()
+        journal.close()

@@ -5,11 +5,11 @@ the outbox). The tick only journals and wakes the outbox: evaluation never waits
 actuator. Each round (:meth:`Outbox.deliver`) reads the pending decisions (``applied_at``
 empty) and hands each module's *latest* one to every actuator's lane
 (:mod:`watchdog.daemon.lanes`: its own thread, a deadline per call, backoff). Once every
-lane confirmed it (each actuator writes, reads back, and raises on a mismatch), it is
-marked applied and the older pending decisions of the module are marked applied as
-superseded: a decision's effect is a complete flag state (module, version, traffic, kill
-switch), so the latest contains theirs, and a new rollback never queues behind a stale
-advance. Rounds run:
+lane confirmed it (each actuator writes, reads back, and raises on a mismatch), the older
+pending decisions of the module are marked applied as superseded, and then it is (in that
+order: a crash in between leaves the newest pending, never an older one). A decision's
+effect is a complete flag state (module, version, traffic, kill switch), so the latest
+contains theirs, and a new rollback never queues behind a stale advance. Rounds run:
 
 * in the worker thread, woken by the tick right after it journaled, by a lane that
   finished a call, and at least every ``poll_interval`` (<= 0.25 s): decisions written by
@@ -262,13 +262,17 @@ class Outbox:
             if self.owns is not None and not self.owns(module):
                 self._memory.pop(module, None)  # claimed for the module's new guard
             return False
+        # the older decisions first: a crash between the marks then leaves the newest
+        # pending (applied again on restart, idempotent), never an older one pending
+        # behind an applied newer one, which the next round would apply over it
+        for old in w.older:
+            if not self._mark(old.id, None):
+                return False
+            self.stats.superseded += 1
+            self._retry.pop(old.id, None)
+            log.info("decision #%d superseded by #%d (applied)", old.id, w.jd.id)
         if not self._mark(w.jd.id, None):
             return False
-        for old in w.older:
-            if self._mark(old.id, None):
-                self.stats.superseded += 1
-                self._retry.pop(old.id, None)
-                log.info("decision #%d superseded by #%d (applied)", old.id, w.jd.id)
         self._retry.pop(w.jd.id, None)
         self.stats.applied += 1
         log.info("%s; applied", describe(w.jd))
