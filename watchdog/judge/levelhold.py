@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from watchdog.config.schema import Rule
-from watchdog.judge import refspread
+from watchdog.judge import refspread, wander
 from watchdog.judge.context import EvalContext
 from watchdog.judge.tuning import tuning
 from watchdog.model import RuleAction
@@ -88,21 +88,5 @@ def excursion(ctx: EvalContext, metric: str) -> float:
 
 def _longest(times: np.ndarray, values: np.ndarray) -> float:
     settings = tuning()
-    if len(values) < settings.wander_min_samples:
-        return 0.0
-    spacing = float(np.median(np.diff(np.asarray(times, dtype=float))))
-    k = max(round(settings.level_hold_width / spacing), 1)
-    if len(values) < 2 * k:
-        return 0.0
-    centre = float(np.median(values))
-    if centre == 0:
-        return 0.0
-    # medians of windows half-overlapping (every k // 2 samples): cheap on long histories
-    stride = max(k // 2, 1)
-    rolling = np.median(np.lib.stride_tricks.sliding_window_view(values, k)[::stride], axis=1)
-    out = np.abs(rolling / centre - 1.0) > settings.level_hold_tolerance
-    longest = run = 0
-    for flag in out.tolist():
-        run = run + 1 if flag else 0
-        longest = max(longest, run)
-    return ((longest - 1) * stride + k) * spacing if longest else 0.0
+    return wander.longest_stray(times, values, settings.level_hold_tolerance,
+                                settings.level_hold_width, half_overlap=True)

@@ -73,7 +73,8 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
         # where it can matter (a breach, or an alert pending)
         held = levelhold.hold(rule, ctx) if breached or before.phase is AlertPhase.PENDING \
             else levelhold.NONE
-        if held.seconds > rule.for_:
+        holding = held.seconds > rule.for_
+        if holding:
             hold_for, bridge = held.seconds, held.bridge
             result.evidence.update(level_hold=held.seconds, v1_episode=held.episode)
         # V2's data missing carries a held breach for the hold; V1 gone (inapplicable) is
@@ -93,7 +94,7 @@ def judge(ctx: EvalContext, states: Mapping[str, AlertState]
             continue
         if state.phase is AlertPhase.FIRING:
             target = critical if rule.action is RuleAction.ROLLBACK else warning
-            if held.seconds > rule.for_ and before.phase is AlertPhase.PENDING:
+            if holding and before.phase is AlertPhase.PENDING:
                 said += (f" (held {_secs(held.seconds)}s first: V1's own level strayed "
                          f"for up to {_secs(held.episode)}s)")
             target.append(said)

@@ -140,21 +140,29 @@ def episode_span(ctx: EvalContext, metric: str, tolerance: float, width: float) 
 
 def _episode(history: tuple[list[float], np.ndarray], tolerance: float,
              width: float) -> float:
-    times, values = history
+    return min(longest_stray(*history, tolerance, width), tuning().episode_max)
+
+
+def longest_stray(times: list[float] | np.ndarray, values: np.ndarray, tolerance: float,
+                  width: float, half_overlap: bool = False) -> float:
+    """The longest run of ``width``-second medians of ``values`` more than ``tolerance``
+    (a fraction) from their overall median, in seconds; 0 when none strays that far or
+    the history is too short. A median per sample, or with ``half_overlap`` one every
+    half window (cheap on long histories)."""
     if len(values) < tuning().wander_min_samples:
         return 0.0
-    t = np.asarray(times, dtype=float)
-    spacing = float(np.median(np.diff(t)))
+    spacing = float(np.median(np.diff(np.asarray(times, dtype=float))))
     k = max(round(width / spacing), 1)
     if len(values) < 2 * k:
         return 0.0
     centre = float(np.median(values))
     if centre == 0:
         return 0.0
-    rolling = np.median(np.lib.stride_tricks.sliding_window_view(values, k), axis=1)
+    stride = max(k // 2, 1) if half_overlap else 1
+    rolling = np.median(np.lib.stride_tricks.sliding_window_view(values, k)[::stride], axis=1)
     out = np.abs(rolling / centre - 1.0) > tolerance
     longest = run = 0
     for flag in out.tolist():
         run = run + 1 if flag else 0
         longest = max(longest, run)
-    return min((longest + k - 1) * spacing, tuning().episode_max) if longest else 0.0
+    return ((longest - 1) * stride + k) * spacing if longest else 0.0
