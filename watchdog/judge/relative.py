@@ -31,13 +31,12 @@ from typing import Any
 import numpy as np
 
 from watchdog.config.schema import RelativeRule
-from watchdog.judge import alwaysvalid, counts, noise, ruling, stats, wander
-from watchdog.judge.context import EPS, EvalContext, inconclusive, paired, span, too_few, warm_from
+from watchdog.judge import alwaysvalid, counts, noise, ruling, scan, stats, wander
+from watchdog.judge.context import EPS, EvalContext, inconclusive, span, too_few, warm_from
 from watchdog.judge.reference import (
     Reference,
     ReferenceKind,
     reference_for,
-    small_share_reference,
 )
 from watchdog.judge.warmup import warm_until
 from watchdog.model import Direction, RuleOutcome, RuleResult, Version
@@ -166,8 +165,8 @@ def _comparison(plan: _Plan) -> tuple[ruling.Finding, float | None] | RuleResult
             best = (width, comp, ref, crit, thin)
     assert best is not None
     width, comp, ref, crit, thin = best
-    scanned = _scan(rule, ctx, plan.windows[-1], plan.earliest, plan.tolerance, plan.higher) \
-        if rule.scan_threshold is not None else None
+    scanned = scan.sustained(rule, ctx, plan.windows[-1], plan.earliest, plan.tolerance,
+                             plan.higher) if rule.scan_threshold is not None else None
     summary = _summary(rule, comp, ref, width)
     if scanned is not None and rule.scan_threshold is not None \
             and scanned > rule.scan_threshold >= 0 and comp.z <= crit:
@@ -247,51 +246,6 @@ def _compare(rule: RelativeRule, ctx: EvalContext, v2: np.ndarray, ref: Referenc
         if exact is not None and exact < comp.z:
             comp = replace(comp, z=exact, p_value=stats.p_value_of(exact), exact=True)
     return comp
-
-
-def _scan(rule: RelativeRule, ctx: EvalContext, width: float, earliest: float,
-          tolerance: float, higher: bool) -> float | None:
-    """The sequential scan over paired V2/V1 samples (or V2 against the baseline)."""
-    start = max(ctx.now - width, earliest)
-    v2s = ctx.series.get(Version.V2, rule.metric)
-    floor = ctx.module.metrics[rule.metric].noise_floor
-    v2, v1 = paired(ctx, rule.metric, start)
-    noise_from = max(ctx.now - max(ctx.noise_window, width), earliest)
-    if rule.against != "baseline" and len(v1) >= rule.min_samples:
-        sd1 = noise.measured(ctx, Version.V1, rule.metric, ctx.now - max(ctx.noise_window, width),
-                     v1, floor)
-        reference: np.ndarray | float = v1
-        level1 = float(np.median(v1))
-        stored = small_share_reference(rule, ctx, level1, v1)
-        if stored is not None:
-            reference = v1 + (stored - level1)
-        live = Reference(ReferenceKind.LIVE_V1, level1, 0.0, len(v1), sd=sd1)
-        sd2 = noise.v2_noise(rule, ctx, noise_from, v2, live, tolerance, higher, at_limit=False)
-        sd = math.hypot(sd2, sd1)
-    else:
-        ref = reference_for(rule, ctx, start, width)
-        if isinstance(ref, RuleResult) or ref.kind is ReferenceKind.LIVE_V1:
-            return None
-        v2 = v2s.window(start, ctx.now)[1]
-        # a CUSUM sums per-sample excesses and cannot average away the error common to
-        # all of them: a reference that moves over time (refspread.py) enters at the edge
-        # of its confidence interval
-        edge = stats.z_critical(rule.alpha) * ref.spread
-        reference = ref.value + (edge if higher else -edge)
-        sd = noise.measured(ctx, Version.V2, rule.metric, noise_from, v2, floor)
-    if len(v2) < rule.min_samples or wander.thin(ctx, rule.metric, len(v2), ctx.now - start):
-        return None
-    allowed = tolerance if isinstance(reference, np.ndarray) or rule.baseline_tolerance is None \
-        else rule.baseline_tolerance
-    if higher:
-        limit = np.maximum(np.multiply(reference, 1 + allowed),
-                           np.add(reference, rule.min_effect))
-        excess = v2 - limit
-    else:
-        limit = np.minimum(np.multiply(reference, 1 - allowed),
-                           np.subtract(reference, rule.min_effect))
-        excess = limit - v2
-    return stats.scan(np.asarray(excess, dtype=float), sd * wander.factor(ctx, rule.metric))
 
 
 def _summary(rule: RelativeRule, comp: stats.Comparison, ref: Reference, width: float) -> str:
