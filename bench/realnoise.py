@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/realnoise.py [--out /tmp/realdata-dev] [--seed N] [-j 1]
         [--judges ours,threshold,kayenta,kayenta-critical] [--no-build] [--config RULES]
-        [--save FILE] [--sweep]
+        [--save FILE] [--sweep [--synthetic SYNTH_DIR]]
 
 1. builds the development set with ``../shared/realdata/build OUT`` (unless ``--no-build``
    and OUT already holds a set): real 1-minute host metrics (SMD) turned into recorded
@@ -27,6 +27,10 @@ alpha (its all-critical variant, which rolls back on the first failing metric), 
 threshold judge's number of failed checks in a row. It ends with a check that ours lies
 above both: at every reference point, our best detection at
 a false-rollback rate no higher than that point's is at least its detection.
+``--synthetic DIR`` (a set from ``bench/synth.py``) replays each of our points there as
+well and prints its false rollbacks, early rollbacks and median delay beside the real
+figures: one setting, both kinds of noise, so the cost of the synthetic delay target on
+real noise reads off one table.
 
 The data stays under /tmp: nothing from ``../shared/realdata`` goes into the repository.
 """
@@ -184,8 +188,13 @@ def run_swept(folder: str, who: str, setting: float, jobs: int) -> list[calibrat
 Curve = list[tuple[float, float, float]]
 
 
-def sweep(folder: str, jobs: int, config: str | None) -> dict[str, Curve]:
-    """(setting, false rollback, detection) per judge, printed as it goes."""
+def sweep(folder: str, jobs: int, config: str | None,
+          synthetic: str | None = None) -> dict[str, Curve]:
+    """(setting, false rollback, detection) per judge, printed as it goes. With
+    ``synthetic`` (a folder of synthetic recordings), each of our points is also replayed
+    there, and its false rollback and median delay are printed beside the real ones: the
+    same setting on white noise, where the synthetic targets (median delay <= 60 s,
+    no false rollback) apply."""
     curves: dict[str, Curve] = {}
     plan: list[tuple[str, tuple[float, ...]]] = [
         ("ours (alpha x)", OURS_FACTORS), ("ours (for, s)", OURS_HOLDS),
@@ -194,22 +203,31 @@ def sweep(folder: str, jobs: int, config: str | None) -> dict[str, Curve]:
                                               tuple(float(k) for k in THRESHOLD_RUNS))]
     for label, settings in plan:
         who = label.split(" ")[0]
+        extra = synthetic is not None and who == "ours"
         print(f"\n{label}:\n  {'setting':>9} {'false':>6} {'detect':>6} {'early':>5} "
-              f"{'promoted':>8} {'median_s':>8}", flush=True)
+              f"{'promoted':>8} {'median_s':>8}"
+              + (f" {'syn_false':>9} {'syn_early':>9} {'syn_median_s':>12}" if extra else ""),
+              flush=True)
         points = []
         for setting in settings:
-            if label.startswith("ours (for"):
-                rows = run_ours(folder, jobs, config, hold=setting)
-            elif who == "ours":
-                rows = run_ours(folder, jobs, config, factor=setting)
+            hold = setting if label.startswith("ours (for") else None
+            factor = setting if who == "ours" and hold is None else None
+            if who == "ours":
+                rows = run_ours(folder, jobs, config, factor=factor, hold=hold)
             else:
                 rows = run_swept(folder, who, setting, jobs)
             f = calibrate.figures(rows)
             points.append((setting, f["false_rollback"], f["detection"]))
-            print(f"  {setting:>9g} {calibrate.fmt(f['false_rollback']):>6} "
-                  f"{calibrate.fmt(f['detection']):>6} {f['early']:>5} "
-                  f"{calibrate.fmt(f['aa_promoted']):>8} {f['median_delay_s']!s:>8}",
-                  flush=True)
+            line = (f"  {setting:>9g} {calibrate.fmt(f['false_rollback']):>6} "
+                    f"{calibrate.fmt(f['detection']):>6} {f['early']:>5} "
+                    f"{calibrate.fmt(f['aa_promoted']):>8} {f['median_delay_s']!s:>8}")
+            if extra:
+                assert synthetic is not None
+                g = calibrate.figures(run_ours(synthetic, jobs, config, factor=factor,
+                                               hold=hold))
+                line += (f" {calibrate.fmt(g['false_rollback']):>9} {g['early']:>9} "
+                         f"{g['median_delay_s']!s:>12}")
+            print(line, flush=True)
         curves[label] = points
     ours = [p for label, points in curves.items() if label.startswith("ours")
             for p in points]
@@ -282,11 +300,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", help="write every judge's rows and figures as JSON here")
     ap.add_argument("--sweep", action="store_true",
                     help="the trade-off curve of every judge (see above)")
+    ap.add_argument("--synthetic", metavar="DIR",
+                    help="with --sweep: replay each of our points on this synthetic set "
+                         "too (its false rollback, early, median delay)")
     args = ap.parse_args(argv)
+    if args.synthetic is not None:
+        if not args.sweep:
+            ap.error("--synthetic goes with --sweep")
+        if not os.path.exists(os.path.join(args.synthetic, "truth.json")):
+            ap.error(f"--synthetic {args.synthetic}: no truth.json there (build one with "
+                     f"bench/synth.py --out {args.synthetic})")
     if not (args.no_build and os.path.exists(os.path.join(args.out, "truth.json"))):
         build(args.out, args.seed)
     if args.sweep:
-        curves = sweep(args.out, args.jobs, args.config)
+        curves = sweep(args.out, args.jobs, args.config, args.synthetic)
         if args.save:
             with open(args.save, "w") as out:
                 json.dump(curves, out, indent=1)
