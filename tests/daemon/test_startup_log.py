@@ -19,7 +19,9 @@ def test_stages_count_from_one_and_the_start_up_says_what_it_resumed(
     setup = dkit.make_setup(tmp_path, scenario="aa-clean-1000.jsonl", pace="20ms")
     first = spawn(setup)
     first.wait_for("start-up: checkout: not started (nothing journaled yet)")
-    first.wait_for("traffic=10%", timeout=60)
+    # the notification line (kind=decision ... stage=2 traffic=10%) follows the outbox's
+    # "decision #2 ... traffic=10% stage=1->2 ... applied": wait for the later one
+    first.wait_for("stage=2 traffic=10%", timeout=60)
     log = first.log()
     assert re.search(r"kind=decision action=advance \S+ stage=1 traffic=5%", log), log
     assert re.search(r"kind=decision action=advance \S+ stage=2 traffic=10%", log), log
