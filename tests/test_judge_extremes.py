@@ -40,6 +40,7 @@ from watchdog.config.loader import load_default_rules
 from watchdog.config.schema import Module, RelativeRule
 from watchdog.engine import Engine
 from watchdog.journal.store import Journal, _json_default
+from watchdog.judge import stats
 from watchdog.judge.alerts import AlertState
 from watchdog.judge.rules import EvalContext
 from watchdog.judge.series import Series, SeriesStore
@@ -549,6 +550,18 @@ def test_a_non_finite_or_subnormal_memory_sample_does_not_raise(value: float,
     at = np.full(len(times), True) if everywhere else times == 1500.0
     v2["memory_rss_bytes"] = Series(times, np.where(at, value, memory))
     tick(store_of(v1, v2), 1800.0)
+
+
+@pytest.mark.parametrize(("reference", "reference_se"),
+                         [(4.35848431190509e-242, 0.51), (5e-324, 1e300), (1e-300, 0.0)])
+def test_a_tiny_positive_reference_under_a_min_effect_floor_does_not_overflow(
+        reference: float, reference_se: float) -> None:
+    # found by the property test above (a fresh-clone CI run): the reference's standard
+    # error is scaled as the limit is, limit / reference = 0.003 / 4.4e-242, and squaring
+    # 3.5e238 raised OverflowError out of the judge
+    comp = stats.compare(0.0, 0.0, 3, reference, reference_se, 3, 0.5, 0.003, True)
+    assert comp.limit == pytest.approx(0.003)
+    assert comp.z <= 0 and not math.isnan(comp.z) and comp.p_value >= 0.5
 
 
 def test_a_shift_shared_by_v1_and_v2_is_no_burst() -> None:

@@ -158,8 +158,13 @@ def compare(canary: float, canary_se: float, n_canary: int, reference: float,
     """
     limit = limit_of(reference, tolerance, min_effect, higher_is_worse)
     excess = canary - limit if higher_is_worse else limit - canary
+    # the limit's standard error: the reference's, scaled as the limit is. Where min_effect
+    # binds (limit = reference + min_effect) this overstates it (the limit then moves one
+    # for one with the reference); docs/judge.md measures the exact slope and why it is
+    # kept. hypot: a reference of 1e-242 under a 0.003 floor scales by 1e239, whose
+    # square overflows (the se is then huge and z about 0: no breach, no crash)
     scale = limit / reference if reference > 0 else 1.0
-    se = math.sqrt(canary_se**2 + (scale * reference_se) ** 2)
+    se = math.hypot(canary_se, scale * reference_se if reference_se > 0 else 0.0)
     if se > 0:
         z = excess / se
     else:
