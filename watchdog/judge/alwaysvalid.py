@@ -140,12 +140,8 @@ def crossing(rule: RelativeRule, ctx: EvalContext, tolerance: float,
     t, x, ref, live = t[keep], x[keep], ref[keep], live[keep]
     tol = np.where(live, tolerance, rule.baseline_tolerance
                    if rule.baseline_tolerance is not None else tolerance)
-    if higher:
-        limit = np.maximum(ref * (1 + tol), ref + rule.min_effect)
-        d = x - limit
-    else:
-        limit = np.minimum(ref * (1 - tol), ref - rule.min_effect)
-        d = limit - x
+    limit = stats.limits_of(ref, tol, rule.min_effect, higher)
+    d = x - limit if higher else limit - x
     sd1, sd2, k, source = _noise(rule, ctx, max(start, float(t[0]) - EPS), x, ref[live],
                                  tolerance, higher)
     f = 1.0 + tolerance if higher else 1.0  # the limit's slope in V1 (at most 1 if lower)

@@ -58,12 +58,6 @@ def sustained(rule: RelativeRule, ctx: EvalContext, width: float, earliest: floa
         return None
     allowed = tolerance if isinstance(reference, np.ndarray) or rule.baseline_tolerance is None \
         else rule.baseline_tolerance
-    if higher:
-        limit = np.maximum(np.multiply(reference, 1 + allowed),
-                           np.add(reference, rule.min_effect))
-        excess = v2 - limit
-    else:
-        limit = np.minimum(np.multiply(reference, 1 - allowed),
-                           np.subtract(reference, rule.min_effect))
-        excess = limit - v2
+    limit = stats.limits_of(reference, allowed, rule.min_effect, higher)
+    excess = v2 - limit if higher else limit - v2
     return stats.scan(np.asarray(excess, dtype=float), sd * wander.factor(ctx, rule.metric))

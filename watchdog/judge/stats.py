@@ -185,6 +185,15 @@ def limit_of(reference: float, tolerance: float, min_effect: float,
     return min(reference * (1 - tolerance), reference - min_effect)
 
 
+def limits_of(reference: np.ndarray | float, tolerance: np.ndarray | float,
+              min_effect: float, higher_is_worse: bool) -> np.ndarray:
+    """:func:`limit_of` sample by sample (references or tolerances per sample)."""
+    ref = np.asarray(reference, dtype=float)
+    if higher_is_worse:
+        return np.maximum(ref * (1 + tolerance), ref + min_effect)
+    return np.minimum(ref * (1 - tolerance), ref - min_effect)
+
+
 def p_value_of(z: float) -> float:
     """One-sided upper-tail p-value of a standard normal statistic."""
     if math.isinf(z):
