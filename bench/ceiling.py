@@ -218,7 +218,8 @@ def whole_set(s: Scored, budget: float) -> Choice:
         options[metric] = [None]
         for d in detectors(metric):
             a = s.aa[d][np.isfinite(s.aa[d])]
-            options[metric] += [(d, float(t)) for t in np.unique(a[a >= np.quantile(a, 0.5)])]
+            if len(a):  # (no healthy rollout has the metric: no threshold to set)
+                options[metric] += [(d, float(t)) for t in np.unique(a[a >= np.quantile(a, 0.5)])]
 
     def ascend(rules: Rules) -> Choice:
         best = apply(rules, s)
@@ -273,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def detection(d: Detector, q: float, shape: str) -> float:
         a = s.aa[d][np.isfinite(s.aa[d])]
+        if not len(a):
+            return float("nan")
         hits = [v > np.quantile(a, q) for t, v in zip(s.regressed, s.reg[d], strict=True)
                 if t["shape"] == shape]
         return float(np.mean(hits))
