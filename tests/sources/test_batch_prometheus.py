@@ -63,13 +63,22 @@ def exposition(module: str, version: str, age: float) -> str:
 
 
 class Fleet:
+    """The exporter. Its clock (``t0``) starts at Prometheus's first scrape, not when the
+    fleet is made: a Prometheus slow to start (6 s and more on a loaded machine) would
+    otherwise first scrape after the mid-window changes and never see what was before."""
+
     def __init__(self) -> None:
         self.t0 = time.time()
+        self.started = False
+        lock = threading.Lock()
         fleet = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                with lock:
+                    if not fleet.started:
+                        fleet.t0, fleet.started = time.time(), True
                 body = exposition(query["module"][0], query["version"][0],
                                   time.time() - fleet.t0).encode()
                 self.send_response(200)
