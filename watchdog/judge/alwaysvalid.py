@@ -147,7 +147,7 @@ def crossing(rule: RelativeRule, ctx: EvalContext, tolerance: float,
     f = 1.0 + tolerance if higher else 1.0  # the limit's slope in V1 (at most 1 if lower)
     per_sample = k * k * (sd2 * sd2 + np.where(live, f * f * sd1 * sd1, 0.0))
     # a noiseless series (constant samples) is known to within a tiny share of its limit
-    floor = max(spec.noise_floor, MIN_RELATIVE_SD * float(np.median(np.abs(limit))))
+    floor = max(spec.noise_floor, MIN_RELATIVE_SD * stats.median(np.abs(limit)))
     per_sample = np.maximum(per_sample, floor ** 2)
     if not float(per_sample.min()) > 0:
         return None
@@ -260,7 +260,7 @@ def _noise(rule: RelativeRule, ctx: EvalContext, start: float, x: np.ndarray,
         else "baseline"
     if math.isnan(sd1):
         sd1, source = 0.0, "v2-only"
-    level1 = float(np.median(v1)) if len(v1) else float(np.median(x))
+    level1 = stats.median(v1) if len(v1) else stats.median(x)
     ref = Reference(ReferenceKind.LIVE_V1, level1, 0.0, max(len(v1), 1), sd=sd1) \
         if len(v1) and sd1 > 0 else Reference(ReferenceKind.BASELINE, level1, 0.0, 1)
     sd2 = noise.v2_noise(rule, ctx, start, x, ref, tolerance, higher)

@@ -15,6 +15,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from watchdog.judge import stats
+
 _NORMAL = NormalDist()
 
 SPARSE_ZEROS = 1 / 3  # a rate window with this share of exact zeros is a sparse count
@@ -48,7 +50,7 @@ def sparse_requests(values: np.ndarray) -> float | None:
     nonzero = values[values > 0]
     if not len(nonzero) or np.count_nonzero(values == 0) < SPARSE_ZEROS * len(values):
         return None
-    return float(np.median(1.0 / nonzero))
+    return stats.median(1.0 / nonzero)
 
 
 def count_z(tested: np.ndarray, per_sample: float, limit: float) -> float | None:

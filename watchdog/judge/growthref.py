@@ -107,13 +107,13 @@ def envelope_wander(times: list[float], values: np.ndarray, block: float) -> flo
     x, y = block_minima(times, values, block)
     if len(y) < 4:
         return None
-    level = float(np.median(y))
+    level = stats.median(y)
     if not level > 0:
         return None
     slope = stats.theil_sen_slope(x, y)
     resid = y - slope * x
-    resid = resid - float(np.median(resid))
-    return 1.4826 * float(np.median(np.abs(resid))) / level
+    resid = resid - stats.median(resid)
+    return 1.4826 * stats.median(np.abs(resid)) / level
 
 
 def v1_wander(rule: GrowthRule, ctx: EvalContext) -> float | None:

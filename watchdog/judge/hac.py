@@ -42,6 +42,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from watchdog.judge import stats
+
 MAX_RHO = 0.97  # the largest lag-1 autocorrelation used (1 / (1 - rho) <= 33)
 HUBER_K = 1.345  # Huber's clipping distance in scale units: 95 % efficient on normal noise
 MAX_LAGS = 15  # autocovariances fitted by the ARMA(1,1) decay
@@ -186,8 +188,8 @@ def huber(values: np.ndarray | list[float], k: float = HUBER_K, steps: int = 30
     n = len(x)
     if n < MIN_SAMPLES:
         return _nan(n, Method.HUBER)
-    loc = float(np.median(x))
-    scale = 1.4826 * float(np.median(np.abs(x - loc)))
+    loc = stats.median(x)
+    scale = 1.4826 * stats.median(np.abs(x - loc))
     if not scale > 0:
         scale = float(np.std(x, ddof=1))
     if not scale > 0:

@@ -105,7 +105,7 @@ def _pairs(rule: GrowthRule, ctx: EvalContext, start: float
     if not keep.any():
         return None
     t, v2, v1 = t[keep], v2[keep], v1[keep]
-    step = float(np.median(np.diff(t))) if len(t) > 1 else ctx.module.interval
+    step = stats.median(np.diff(t)) if len(t) > 1 else ctx.module.interval
     if t[-1] < ctx.now - 2 * max(step, ctx.module.interval):
         return None
     return t, v2, v1
@@ -124,7 +124,7 @@ def paired_growth(rule: GrowthRule, ctx: EvalContext, start: float) -> PairedGro
     n = len(t)
     if n < settings.paired_min_n or t[-1] - t[0] < settings.paired_min_span:
         return None
-    level = float(np.median(v1))
+    level = stats.median(v1)
     if not level > 0:
         return None
     d = v2 - v1
@@ -136,7 +136,7 @@ def paired_growth(rule: GrowthRule, ctx: EvalContext, start: float) -> PairedGro
     se = math.sqrt(lrv / sxx) if lrv > 0 and sxx > 0 else 0.0
     z = (slope - limit) / se if se > 0 else (math.inf if slope > limit else -math.inf)
     eff = min(float(n), n * g0 / lrv) if lrv > 0 else float(n)
-    step = float(np.median(np.diff(t)))
+    step = stats.median(np.diff(t))
     looks = max(rule.window / max(step, ctx.module.interval), 1.0)
     z_crit = stats.z_critical(rule.alpha / looks)
     half = n // 2

@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from watchdog.baseline import Baseline
+from watchdog.judge import stats
 from watchdog.judge.context import EvalContext
 from watchdog.judge.tuning import Tuning, tuning
 from watchdog.model import Version
@@ -83,11 +84,11 @@ def _spread(times: np.ndarray, values: np.ndarray, settings: Tuning) -> float:
     for part in np.split(values, bounds):
         if len(part) < settings.ref_spread_min_samples:
             continue
-        median = float(np.median(part))
+        median = stats.median(part)
         medians.append(median)
         # the variance of a median of n samples: (pi / 2) sd^2 / n (normal noise), the
         # sd read robustly (MAD) so a block's spikes do not count as its noise
-        mad = float(np.median(np.abs(part - median)))
+        mad = stats.median(np.abs(part - median))
         sampling.append((math.pi / 2) * (1.4826 * mad) ** 2 / len(part))
     if len(medians) < settings.ref_spread_min_blocks:
         return 0.0

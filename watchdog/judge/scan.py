@@ -36,7 +36,7 @@ def sustained(rule: RelativeRule, ctx: EvalContext, width: float, earliest: floa
         sd1 = noise.measured(ctx, Version.V1, rule.metric,
                              ctx.now - max(ctx.noise_window, width), v1, floor)
         reference: np.ndarray | float = v1
-        level1 = float(np.median(v1))
+        level1 = stats.median(v1)
         stored = small_share_reference(rule, ctx, level1, v1)
         if stored is not None:
             reference = v1 + (stored - level1)

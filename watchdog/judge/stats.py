@@ -49,6 +49,19 @@ def _median(values: np.ndarray) -> float:
     return _middle(_sorted(values))
 
 
+def median(values: np.ndarray) -> float:
+    """``float(np.median(values))``, the same value, at a fraction of its cost on the small
+    arrays the judge reads every tick (np.median's dispatch and checks dominate there):
+    NaN for an empty array or one holding a NaN, as np.median gives."""
+    ordered = np.array(values, dtype=float)  # a copy, sorted in place
+    if not len(ordered):
+        return math.nan
+    ordered.sort()
+    if math.isnan(ordered[-1]):  # a NaN sorts last
+        return math.nan
+    return _middle(ordered) + 0.0  # numpy's mean starts from +0.0: a median of -0.0 is 0.0
+
+
 def _sorted(values: np.ndarray) -> np.ndarray:
     ordered = values.copy()  # what np.sort does, without its dispatch overhead
     ordered.sort()

@@ -78,8 +78,8 @@ def of_values(values: np.ndarray) -> float:
     if not sd > 0:
         return 1.0
     # single spikes are no wander (the levels judged are robust to them): clipped first
-    centre = float(np.median(values))
-    scale = settings.wander_clip * 1.4826 * float(np.median(np.abs(values - centre)))
+    centre = stats.median(values)
+    scale = settings.wander_clip * 1.4826 * stats.median(np.abs(values - centre))
     if scale > 0:
         values = np.clip(values, centre - scale, centre + scale)
     long_run = hac.estimate(values).long_run_sd
@@ -151,11 +151,11 @@ def longest_stray(times: list[float] | np.ndarray, values: np.ndarray, tolerance
     half window (cheap on long histories)."""
     if len(values) < tuning().wander_min_samples:
         return 0.0
-    spacing = float(np.median(np.diff(np.asarray(times, dtype=float))))
+    spacing = stats.median(np.diff(np.asarray(times, dtype=float)))
     k = max(round(width / spacing), 1)
     if len(values) < 2 * k:
         return 0.0
-    centre = float(np.median(values))
+    centre = stats.median(values)
     if centre == 0:
         return 0.0
     stride = max(k // 2, 1) if half_overlap else 1

@@ -88,7 +88,7 @@ def stale_for(v2s: Series, ctx: EvalContext) -> float | None:
     if age <= STALE * ctx.module.interval + EPS:
         return None
     times, _ = v2s.window(ctx.now - ctx.noise_window, ctx.now)
-    spacing = float(np.median(np.diff(times))) if len(times) >= 3 else ctx.module.interval
+    spacing = stats.median(np.diff(times)) if len(times) >= 3 else ctx.module.interval
     if age <= STALE * max(spacing, ctx.module.interval) + EPS:
         return None
     return round(age, 3)
