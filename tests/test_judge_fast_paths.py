@@ -183,28 +183,28 @@ def test_robust_statistics_are_bit_identical(seed: int, n: int) -> None:
         assert same(stats.theil_sen_slope(x, values), plain_theil_sen(x, values))
 
 
-@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 7, 10, 31, 60, 361])
-def test_median_is_that_of_numpy(seed: int, n: int) -> None:
+def test_median_is_that_of_numpy(n: int) -> None:
     # stats.median stands in for float(np.median(x)) across the judge (refspread, wander,
     # hac, the growth rules): the same value to the last bit, NaN where numpy says NaN
     # (an empty array, a NaN anywhere), and the argument left as it was
-    rng = np.random.default_rng(seed)
-    for scale in (1e-4, 1.0, 1e6):
-        values = rng.standard_t(3, n) * scale
-        before = values.copy()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice"
-            want = float(np.median(values))
-        assert same(stats.median(values), want)
-        assert np.array_equal(values, before)
-        assert same(stats.median(list(values)), want)
-        if n:
-            holed = values.copy()
-            holed[int(rng.integers(n))] = math.nan
-            assert math.isnan(stats.median(holed)) and math.isnan(float(np.median(holed)))
-            ties = np.round(values)  # repeated values
-            assert same(stats.median(ties), float(np.median(ties)))
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        for scale in (1e-4, 1.0, 1e6):
+            values = rng.standard_t(3, n) * scale
+            before = values.copy()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice"
+                want = float(np.median(values))
+            assert same(stats.median(values), want)
+            assert np.array_equal(values, before)
+            assert same(stats.median(list(values)), want)
+            if n:
+                holed = values.copy()
+                holed[int(rng.integers(n))] = math.nan
+                assert math.isnan(stats.median(holed))
+                ties = np.round(values)  # repeated values, and -0.0 (numpy's median is 0.0)
+                assert same(stats.median(ties), float(np.median(ties)))
 
 
 def test_noise_of_sparse_counts_is_not_clipped_away() -> None:
