@@ -255,7 +255,7 @@ def _summary(rule: RelativeRule, comp: stats.Comparison, ref: Reference, width: 
             f"({sign}{comp.effect:.1%}; limit {comp.limit:.4g}")
     if rule.test == "sequential":
         text += f", z={comp.z:.2f}, p={comp.p_value:.2g}"
-    return text + f", n={comp.n_canary}/{comp.n_reference} over {width:g}s)"
+    return text + f", n={comp.n_canary}/{comp.n_reference} over {width:.0f}s)"
 
 
 def _round(x: float) -> float:

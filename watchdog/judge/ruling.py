@@ -104,7 +104,7 @@ def v1_excursions(f: Finding) -> Ruling | None:
     if confirm.z > f.crit:
         return Ruling(RuleOutcome.BREACHED, f.summary, evidence)
     return Ruling(RuleOutcome.CLEAR, f"{f.summary}; not past V1's own excursions: "
-                  f"z={confirm.z:.2f} over {lasting:g}s, as long as V1 strayed beyond the "
+                  f"z={confirm.z:.2f} over {lasting:.0f}s, as long as V1 strayed beyond the "
                   f"tolerance", evidence)
 
 

@@ -69,7 +69,7 @@ def still_falling(rule: RelativeRule, ctx: EvalContext, higher: bool,
                 f"{slope * 60:+.4g}/min; a warm-up ending by {spec.settle:g}s would need "
                 f"{-needed * 60 if higher else needed * 60:+.4g}/min)")
     if improving / se > SETTLE_Z:
-        return f"trend {slope * 60:+.4g}/min over {now - t[0]:g}s, z={improving / se:.1f}"
+        return f"trend {slope * 60:+.4g}/min over {now - t[0]:.0f}s, z={improving / se:.1f}"
     return None
 
 
