@@ -109,6 +109,21 @@ def test_a_synthetic_leak_is_caught_within_minutes_of_warm_up(seed: int) -> None
     assert "paired_not_a_leak" not in result.evidence
 
 
+def test_the_reason_says_the_paired_test_decided_where_the_envelope_test_waits() -> None:
+    # 30 minutes into a leak the envelope test still waits for its 90-minute persistence;
+    # the paired test rolls back. The reason must not read "not a leak" (it once did,
+    # before a rollback): it says what the envelope test waits for and what decided
+    series = synthetic(1, leak_per_hour=0.47)
+    result = judge(*series, 1800.0)
+    assert result.breached is True
+    assert "not a leak" not in result.summary
+    assert "the envelope test alone waits: V2 has grown for" in result.summary
+    assert "the paired test does not: V2 - V1 at the same instants grows" in result.summary
+    with settings(paired_growth=False):  # alone, the envelope test says why it waits
+        alone = judge(*series, 1800.0)
+    assert alone.breached is not True and "V2 has grown for" in alone.summary
+
+
 def test_a_slow_leak_near_the_limit_is_not_caught_by_the_paired_test_alone() -> None:
     series = synthetic(4, leak_per_hour=0.08)  # under the 10 %/h limit
     for now in np.arange(420.0, 3601.0, 60.0):

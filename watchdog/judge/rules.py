@@ -76,9 +76,15 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
             return young(rule, ctx, why, n_v2=len(v2)) or inconclusive(rule, why, n_v2=len(v2))
         found = None  # the paired test alone breaches
     breached, how, check = _envelope(rule, ctx, found, start, len(v2))
+    waits = check.not_a_leak if check is not None else None
     if fast is not None and fast.breached and not breached:
+        # the paired test decides: say what the envelope test waits for, then why it
+        # does not wait (a reason that read "not a leak" before a rollback misled)
         breached = True
-        how += f"; {fast.describe()}"
+        how += (f"; the envelope test alone waits: {waits}; the paired test does not: "
+                if waits is not None else "; but " if how else "; ") + fast.describe()
+    elif waits is not None:
+        how += f"; not a leak: {waits}"
     summary = (f"{rule.metric}: {fast.describe() if fast else ''}; limit "
                f"{rule.max_growth_per_hour:.0%}/h") if found is None else (
         f"{rule.metric} grows {found.per_hour:+.1%}/h (lower envelope over "
@@ -124,8 +130,7 @@ def _envelope(rule: GrowthRule, ctx: EvalContext, found: stats.Growth | None, st
             how += f"; levelled off: {recent:+.1%}/h over the newest {len(found.minima) - 1}"
     check = leak_check(rule, ctx, found, start, n_v2) if breached else None
     if check is not None and check.not_a_leak is not None:
-        breached = False
-        how += f"; not a leak: {check.not_a_leak}"
+        breached = False  # why: check.not_a_leak (the caller words it)
     return breached, how, check
 
 
