@@ -425,6 +425,21 @@ def test_error_rate_of_exactly_one_for_both_versions_breaches_no_relative_rule()
     assert not [r.summary for r in verdict.results if r.rule in RELATIVE and r.breached]
 
 
+def test_a_breach_without_scatter_says_so_instead_of_p_0() -> None:
+    # V2 and V1 each exactly constant (a real-noise recording's error rate held 0.015 and
+    # 0.005): there is no noise to weigh the excess against, so z is infinite; the reason
+    # says why rather than "z=inf, p=0"
+    v1, v2 = _healthy_pair(1800.0)
+    times = grid(1800.0)
+    v1["error_rate"] = Series(times, np.full(len(times), 0.005))
+    v2["error_rate"] = Series(times, np.full(len(times), 0.015))
+    verdict, _ = tick(store_of(v1, v2), 1800.0)
+    result = next(r for r in verdict.results if r.rule == "error_rate_regression")
+    assert result.breached is True, result.summary
+    assert "z=+inf: no scatter in the window" in result.summary
+    assert "p=0" not in result.summary
+
+
 def test_a_v2_without_samples_is_inconclusive_not_healthy() -> None:
     v1, _ = _healthy_pair(1800.0)
     verdict, _ = tick(store_of(v1, {}), 1800.0)
