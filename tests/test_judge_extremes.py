@@ -438,6 +438,11 @@ def test_a_breach_without_scatter_says_so_instead_of_p_0() -> None:
     assert result.breached is True, result.summary
     assert "z=+inf: no scatter in the window" in result.summary
     assert "p=0" not in result.summary
+    # and a finite z so large that its p underflows reads "p<1e-300", not "p=0"
+    v2["error_rate"] = Series(times, 0.015 + 1e-5 * np.sin(times))
+    verdict, _ = tick(store_of(v1, v2), 1800.0)
+    result = next(r for r in verdict.results if r.rule == "error_rate_regression")
+    assert "p<1e-300" in result.summary and "p=0" not in result.summary, result.summary
 
 
 def test_a_v2_without_samples_is_inconclusive_not_healthy() -> None:

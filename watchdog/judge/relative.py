@@ -256,7 +256,8 @@ def _summary(rule: RelativeRule, comp: stats.Comparison, ref: Reference, width: 
     if rule.test == "sequential":
         # a window whose samples do not scatter at all (V2 and its reference each constant)
         # has no noise to weigh the excess against: say so rather than "z=inf, p=0"
-        text += (f", z={comp.z:.2f}, p={comp.p_value:.2g}" if math.isfinite(comp.z) else
+        p = f"={comp.p_value:.2g}" if comp.p_value > 0 else "<1e-300"  # underflowed, not 0
+        text += (f", z={comp.z:.2f}, p{p}" if math.isfinite(comp.z) else
                  f", z={'+' if comp.z > 0 else '-'}inf: no scatter in the window")
     return text + f", n={comp.n_canary}/{comp.n_reference} over {width:.0f}s)"
 
