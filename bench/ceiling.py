@@ -89,16 +89,19 @@ def load(path: str) -> dict[str, Series]:
     n = end // STEP
     out = {}
     for metric, by in rows.items():
-        v1, v2 = np.full(n, np.nan), np.full(n, np.nan)
-        for t, x in by.get("v1", {}).items():
-            if 0 <= t < end:
-                v1[t // STEP] = x
-        for t, x in by.get("v2", {}).items():
-            if 0 <= t < end:
-                v2[t // STEP] = x
+        v1, v2 = (_per_minute(by.get(version, {}), n, end) for version in ("v1", "v2"))
         base = np.array([x for t, x in by.get("v1", {}).items() if t < 0])
         if len(base) and not np.isnan(v2).all():
             out[metric] = Series(v1, v2, base)
+    return out
+
+
+def _per_minute(samples: dict[int, float], n: int, end: int) -> np.ndarray:
+    """One version's samples from t = 0 on, one a minute (NaN where it did not report)."""
+    out = np.full(n, np.nan)
+    for t, x in samples.items():
+        if 0 <= t < end:
+            out[t // STEP] = x
     return out
 
 
@@ -276,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         a = s.aa[d][np.isfinite(s.aa[d])]
         if not len(a):
             return float("nan")
-        hits = [v > np.quantile(a, q) for t, v in zip(s.regressed, s.reg[d], strict=True)
+        threshold = np.quantile(a, q)
+        hits = [v > threshold for t, v in zip(s.regressed, s.reg[d], strict=True)
                 if t["shape"] == shape]
         return float(np.mean(hits))
 
@@ -289,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         metric = next(m for m, v in METRICS.items() if shape.startswith(v[0]))
         cells = []
         for q in (0.95, 0.99):
-            best = max(detectors(metric), key=lambda d: detection(d, q, shape))
-            cells.append(f"{detection(best, q, shape):.2f} ({best})")
+            found, best = max(((detection(d, q, shape), d) for d in detectors(metric)),
+                              key=lambda fd: fd[0])
+            cells.append(f"{found:.2f} ({best})")
         n = sum(t["shape"] == shape for t in s.regressed)
         mine = f"{ours[shape]:.2f}" if shape in ours else "-"
         print(f"  {shape:<22}{n:>4}{mine:>7}   {cells[0]:<36}{cells[1]:<36}")

@@ -81,8 +81,11 @@ def _growth(rule: GrowthRule, ctx: EvalContext) -> RuleResult:
         # the paired test decides: say what the envelope test waits for, then why it
         # does not wait (a reason that read "not a leak" before a rollback misled)
         breached = True
-        how += (f"; the envelope test alone waits: {waits}; the paired test does not: "
-                if waits is not None else "; but " if how else "; ") + fast.describe()
+        if waits is not None:
+            joint = f"; the envelope test alone waits: {waits}; the paired test does not: "
+        else:
+            joint = "; but " if how else "; "
+        how += joint + fast.describe()
     elif waits is not None:
         how += f"; not a leak: {waits}"
     summary = (f"{rule.metric}: {fast.describe() if fast else ''}; limit "
