@@ -80,6 +80,8 @@ def v2_noise(rule: RelativeRule, ctx: EvalContext, noise_from: float, v2: np.nda
     start = noise_from
     if model is not None and ctx.stage_started_at is not None:
         start = max(noise_from, ctx.stage_started_at - EPS)
+    if model is None and to_limit and not ref.sd > 0:
+        model = count_model(rule, ctx, ref, start, tolerance, higher)
     if model is None:
         sd2 = measured(ctx, Version.V2, rule.metric, start, v2, spec.noise_floor)
         recent_n = ctx.memo.get(("count", Version.V2, rule.metric, start), len(v2))
@@ -124,6 +126,32 @@ def share_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, tolerance:
             return None
         model *= factor
     return model
+
+
+def count_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, start: float,
+                tolerance: float, higher: bool) -> float | None:
+    """V2's noise at the limit as its own samples imply it, where V1's do not (``noise:
+    binomial``), or None.
+
+    V1 whose rate does not move at all (no errors in any sample) says nothing of the
+    requests a sample, and a few V2 samples that happen to be alike (three in a row with
+    one error in about 100 requests) read as almost noiseless: z=109 for a V2 at the
+    rule's limit. A rate of ``k`` events in ``n`` requests is ``k / n``; reading each
+    non-zero V2 sample as one event (``n = median(1 / rate)``: the fewest requests, so
+    the most noise, the data allow) gives the binomial noise at the limit L,
+    sqrt(L (1 - L) / n), which v2_noise pools with V2's own as it pools the share model.
+    """
+    level = ref.level if ref.live else ref.value
+    if (level if higher else 1.0 - level) != 0:
+        return None  # V1 has events: its noise (share_model) or V2's speak for the count
+    values = counts.failures(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1],
+                             higher)
+    nonzero = values[values > 0]
+    limit = stats.limit_of(ref.value, tolerance, rule.min_effect, higher)
+    limit = limit if higher else 1.0 - limit
+    if not len(nonzero) or not 0 < limit < 1:
+        return None
+    return math.sqrt(limit * (1 - limit) * stats.median(nonzero))
 
 
 def measured(ctx: EvalContext, version: Version, metric: str, start: float,
