@@ -1,4 +1,4 @@
-"""A rate of counts against a V1 that has no events at all (``noise: binomial``).
+"""A rate of counts against a V1 with no events at all, or very few (``noise: binomial``).
 
 A service whose V1 served an hour without one error says nothing of how many requests a
 sample holds, and a few V2 samples that happen to be alike (three in a row with one
@@ -6,8 +6,10 @@ error in about 100 requests) read as almost noiseless. The error rule then rolle
 healthy V2 exactly at its limit (0.3 points above V1's 0) in 6-7 % of rollouts at the
 shipped always-valid alpha of 1 %, once at z=109. noise.count_model reads the requests a
 sample off V2's own non-zero samples (each one event: the most cautious reading), and
-the always-valid bound holds again. Streams are generated here (tests never read
-recorded data).
+the always-valid bound holds again. Against a V1 with an error every few samples, its
+robust noise (too quiet for a count of mostly zeros) and the median of a stage's first
+V1 samples (0) made V2 look as quiet: V1's plain noise and its hour's rate now set V2's
+noise at the limit. Streams are generated here (tests never read recorded data).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from watchdog.config.loader import load_default_rules
 from watchdog.config.schema import Module, RelativeRule
@@ -55,15 +58,21 @@ def _rates(rng: np.random.Generator, share: np.ndarray, p: float) -> np.ndarray:
     return np.where(n > 0, rng.binomial(np.maximum(n, 1), p) / np.maximum(n, 1), 0.0)
 
 
-def _store(rng: np.random.Generator, p2: float) -> tuple[SeriesStore, np.ndarray]:
+def _store(rng: np.random.Generator, p2: float, p1: float = 0.0) -> tuple[SeriesStore, np.ndarray]:
+    """V1 failing ``p1`` of its requests (0: not one error in its hour or since), V2 ``p2``."""
     end = HOLD * len(STAGES)
     t1 = np.arange(-3600.0, end + 1, STEP)
     t2 = np.arange(0.0, end + 1, STEP)
-    share2 = np.asarray(STAGES)[np.minimum(t2 // HOLD, len(STAGES) - 1).astype(int)] / 100
-    v1 = np.zeros(len(t1))  # not one error in V1's hour or since
+    stages = np.asarray(STAGES)
+    share2 = stages[np.minimum(t2 // HOLD, len(STAGES) - 1).astype(int)] / 100
+    share1 = 1 - np.where(
+        t1 < 0,
+        0.0,
+        stages[np.minimum(np.maximum(t1, 0) // HOLD, len(STAGES) - 1).astype(int)] / 100,
+    )
     return SeriesStore(
         {
-            (Version.V1, METRIC): Series(t1, v1),
+            (Version.V1, METRIC): Series(t1, _rates(rng, share1, p1)),
             (Version.V2, METRIC): Series(t2, _rates(rng, share2, p2)),
         }
     ), t2
@@ -82,19 +91,25 @@ def _ctx(module: Module, store: SeriesStore, now: float) -> EvalContext:
     )
 
 
-def rollout_breaches(rng: np.random.Generator, p2: float) -> bool:
+def rollout_breaches(rng: np.random.Generator, p2: float, p1: float = 0.0) -> bool:
     module, rule = _module()
-    store, t2 = _store(rng, p2)
+    store, t2 = _store(rng, p2, p1)
     return any(evaluate_relative(rule, _ctx(module, store, now)).breached for now in t2[1:])
 
 
-def test_a_healthy_v2_at_the_limit_against_an_error_free_v1_is_rarely_rolled_back() -> None:
-    """The shipped error rule at every tick of 300 rollouts (four stages while V1 serves):
-    at most alpha plus three Monte-Carlo standard errors (2.7 %) breach. 1 does; without
-    count_model 17 do (5.7 %)."""
-    rng = np.random.default_rng(4)
+@pytest.mark.parametrize(("p1", "seed"), [(0.0, 4), (0.0001, 6)])
+def test_a_healthy_v2_at_the_limit_against_a_v1_with_few_errors_is_rarely_rolled_back(
+    p1: float, seed: int
+) -> None:
+    """The shipped error rule at every tick of 300 rollouts (four stages while V1 serves),
+    V2 0.3 points above V1: at most alpha plus three Monte-Carlo standard errors (2.7 %)
+    breach; 3 do in each case. Against an error-free V1, without count_model, 17 of 300
+    did; against V1 at 0.01 % (an error every few samples), with V1's noise read by the
+    robust scale (too quiet for a count of mostly zeros) and the always-valid test's V1
+    level read as the median of the stage's few V1 samples (0), 32 did."""
+    rng = np.random.default_rng(seed)
     assert tuning().av_alpha == ALPHA
-    breaches = sum(rollout_breaches(rng, LIMIT) for _ in range(ROLLOUTS))
+    breaches = sum(rollout_breaches(rng, p1 + LIMIT, p1) for _ in range(ROLLOUTS))
     assert breaches / ROLLOUTS <= bound(ALPHA, ROLLOUTS)
 
 

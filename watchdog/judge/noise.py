@@ -118,7 +118,13 @@ def share_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, tolerance:
     if not ctx.module.metrics[rule.metric].per_request or not ref.live \
             or share is None or not 0 < share < 100 or not ref.sd > 0:
         return None
-    model = ref.sd * math.sqrt((100.0 - share) / share)
+    sd1 = ref.sd
+    if rule.noise == "binomial":
+        # a count of a few events a sample (mostly zeros) reads far too quiet by the
+        # robust noise: V1's plain noise is the binomial one (exact_z reads it too)
+        plain = _plain(ctx, rule.metric)[0]
+        sd1 = max(sd1, plain) if not math.isnan(plain) else sd1
+    model = sd1 * math.sqrt((100.0 - share) / share)
     if binomial:
         factor = _at_limit(ref.value, stats.limit_of(ref.value, tolerance, rule.min_effect,
                                                      higher))
@@ -203,11 +209,17 @@ def _plain_upper(ctx: EvalContext, metric: str) -> float:
     one standard error above the estimate (NaN under 3 samples), once a tick: the robust
     noise reads a count of a few events a sample as less noisy than it is, and noise that
     reads low by chance would imply too many requests."""
+    plain, n = _plain(ctx, metric)
+    return plain * math.sqrt(1 + math.sqrt(2 / (n - 2))) if n >= 3 else math.nan
+
+
+def _plain(ctx: EvalContext, metric: str) -> tuple[float, int]:
+    """Live V1's plain successive-difference noise over the noise window and its sample
+    count (NaN under 3 samples), once a tick."""
     key = ("plain", metric)
     found = ctx.memo.get(key)
     if found is None:
         v1 = ctx.series.get(Version.V1, metric).window(ctx.now - ctx.noise_window, ctx.now)[1]
-        found = math.nan if len(v1) < 3 else math.sqrt(
-            float(np.mean(np.diff(v1) ** 2)) / 2 * (1 + math.sqrt(2 / (len(v1) - 2))))
-        ctx.memo[key] = found
-    return float(found)
+        sd = math.nan if len(v1) < 3 else math.sqrt(float(np.mean(np.diff(v1) ** 2)) / 2)
+        found = ctx.memo[key] = (sd, len(v1))
+    return found
