@@ -4,7 +4,9 @@ A relative rule's test needs each version's noise per sample. It is measured fro
 successive differences (stats.noise_sd), once a tick per version and start (the rule's
 windows share it). For a ``per_request`` metric compared with live V1, V2's noise at its
 current traffic share is pooled with what V1's noise implies at that share; for
-``noise: binomial`` it is moved to the rule's limit (a score test), and exact_z runs the
+``noise: binomial`` it is moved to the rule's limit (a score test), with V1's plain noise
+where its robust one reads a count of mostly zeros as silent, or, where V1 has no events
+at all, from the requests V2's own non-zero samples imply (count_model); exact_z runs the
 exact count test on the requests a sample V2's zeros or live V1's noise imply.
 """
 
@@ -112,7 +114,8 @@ def share_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, tolerance:
     A p95 or a ratio of counts over the requests of a window is noisier the fewer
     requests a version serves: V2's per-sample noise is V1's times sqrt(V1's share / V2's
     share), and for ``noise: binomial`` at the limit rather than at V1's rate. V1's noise
-    is measured over many samples.
+    is measured over many samples (for ``noise: binomial`` the larger of its robust and
+    plain successive-difference noise: a count of mostly zeros reads as silent robustly).
     """
     share = ctx.traffic_percent
     if not ctx.module.metrics[rule.metric].per_request or not ref.live \
