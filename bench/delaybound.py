@@ -38,7 +38,6 @@ import os
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -266,23 +265,24 @@ def load(path: str) -> dict[str, dict[str, dict[float, float]]]:
 
 
 def our_rows(folder: str, saved: str | None, jobs: int) -> dict[str, float | None]:
-    """Our judge's delay per detected regression (None: missed or early)."""
-    if saved:
-        with open(saved) as fh:
-            data = json.load(fh)
-        rows: list[dict[str, Any]] = data["rows"] if isinstance(data, dict) else data
-    else:
-        sys.path.insert(0, HERE)
-        from concurrent.futures import ProcessPoolExecutor
+    """Our judge's delay per detected regression (None: missed or early): from the rows
+    ``bench/calibrate.py --save`` wrote, else a replay as calibrate makes it."""
+    sys.path.insert(0, HERE)
+    import calibrate
+    import pool
 
-        import calibrate
+    if saved:
+        rows = pool.rows_of(saved, "ours")
+    else:
+        from concurrent.futures import ProcessPoolExecutor
 
         with open(os.path.join(folder, "truth.json")) as fh:
             truths = json.load(fh)
-        with ProcessPoolExecutor(jobs, initializer=calibrate._load_rules, initargs=(None,)) as pool:
-            found = pool.map(calibrate.judge_in_process, [folder] * len(truths), truths)
-            rows = [vars(r) for r in found]
-    return {r["scenario"]: (r["delay"] if r["verdict"] == "detected" else None) for r in rows}
+        with ProcessPoolExecutor(
+            jobs, initializer=calibrate._load_rules, initargs=(None,)
+        ) as workers:
+            rows = list(workers.map(calibrate.judge_in_process, [folder] * len(truths), truths))
+    return {r.scenario: (r.delay if r.verdict == "detected" else None) for r in rows}
 
 
 def main(argv: list[str] | None = None) -> int:
