@@ -273,6 +273,18 @@ def test_source_errors_by_kind_and_actuator_failures() -> None:
                  kind="empty_result") == 1
     assert value(f, "watchdog_source_errors_total", source="scrape", kind="error") == 1
     assert value(f, "watchdog_actuator_failures_total", actuator="webhook") == 1
+
+
+def test_skipped_ticks_are_counted_per_module() -> None:
+    registry = CollectorRegistry()
+    telemetry = Telemetry(registry)
+    telemetry.tick_skipped("checkout")
+    telemetry.tick_skipped("checkout")
+    telemetry.tick_skipped("search")
+    f = scrape(registry)
+    assert f["watchdog_ticks_skipped"][0] == "counter"
+    assert value(f, "watchdog_ticks_skipped_total", module="checkout") == 2
+    assert value(f, "watchdog_ticks_skipped_total", module="search") == 1
     build = [s for s in f["watchdog_build_info"][1]]
     assert len(build) == 1 and build[0].value == 1 and build[0].labels["version"]
 

@@ -60,3 +60,28 @@ def test_ticks_land_on_the_interval_boundaries_plus_the_offset() -> None:
     assert scheduler2.modules == ["a"]
     scheduler2.remove("a")
     assert scheduler2.modules == []
+
+
+def test_skipped_ticks_are_counted_and_summarised_not_logged_one_by_one(caplog) -> None:  # type: ignore[no-untyped-def]
+    """A tick that overruns its interval makes APScheduler skip the runs that would
+    overlap; it logs a warning for each (410 at a 1,000-module start-up). Here: the first
+    skip is summarised at once, the rest at shutdown (within a minute), every skip counted
+    (on_skip: the watchdog_ticks_skipped counter), and no per-skip warning gets through."""
+    skipped: list[str] = []
+    scheduler = Scheduler(lambda module: time.sleep(0.3), max_workers=2,
+                          on_skip=skipped.append)
+    scheduler.plan("slow", JobSpec(0.05, align=False))
+    caplog.set_level("WARNING")
+    scheduler.start()
+    try:
+        time.sleep(1.0)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert len(skipped) >= 3 and set(skipped) == {"slow"}
+    assert not [r for r in caplog.records if "skipped: maximum number" in r.getMessage()]
+    summaries = [r.getMessage() for r in caplog.records if "tick(s) of" in r.getMessage()]
+    assert len(summaries) == 2, summaries
+    assert summaries[0].startswith("1 tick(s) of 1 module(s) skipped")
+    counted = sum(int(s.split(" ", 1)[0]) for s in summaries)
+    assert counted == len(skipped)
+    assert summaries[1].endswith(f"most: slow {len(skipped) - 1}")

@@ -132,7 +132,8 @@ class Daemon(Lifecycle):
         self.observe.registry.register(GuardCollector(self.guard))
         if self.observe.server is not None:
             self.observe.server.app.state.lease_state = self.guard.state  # /health
-        self.scheduler = Scheduler(self._job, max_workers=len(self.units) + 1)
+        self.scheduler = Scheduler(self._job, max_workers=len(self.units) + 1,
+                                   on_skip=self.observe.telemetry.tick_skipped)
         self.slots = slots.Slots()
         self._status_at = -math.inf
         self._wake = threading.Event()

@@ -91,6 +91,9 @@ class Telemetry:
         self.actuator_failures = Counter(
             "watchdog_actuator_failures", "Flag changes that failed or did not read back",
             ["actuator"], registry=registry)
+        self.ticks_skipped = Counter(
+            "watchdog_ticks_skipped", "Ticks not run because the module's previous tick was "
+            "still running (it overran its interval)", ["module"], registry=registry)
         self.samples_rejected = Counter(
             "watchdog_samples_rejected", "Samples the judge dropped as missing data: outside "
             "their metric's domain (below_min, above_max) or not finite (non_finite); each "
@@ -112,6 +115,10 @@ class Telemetry:
             self.actuator_failures.labels(actuator)
 
     # the daemon's hooks ----------------------------------------------------------------
+
+    def tick_skipped(self, module: str) -> None:
+        """One of ``module``'s ticks was skipped: the one before was still running."""
+        self.ticks_skipped.labels(module).inc()
 
     def observe_tick(self, result: TickResult, duration: float) -> None:
         """Record one :meth:`Engine.tick` that took ``duration`` seconds (monotonic)."""
