@@ -34,6 +34,7 @@ EXPECTED = {
     "watchdog_notification_queue_depth": ("gauge", None),  # no queue given: no samples
     "watchdog_source_errors": ("counter", None),  # nothing failed in the replay
     "watchdog_actuator_failures": ("counter", None),
+    "watchdog_ticks_skipped": ("counter", None),  # no tick overran in the replay
     "watchdog_samples_rejected": ("counter", {"module", "version", "metric", "reason"}),
     # the process's own (watchdog.telemetry.register_runtime_collectors), as the daemon has
     "process_virtual_memory_bytes": ("gauge", set()),
