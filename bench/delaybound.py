@@ -44,15 +44,33 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 STAGE_S = 600
 MIN_SEGMENT = 6  # fewer samples after the onset in its stage: the next stage too
-# metric -> (sign: +1 where higher is worse, relative tolerance, least absolute margin)
-LIMITS = {
-    "latency_p95_ms": (1.0, 0.05, 0.0),
-    "error_rate": (1.0, 0.50, 0.003),
-    "throughput_rps": (-1.0, 0.05, 0.0),
-    "parse_rate": (-1.0, 0.03, 0.0),
-}
+
+
+def _shipped_limits() -> tuple[dict[str, tuple[float, float, float]], tuple[str, ...]]:
+    """Per metric a shipped relative rule limits: (sign, +1 where higher is worse;
+    relative tolerance; least absolute margin), and the metrics judged as counts (``noise:
+    binomial``), read off the default rules so the bound follows them."""
+    from watchdog.config.loader import load_default_rules
+    from watchdog.config.schema import RelativeRule
+    from watchdog.model import Direction
+
+    module = load_default_rules().for_module("*")
+    limits: dict[str, tuple[float, float, float]] = {}
+    counted: list[str] = []
+    for rule in module.rules:
+        if not isinstance(rule, RelativeRule) or rule.metric in limits:
+            continue
+        higher = module.metrics[rule.metric].direction is not Direction.LOWER_IS_WORSE
+        tolerance = rule.max_increase if rule.max_increase is not None else rule.max_decrease
+        limits[rule.metric] = (1.0 if higher else -1.0, float(tolerance or 0.0),
+                               float(rule.min_effect or 0.0))
+        if rule.noise == "binomial":
+            counted.append(rule.metric)
+    return limits, tuple(counted)
+
+
+LIMITS, COUNTS = _shipped_limits()  # COUNTS: for parse rates the events are the failures
 UNBOUNDED = ("reg-memory-leak", "reg-error-bursts", "-intermittent")
-COUNTS = ("error_rate", "parse_rate")  # binomial; for parse the events are the failures
 
 
 @dataclass(frozen=True)

@@ -260,12 +260,13 @@ def _noise(rule: RelativeRule, ctx: EvalContext, start: float, x: np.ndarray,
         else "baseline"
     if math.isnan(sd1):
         sd1, source = 0.0, "v2-only"
-    level1 = stats.median(v1) if len(v1) else stats.median(x)
     if rule.noise == "binomial" and len(history):
         # a rate of counts: noise.v2_noise moves its noise to the limit from V1's rate,
         # which a few samples of a sparse count (mostly zeros) read as 0; V1's hour
         # reads it as the rule does
         level1 = stats.location(history, sd1, rule.estimator)
+    else:
+        level1 = stats.median(v1) if len(v1) else stats.median(x)
     ref = Reference(ReferenceKind.LIVE_V1, level1, 0.0, max(len(v1), 1), sd=sd1) \
         if len(v1) and sd1 > 0 else Reference(ReferenceKind.BASELINE, level1, 0.0, 1)
     sd2 = noise.v2_noise(rule, ctx, start, x, ref, tolerance, higher)

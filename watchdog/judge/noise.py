@@ -126,7 +126,8 @@ def share_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, tolerance:
         # a count of a few events a sample (mostly zeros) reads far too quiet by the
         # robust noise: V1's plain noise is the binomial one (exact_z reads it too)
         plain = _plain(ctx, rule.metric)[0]
-        sd1 = max(sd1, plain) if not math.isnan(plain) else sd1
+        if not math.isnan(plain):
+            sd1 = max(sd1, plain)
     model = sd1 * math.sqrt((100.0 - share) / share)
     if binomial:
         factor = _at_limit(ref.value, stats.limit_of(ref.value, tolerance, rule.min_effect,

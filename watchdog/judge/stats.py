@@ -45,7 +45,8 @@ def aggregate(values: np.ndarray, how: str) -> float:
 
 
 def _median(values: np.ndarray) -> float:
-    """Median of a small array (np.median's overhead dominates at these sizes)."""
+    """Median of a small non-empty array without NaN (np.median's overhead dominates at
+    these sizes); :func:`median` is the checked one, np.median's value for any array."""
     return _middle(_sorted(values))
 
 
