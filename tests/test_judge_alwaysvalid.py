@@ -159,3 +159,31 @@ def test_the_stages_alphas_sum_to_the_rollouts() -> None:
     assert shares[0] == pytest.approx(0.005) and sum(shares) == pytest.approx(0.01)
     unknown = alwaysvalid.stage_alpha(EvalContext(module, 0.0, 0.0, store, {}), 0.01)
     assert unknown == pytest.approx(min(shares))
+
+
+def test_the_rollouts_own_plan_splits_alpha_and_places_start_points() -> None:
+    """The plan the rollout follows (a backtest's recording, a rule test's case, a group's
+    plan), not the module's: its stages split alpha (the shares sum to the rollout's
+    alpha, not more) and its stage's hold spreads the start points' even weight (an
+    onset 15 minutes into a 30-minute stage weighs as much as one at its start)."""
+    module, _ = _module()
+    own = module.plan.model_copy(update={
+        "stages": [s.model_copy(update={"traffic": p})
+                   for s, p in zip(module.plan.stages, (1.0, 10.0, 20.0, 40.0, 60.0, 80.0),
+                                   strict=True)]
+        + [module.plan.stages[-1].model_copy(update={"traffic": 90.0}),
+           module.plan.stages[-1]],
+        "hold": 1800.0})
+    store = SeriesStore({})
+
+    def ctx(traffic: float) -> EvalContext:
+        return EvalContext(module, 0.0, 0.0, store, {}, traffic_percent=traffic,
+                           stage_started_at=0.0, rollout_plan=own)
+
+    shares = [alwaysvalid.stage_alpha(ctx(s.traffic), 0.01) for s in own.stages]
+    assert len(shares) == 8 and sum(shares) == pytest.approx(0.01)
+    assert shares[0] == pytest.approx(0.005) and shares[1] == pytest.approx(0.005 / 7)
+    assert alwaysvalid._planned_points(ctx(10.0), 60.0) == 30
+    assert alwaysvalid._planned_points(EvalContext(module, 0.0, 0.0, store, {},
+                                                   traffic_percent=25.0,
+                                                   stage_started_at=0.0), 60.0) == 10

@@ -198,7 +198,7 @@ class Engine(Journaling):
         ctx = EvalContext(module=module, now=now, started_at=cp.started_at, series=store,
                           baselines=self.baselines(name, now), noise_window=NOISE_WINDOW,
                           drift_lookback=DRIFT_LOOKBACK, traffic_percent=cp.traffic_percent,
-                          stage_started_at=cp.stage_started_at)
+                          stage_started_at=cp.stage_started_at, rollout_plan=plan)
         verdict, states = judge(ctx, cp.alerts)
         directions = {m: spec.direction for m, spec in module.metrics.items()}
         gate_results = gates.evaluate_all(pending_gates, directions, store, now,

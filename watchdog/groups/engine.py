@@ -73,7 +73,8 @@ class GroupEngine:
                               baselines=e.baselines(name, now), noise_window=NOISE_WINDOW,
                               drift_lookback=DRIFT_LOOKBACK,
                               traffic_percent=cp.traffic_percent,
-                              stage_started_at=cp.stage_started_at)
+                              stage_started_at=cp.stage_started_at,
+                              rollout_plan=group.plan)
             prefix = f"{name}/"
             mine = {k[len(prefix):]: s for k, s in cp.alerts.items() if k.startswith(prefix)}
             verdict, states = judge(ctx, mine)

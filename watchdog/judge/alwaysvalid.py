@@ -157,7 +157,7 @@ def crossing(rule: RelativeRule, ctx: EvalContext, tolerance: float,
     # no chance spike there, and counts in full)
     if rule.noise != "binomial":
         d = np.minimum(d, settings.av_clip * np.sqrt(per_sample))
-    stages = max(len(ctx.module.plan.stages), 1)
+    stages = max(len(ctx.plan.stages), 1)
     threshold = sequential.threshold(stage_alpha(ctx, settings.av_alpha))
     log_e, best = _mixture(t, d, per_sample, stage_from, start, v2s, ctx)
     sd = math.sqrt(float(per_sample.mean()))
@@ -170,7 +170,7 @@ def stage_alpha(ctx: EvalContext, alpha: float) -> float:
     stage (a regression V2 brings is there from its start), the rest split evenly over
     the others (Bonferroni: the shares sum to alpha). Where the stage is not known, the
     smaller share."""
-    plan = ctx.module.plan
+    plan = ctx.plan
     stages = len(plan.stages)
     if stages <= 1:
         return alpha
@@ -235,7 +235,7 @@ def start_weight(j: int, planned: int) -> float:
 
 def _planned_points(ctx: EvalContext, grid: float) -> int:
     """How many start points the current stage's planned hold holds (at least 1)."""
-    plan = ctx.module.plan
+    plan = ctx.plan
     index = plan.index_of(ctx.traffic_percent) if ctx.traffic_percent is not None else None
     hold = plan.hold_of(index) if index is not None else plan.hold
     return max(1, math.ceil(hold / grid))

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 from watchdog.baseline import Baseline
-from watchdog.config.schema import GrowthRule, Module, Rule
+from watchdog.config.schema import GrowthRule, Module, Plan, Rule
 from watchdog.judge.series import SeriesStore
 from watchdog.model import RuleOutcome, RuleResult, Version
 
@@ -30,7 +30,17 @@ class EvalContext:
     drift_lookback: float = 1800.0
     traffic_percent: float | None = None  # V2's share now, when the caller knows it
     stage_started_at: float | None = None  # when V2's current share began (caller knows)
+    # the plan the rollout follows, where it is not the module's own (a backtest replays
+    # the recording's stages and holds; a rule test its case's plan)
+    rollout_plan: Plan | None = None
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+    @property
+    def plan(self) -> Plan:
+        """The plan the rollout follows: its stages split the always-valid test's alpha and
+        their holds place its start points."""
+        return self.rollout_plan if self.rollout_plan is not None else self.module.plan
 
 
 def warm_from(rule: Rule, ctx: EvalContext) -> float:
