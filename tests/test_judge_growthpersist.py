@@ -80,6 +80,14 @@ def judge(v2_shape: np.ndarray, now: float, seed: int) -> RuleResult:
     return evaluate(_rule(module), ctx)
 
 
+def horizon() -> float:
+    """The shipped rule's persistence horizon (growth_persist_factor x its window)."""
+    return tuning_mod.tuning().growth_persist_factor * _rule(_module()).window
+
+
+WARMUP = 300.0  # the shipped memory metric's warm-up
+
+
 def refill(until: float) -> np.ndarray:
     """Climbs +30 %/h (of the level) from 0.95 for 50 minutes, then stays."""
     hours = np.arange(0.0, until + 1, STEP) / 3600.0
@@ -100,12 +108,12 @@ def test_a_refill_climbing_past_the_old_ceiling_is_not_yet_a_leak(seed: int) -> 
     found = judge(refill(now), now, seed)
     assert found.outcome is RuleOutcome.WARMING, found.summary  # holds nothing
     assert "must persist" in str(found.evidence["not_a_leak"])
-    assert found.evidence["persist_horizon"] == 5400.0
+    assert found.evidence["persist_horizon"] == horizon()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_refill_that_stopped_is_clear_once_the_horizon_is_covered(seed: int) -> None:
-    now = 6600.0  # the climb ended 60 minutes ago
+    now = WARMUP + horizon() + 900.0  # the horizon covered; the climb ended long ago
     found = judge(refill(now), now, seed)
     assert found.outcome is RuleOutcome.CLEAR, found.summary
 
@@ -114,7 +122,7 @@ def test_a_refill_that_stopped_is_clear_once_the_horizon_is_covered(seed: int) -
 def test_a_leak_that_persists_breaches_once_the_horizon_is_covered(seed: int) -> None:
     early = judge(leak(2700.0), 2700.0, seed)
     assert early.outcome is RuleOutcome.WARMING, early.summary
-    now = 5760.0  # the horizon (90 minutes) after the 5-minute warm-up, and a tick
+    now = WARMUP + horizon() + STEP  # the horizon after the warm-up, and a tick
     found = judge(leak(now), now, seed)
     assert found.breached is True, found.summary
     assert found.evidence["persist_growth_per_hour"] == pytest.approx(0.5 / 1.4, rel=0.3)
@@ -122,7 +130,7 @@ def test_a_leak_that_persists_breaches_once_the_horizon_is_covered(seed: int) ->
 
 
 def test_a_slower_leak_persists_too() -> None:
-    now = 6000.0
+    now = WARMUP + horizon() + 300.0
     found = judge(leak(now, 0.25), now, 4)  # +18 %/h of the level reached
     assert found.breached is True, found.summary
 
@@ -148,7 +156,7 @@ class _Recorder:
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_the_engine_fetches_the_persistence_horizon(enabled: bool) -> None:
-    """The envelope test over 90 minutes needs 90 minutes of V2: the engine's fetch
+    """The envelope test over its horizon needs that much of V2: the engine's fetch
     reaches back over the horizon (not only the 30-minute window), else the test would
     silently run on the hour it holds."""
     rules = load_default_rules()

@@ -110,7 +110,7 @@ def test_a_synthetic_leak_is_caught_within_minutes_of_warm_up(seed: int) -> None
 
 
 def test_the_reason_says_the_paired_test_decided_where_the_envelope_test_waits() -> None:
-    # 30 minutes into a leak the envelope test still waits for its 90-minute persistence;
+    # 30 minutes into a leak the envelope test still waits for its persistence horizon;
     # the paired test rolls back. The reason must not read "not a leak" (it once did,
     # before a rollback): it says what the envelope test waits for and what decided
     series = synthetic(1, leak_per_hour=0.47)

@@ -12,7 +12,7 @@ So the envelope test (``stats.growth_per_hour`` over the rule's ``window``) is a
 only if the same test, the Theil-Sen slope of the block minima tested against the
 limit at the rule's ``alpha`` and not levelling off over its newest blocks, also
 breaches over the **persistence horizon**, ``growth_persist_factor`` times the window
-(90 minutes for the shipped 30-minute rule), and V2 has served that long after its
+(120 minutes for the shipped 30-minute rule), and V2 has served that long after its
 warm-up. Until then the rule is
 *warming* (``RuleOutcome.WARMING``: V2 has not run long enough for this rule to tell; it
 holds nothing), not clear.

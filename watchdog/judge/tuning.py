@@ -49,7 +49,7 @@ class Tuning:
     # growth rules (growthpersist.py): a leak persists; the envelope test must breach over
     # a horizon longer than healthy climbs (refills, caches filling) last, as well
     growth_persist: bool = True
-    growth_persist_factor: float = 3.0  # horizon = this x the rule's window
+    growth_persist_factor: float = 4.0  # horizon = this x the rule's window
 
     # relative rules (alwaysvalid.py): a breach needs the always-valid test to cross, whose
     # probability of ever crossing on a healthy V2 (at its limit) is <= av_alpha a rollout
