@@ -167,12 +167,10 @@ def test_the_rollouts_own_plan_splits_alpha_and_places_start_points() -> None:
     alpha, not more) and its stage's hold spreads the start points' even weight (an
     onset 15 minutes into a 30-minute stage weighs as much as one at its start)."""
     module, _ = _module()
+    stage = module.plan.stages[0]
     own = module.plan.model_copy(update={
-        "stages": [s.model_copy(update={"traffic": p})
-                   for s, p in zip(module.plan.stages, (1.0, 10.0, 20.0, 40.0, 60.0, 80.0),
-                                   strict=True)]
-        + [module.plan.stages[-1].model_copy(update={"traffic": 90.0}),
-           module.plan.stages[-1]],
+        "stages": [stage.model_copy(update={"traffic": p})
+                   for p in (1.0, 10.0, 20.0, 40.0, 60.0, 80.0, 90.0, 100.0)],
         "hold": 1800.0})
     store = SeriesStore({})
 

@@ -85,7 +85,7 @@ def horizon() -> float:
     return tuning_mod.tuning().growth_persist_factor * _rule(_module()).window
 
 
-WARMUP = 300.0  # the shipped memory metric's warm-up
+WARMUP = _module().warmup_of(METRIC)  # the shipped memory metric's (5 minutes)
 
 
 def refill(until: float) -> np.ndarray:
