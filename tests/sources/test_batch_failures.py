@@ -70,3 +70,46 @@ def test_a_refused_batched_query_falls_back_to_per_module_queries(stub: Stub) ->
         assert len(sent) == 2 and all("module%3D%22a%22" in b for b in sent)
     finally:
         source.close()
+
+
+def test_a_cold_fetch_cut_off_by_its_deadline_goes_on_where_it_stopped(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold window too large to fetch within one interval (a thousand modules' two hours
+    on a slow Prometheus) is fetched in chunks; a chunk past the deadline ends this
+    interval's fetch, and the next one continues from the last chunk stored. It once
+    started over from the window's start every interval, and never finished."""
+    from watchdog.sources import batch as batch_mod
+    from watchdog.sources import deadline as dl
+    from watchdog.sources.promapi import PromSeries
+    from watchdog.sources.promql import batchable
+
+    monkeypatch.setattr(batch_mod, "POINTS_PER_REQUEST", 40)  # 10 points a chunk below
+    names = ["alpha1", "bravo2"]
+    asked: list[tuple[float, float]] = []
+    cut = {4}  # the fourth request misses its deadline
+
+    def query_range(promql: str, start: float, end: float, step: float,
+                    until: float | None) -> list[PromSeries]:
+        asked.append((start, end))
+        if len(asked) in cut:
+            raise dl.DeadlineExceeded("prometheus: past the deadline")
+        points = [(start + i * step, 1.0) for i in range(round((end - start) / step) + 1)]
+        return [PromSeries({"module": n, "version": v}, points)
+                for n in names if n in promql for v in ("v1", "v2")]  # those asked
+
+    batches = batch_mod.Batches(query_range, recheck=0.0, now=lambda: END + 1000.0)
+    [(_, batched)] = batchable(module(names[0]))
+    batches.plan([(n, batched, 1.0) for n in names], origin=0.0)
+    group = batches.groups()[0]
+    try:
+        with pytest.raises(SourceError, match="deadline"):
+            batches.read(group, names[0], "v1", END - 100, END, until=None)
+        assert len(asked) == 4  # three chunks stored, the fourth cut off
+        # the next interval (one point later): on from the chunk that was cut off, to
+        # the new point (71 points, 10 a chunk), not the 101 from the window's start
+        found = batches.read(group, names[0], "v1", END - 99, END + 1, until=None)
+        assert asked[4][0] == asked[3][0]
+        assert len(asked) == 4 + 8
+        assert [len(s.points) for s in found] == [100]
+    finally:
+        batches.close()

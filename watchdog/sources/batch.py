@@ -213,18 +213,16 @@ class Batches:
                 group.data.pop((gone, version), None)
         if group.n == 0 or last - group.end > group.need + step or last < group.base:
             group.data.clear()
-            group.cached, group.base, group.n = set(), first, 0
+            group.cached, group.base, group.n = set(group.seen), first, 0
             group.settled = -math.inf
-            self._settle(group, last, self._fetch(group, sorted(group.seen), first, last,
-                                                  until))
-            group.cached = set(group.seen)
+            self._fetch(group, sorted(group.seen), first, last, until, settle=True)
             return
         if first < group.base:  # a longer window than held: older points for all
             self._fetch(group, sorted(group.cached), first, group.base - step, until)
         if last > group.end:  # a new interval: its points, and again the fresh ones
             fresh = min(group.end, group.settled) + step
-            self._settle(group, last, self._fetch(group, sorted(group.cached),
-                                                  max(fresh, group.base), last, until))
+            self._fetch(group, sorted(group.cached), max(fresh, group.base), last, until,
+                        settle=True)
         joined = sorted(set(group.seen) - group.cached)
         if joined:
             self._fetch(group, joined, group.base, group.end, until)
@@ -234,9 +232,14 @@ class Batches:
             self._trim(group, group.n - keep)
 
     def _fetch(self, group: Group, modules: list[str], first: float, last: float,
-               until: float | None) -> float:
+               until: float | None, settle: bool = False) -> float:
         """Range queries for ``modules`` over ``[first, last]``, stored (points in that
-        range not in the answer become missing); returns the wall time it started."""
+        range not in the answer become missing); returns the wall time it started.
+
+        ``settle``: each chunk, once stored, counts as fetched (``_settle``), so that a
+        fetch cut off by its deadline (a cold window of a thousand modules on a slow
+        Prometheus) goes on from its last stored chunk at the next interval instead of
+        starting over, and over again, from the window's start."""
         step = group.step
         per = max(1, POINTS_PER_REQUEST // max(1, 2 * len(modules)))
         promql = group.batched.render(modules, VERSIONS)
@@ -254,6 +257,8 @@ class Batches:
                 raise Unbatched(f"the batched query of {group.batched.template!r} was "
                                 f"rejected: {err}") from err
             self._store(group, wanted, found, chunk, chunk_end)
+            if settle:
+                self._settle(group, chunk_end, fetched_at)
             chunk = chunk_end + step
         return fetched_at
 
