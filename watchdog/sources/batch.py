@@ -232,9 +232,9 @@ class Batches:
             self._trim(group, group.n - keep)
 
     def _fetch(self, group: Group, modules: list[str], first: float, last: float,
-               until: float | None, settle: bool = False) -> float:
+               until: float | None, settle: bool = False) -> None:
         """Range queries for ``modules`` over ``[first, last]``, stored (points in that
-        range not in the answer become missing); returns the wall time it started.
+        range not in the answer become missing).
 
         ``settle``: each chunk, once stored, counts as fetched (``_settle``), so that a
         fetch cut off by its deadline (a cold window of a thousand modules on a slow
@@ -260,7 +260,6 @@ class Batches:
             if settle:
                 self._settle(group, chunk_end, fetched_at)
             chunk = chunk_end + step
-        return fetched_at
 
     def _settle(self, group: Group, last: float, fetched_at: float) -> None:
         """Points up to ``last`` were fetched at ``fetched_at``: those older than
