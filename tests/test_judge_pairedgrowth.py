@@ -209,3 +209,34 @@ def test_hosts_that_wander_on_their_own_are_not_read_as_a_leak(
 
     monkeypatch.setattr(pairedgrowth, "long_run_variance", plain)
     assert paired_breaches(range(10)) != []
+
+
+def curved_climb(drop: float, now: float = 3600.0, seed: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Real hosts (one sample a minute): V2 - V1 climbs 70 MB over the hour, slowly at
+    first, then faster (a curve, so a line leaves long runs of residuals of one sign: the
+    HAC error reads it as wander); the newest V2 sample ``drop`` below its predecessor."""
+    rng = np.random.default_rng(seed)
+    t1 = np.arange(-3600.0, now + 1, 60.0)
+    t2 = np.arange(0.0, now + 1, 60.0)
+    v1 = 400 * MB + rng.normal(0, 0.3 * MB, len(t1))
+    d = 20 * MB + 70 * MB * (t2 / now) ** 2 + rng.normal(0, 0.3 * MB, len(t2))
+    d[-1] = d[-2] - drop
+    return t1, v1, t2, v1[-len(t2):] + d
+
+
+def test_one_outlying_sample_does_not_make_a_wandering_climb_a_leak() -> None:
+    """One sample far off the line (here the newest, 17 MB below the one before) adds a
+    large residual whose products with its neighbours have the other sign: the lag-1
+    autocorrelation read off 30 residuals fell, the effective samples rose from 0.1 to
+    9.7, and the paired test breached on that one look (on the real-noise set, every
+    paired false rollback came on such a look). The autocorrelation is read off the
+    residuals clipped at ``paired_rho_clip`` robust sds too, the larger long-run variance
+    kept."""
+    assert judge(*curved_climb(0.0), 3600.0).evidence["paired_not_a_leak"].startswith(
+        "V2 - V1 wanders")
+    result = judge(*curved_climb(17 * MB), 3600.0)
+    assert result.breached is not True, result.summary
+    assert result.evidence["paired_effective_n"] < 8
+    with settings(paired_rho_clip=0.0):
+        assert judge(*curved_climb(17 * MB), 3600.0).breached is True

@@ -46,6 +46,7 @@ class Tuning:
     paired_min_span: float = 120.0  # nor over a shorter span (s)
     paired_min_effective_n: float = 8.0  # nor with fewer effective (HAC) samples
     paired_rho_margin: float = 1.0  # lag-1 autocorrelation raised by this many ses (hac)
+    paired_rho_clip: float = 2.5  # and read off residuals clipped at this many robust sds too
     # growth rules (growthpersist.py): a leak persists; the envelope test must breach over
     # a horizon longer than healthy climbs (refills, caches filling) last, as well
     growth_persist: bool = True
