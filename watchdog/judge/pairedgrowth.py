@@ -12,8 +12,11 @@ free of all three, and a leak is a straight climb of ``d``. So:
   (``hac.long_run_variance`` of the residuals over the spread of the times: for a trend
   regressor the OLS slope's variance tends to ``LRV / Sxx``, Grenander 1954), so
   differences that wander (V1 and V2 on different hosts, or a week apart, each drifting
-  on its own) read as noisy, not as growth. With fewer than ``paired_min_effective_n``
-  effective samples the test says nothing (the envelope test still runs).
+  on its own) read as noisy, not as growth. The autocorrelation is also read off the
+  residuals clipped at ``paired_rho_clip`` robust sds, the larger variance kept
+  (:func:`robust_lrv`): one sample far off the line must not make a wander look white.
+  With fewer than ``paired_min_effective_n`` effective samples the test says nothing
+  (the envelope test still runs).
 * **Bound over the looks.** The slope is tested against the rule's limit at
   ``alpha / looks``, ``looks`` the rule's window over the sampling step (Bonferroni over
   the looks one window holds): the rule looks every tick.
