@@ -230,8 +230,8 @@ def test_one_outlying_sample_does_not_make_a_wandering_climb_a_leak() -> None:
     """One sample far off the line (here the newest, 17 MB below the one before) adds a
     large residual whose products with its neighbours have the other sign: the lag-1
     autocorrelation read off 30 residuals fell, the effective samples rose from 0.1 to
-    9.7, and the paired test breached on that one look (on the real-noise set, every
-    paired false rollback came on such a look). The autocorrelation is read off the
+    9.7, and the paired test breached on that one look (on the real-noise set, 10 of 11
+    paired false or early rollbacks traced came on such a look). The autocorrelation is read off the
     residuals clipped at ``paired_rho_clip`` robust sds too, the larger long-run variance
     kept."""
     assert judge(*curved_climb(0.0), 3600.0).evidence["paired_not_a_leak"].startswith(
