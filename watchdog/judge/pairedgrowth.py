@@ -47,8 +47,6 @@ from watchdog.judge.hac import long_run_variance
 from watchdog.judge.tuning import tuning
 from watchdog.model import Version
 
-MAD_TO_SD = 1.4826  # a normal's sd per median absolute deviation
-
 
 @dataclass(frozen=True)
 class PairedGrowth:
@@ -126,9 +124,9 @@ def robust_lrv(resid: np.ndarray, rho_margin: float, clip: float) -> float:
     lrv, _, _ = long_run_variance(resid, rho_margin)
     if clip <= 0:
         return lrv
-    scale = MAD_TO_SD * stats.median(np.abs(resid - stats.median(resid)))
-    if not scale > 0:
-        return lrv
+    scale = stats.MAD_TO_SD * stats.median(np.abs(resid - stats.median(resid)))
+    if not scale > 0 or float(np.max(np.abs(resid))) <= clip * scale:
+        return lrv  # nothing to clip (white noise, mostly): the same reading
     clipped = np.clip(resid, -clip * scale, clip * scale)
     clipped = clipped - clipped.mean()
     g0, g0_clipped = float(np.dot(resid, resid)), float(np.dot(clipped, clipped))

@@ -23,7 +23,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-_MAD_TO_SD = 1.4826
+MAD_TO_SD = 1.4826
 _Q75_TO_SD = 1 / 1.1503  # the 75th percentile of |X| for X ~ N(0, 1) is 1.1503
 _NORMAL = NormalDist()
 
@@ -94,7 +94,7 @@ def noise_sd(values: np.ndarray) -> float:
     # deviations where that is larger. Sparse counts (an error rate of a few requests a
     # window) give many differences of exactly 0, so their MAD is far below their real
     # scatter and clipping at it would shrink the noise estimate by half.
-    spread = max(_MAD_TO_SD * _middle(deviations),
+    spread = max(MAD_TO_SD * _middle(deviations),
                  _Q75_TO_SD * float(deviations[(3 * (len(deviations) - 1)) // 4]))
     if spread > 0 and not _within(ordered, -4 * spread, 4 * spread):
         diffs = np.minimum(np.maximum(diffs, -4 * spread), 4 * spread)
@@ -294,7 +294,7 @@ def slope_se(x: np.ndarray, y: np.ndarray, slope: float, floor: float) -> float 
     either is zero."""
     residuals = y - slope * x
     residuals = residuals - _median(residuals)
-    scatter = max(_MAD_TO_SD * _median(np.abs(residuals)), floor)
+    scatter = max(MAD_TO_SD * _median(np.abs(residuals)), floor)
     spread = float(np.sum((x - x.mean()) ** 2))
     if not scatter > 0 or not spread > 0:
         return None
