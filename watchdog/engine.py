@@ -129,6 +129,8 @@ class Engine(Journaling):
     _memory: dict[str, Checkpoint] = field(default_factory=dict)
     _baselines: dict[str, tuple[tuple[object, ...], dict[str, Baseline]]] = field(
         default_factory=dict)
+    # per module, what the judge keeps across ticks (context.carried: keyed by the data)
+    _carry: dict[str, dict[tuple[object, ...], object]] = field(default_factory=dict)
     # (decision, checkpoint, applied) per rollback acted on without a journal record
     _unjournaled: list[tuple[Decision, Checkpoint, bool]] = field(default_factory=list)
     # per module, the rule set it was looked up in and its rules there (a module known
@@ -185,6 +187,10 @@ class Engine(Journaling):
             self._baselines[name] = (key, self.journal.active_baselines(name, now))
         return self._baselines[name][1]
 
+    def carry(self, name: str) -> dict[tuple[object, ...], object]:
+        """What the judge keeps across ``name``'s ticks (context.carried)."""
+        return self._carry.setdefault(name, {})
+
     def tick(self, name: str, now: float, store: SeriesStore | None = None) -> TickResult:
         self._retry_journal(now)
         cp = self.checkpoint(name)
@@ -198,7 +204,8 @@ class Engine(Journaling):
         ctx = EvalContext(module=module, now=now, started_at=cp.started_at, series=store,
                           baselines=self.baselines(name, now), noise_window=NOISE_WINDOW,
                           drift_lookback=DRIFT_LOOKBACK, traffic_percent=cp.traffic_percent,
-                          stage_started_at=cp.stage_started_at, rollout_plan=plan)
+                          stage_started_at=cp.stage_started_at, rollout_plan=plan,
+                          carry=self.carry(name))
         verdict, states = judge(ctx, cp.alerts)
         directions = {m: spec.direction for m, spec in module.metrics.items()}
         gate_results = gates.evaluate_all(pending_gates, directions, store, now,

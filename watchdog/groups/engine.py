@@ -74,7 +74,7 @@ class GroupEngine:
                               drift_lookback=DRIFT_LOOKBACK,
                               traffic_percent=cp.traffic_percent,
                               stage_started_at=cp.stage_started_at,
-                              rollout_plan=group.plan)
+                              rollout_plan=group.plan, carry=e.carry(name))
             prefix = f"{name}/"
             mine = {k[len(prefix):]: s for k, s in cp.alerts.items() if k.startswith(prefix)}
             verdict, states = judge(ctx, mine)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ import numpy as np
 from watchdog.baseline import Baseline
 from watchdog.config.schema import GrowthRule, Module, Plan, Rule
 from watchdog.judge.series import SeriesStore
+from watchdog.judge.tuning import tuning
 from watchdog.model import RuleOutcome, RuleResult, Version
 
 # Seconds: boundaries are widened by this much so a sample exactly on one counts. It must
@@ -34,6 +36,9 @@ class EvalContext:
     # the recording's stages and holds; a rule test its case's plan)
     rollout_plan: Plan | None = None
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
+    # kept by the caller across ticks (the engine: one per module), for what depends only on
+    # data it is keyed by (see carried); None: nothing outlives the tick
+    carry: dict[tuple[Any, ...], Any] | None = field(default=None, compare=False, repr=False)
 
 
     @property
@@ -41,6 +46,35 @@ class EvalContext:
         """The plan the rollout follows: its stages split the always-valid test's alpha and
         their holds place its start points."""
         return self.rollout_plan if self.rollout_plan is not None else self.module.plan
+
+
+CARRY_MAX = 256  # entries a carry holds before it is emptied (a bound, not a tuning)
+
+
+def carried(ctx: EvalContext, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """``compute()``, once for each ``key`` over the ticks the caller keeps ``ctx.carry``
+    for (once a tick without it). ``key`` must identify everything the value depends on
+    (the data itself, not a time): a value is then the same computed or carried, and a
+    restart, which empties the carry, changes nothing but the time it takes."""
+    store = ctx.memo if ctx.carry is None else ctx.carry
+    found = store.get(key)
+    if found is None:
+        if len(store) >= CARRY_MAX and store is ctx.carry:
+            store.clear()
+        found = store[key] = compute()
+    return found
+
+
+def step_end(ctx: EvalContext) -> float:
+    """The last whole ``v1_step`` (tuning.py) at or before now: what V1's slow properties
+    are read as of."""
+    step = tuning().v1_step
+    return math.floor(ctx.now / step) * step if step > 0 else ctx.now
+
+
+def fingerprint(*arrays: np.ndarray) -> tuple[int, ...]:
+    """A key for the exact contents of ``arrays`` (their lengths and bytes)."""
+    return tuple(x for a in arrays for x in (len(a), hash(np.ascontiguousarray(a).tobytes())))
 
 
 def warm_from(rule: Rule, ctx: EvalContext) -> float:

@@ -28,25 +28,37 @@ from __future__ import annotations
 
 import functools
 import math
+from bisect import bisect_right
 
 import numpy as np
 
 from watchdog.baseline import Baseline
 from watchdog.judge import stats
-from watchdog.judge.context import EvalContext
+from watchdog.judge.context import EvalContext, carried, fingerprint, step_end
 from watchdog.judge.tuning import Tuning, tuning
 from watchdog.model import Version
 
 
-def v1_history(ctx: EvalContext, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """V1's samples known at this tick: its stored baseline's and the live ones (one
-    value per instant, the live one where both have it; in time order)."""
-    times, values = ctx.series.get(Version.V1, metric).window(-math.inf, ctx.now)
-    t_live, v_live = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
+def v1_history(ctx: EvalContext, metric: str, end: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """V1's samples known at this tick (up to ``end``, default now): its stored baseline's
+    and the live ones (one value per instant, the live one where both have it; in time
+    order)."""
+    t_live, v_live = _live(ctx, metric, ctx.now if end is None else end)
     baseline = ctx.baselines.get(metric)
     if baseline is None or not baseline.samples:
         return t_live, v_live
-    t_base, v_base = _baseline_arrays(baseline)
+    return _merged(t_live, v_live, *_baseline_arrays(baseline))
+
+
+def _live(ctx: EvalContext, metric: str, end: float) -> tuple[np.ndarray, np.ndarray]:
+    series = ctx.series.get(Version.V1, metric)
+    last = bisect_right(series.times, end)
+    return series.t[:last], series.v[:last]
+
+
+def _merged(t_live: np.ndarray, v_live: np.ndarray, t_base: np.ndarray, v_base: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
     t_all = np.concatenate((t_live, t_base))
     v_all = np.concatenate((v_live, v_base))
     # np.unique keeps the first occurrence of each instant: the live sample
@@ -62,14 +74,25 @@ def _baseline_arrays(baseline: Baseline) -> tuple[np.ndarray, np.ndarray]:
 
 def level_spread(ctx: EvalContext, metric: str) -> float:
     """The standard deviation of V1's level between blocks, beyond their sampling noise
-    (0 on white noise, and where V1's history holds too few blocks). Computed once a tick
-    per metric."""
+    (0 on white noise, and where V1's history holds too few blocks), over V1's history up
+    to the last whole ``v1_step`` (a slow property of V1: computed once for the ticks of
+    that step, and once a tick per metric at most)."""
     settings = tuning()
     if not settings.ref_spread:
         return 0.0
     key = ("refspread", metric)
     if key not in ctx.memo:
-        ctx.memo[key] = _spread(*v1_history(ctx, metric), settings)
+        t_live, v_live = _live(ctx, metric, step_end(ctx))
+        baseline = ctx.baselines.get(metric)
+        base = _baseline_arrays(baseline) if baseline is not None and baseline.samples \
+            else None
+
+        def compute() -> float:
+            times, values = (t_live, v_live) if base is None else _merged(t_live, v_live, *base)
+            return _spread(times, values, settings)
+
+        ctx.memo[key] = carried(ctx, ("refspread", fingerprint(t_live, v_live, *(base or ()))),
+                                compute)
     spread: float = ctx.memo[key]
     return spread
 

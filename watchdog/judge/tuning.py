@@ -25,6 +25,9 @@ class Tuning:
     # relative rules (wander.py): standard errors of autocorrelated, wandering metrics
     wander: bool = True
     wander_span: float = 3600.0  # V1's history the wander factor is measured on (s)
+    # V1's slow properties (its wander factor, its level spread: refspread.py) are read as of
+    # the last whole step of this many seconds (0: as of now), and computed once for its ticks
+    v1_step: float = 60.0
     wander_min_samples: int = 20  # fewer live V1 samples: the stored baseline's instead
     wander_deadband: float = 3.0  # k less this / sqrt(n): white noise's chance excess
     wander_clip: float = 5.0  # samples beyond this many robust sds are clipped first

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from watchdog.judge import hac, stats
-from watchdog.judge.context import EvalContext, paired
+from watchdog.judge.context import EvalContext, carried, fingerprint, paired, step_end
 from watchdog.judge.tuning import tuning
 from watchdog.model import Version
 
@@ -60,15 +60,18 @@ def _of_differences(ctx: EvalContext, metric: str) -> float:
 
 
 def _of_v1(ctx: EvalContext, metric: str) -> float:
+    """The factor of V1's last ``wander_span`` seconds up to the last whole ``v1_step``
+    (a slow property of V1's host: the same for every tick of that step, so computed once
+    for them), or of its stored baseline where V1 has too few samples there."""
     settings = tuning()
-    values = ctx.series.get(Version.V1, metric).window(ctx.now - settings.wander_span,
-                                                      ctx.now)[1]
+    end = step_end(ctx)
+    values = ctx.series.get(Version.V1, metric).window(end - settings.wander_span, end)[1]
     if len(values) < settings.wander_min_samples:
         baseline = ctx.baselines.get(metric)
         if baseline is None or len(baseline.samples) < settings.wander_min_samples:
             return 1.0
         values = baseline.values()
-    return of_values(values)
+    return float(carried(ctx, ("wander", fingerprint(values)), lambda: of_values(values)))
 
 
 def of_values(values: np.ndarray) -> float:
