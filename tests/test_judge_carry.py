@@ -21,8 +21,8 @@ from watchdog.backtest import replay
 from watchdog.backtest.scenario import load_scenario
 from watchdog.config.loader import load_default_rules
 from watchdog.engine import TickResult
-from watchdog.judge import context, wander
-from watchdog.judge.context import CARRY_MAX, EvalContext, carried, fingerprint
+from watchdog.judge import wander
+from watchdog.judge.context import EvalContext, carried, fingerprint
 from watchdog.judge.series import Series, SeriesStore
 from watchdog.model import Version
 
@@ -42,23 +42,29 @@ def _ctx(now: float, carry: dict[tuple[Any, ...], Any] | None,
 def test_a_carried_value_is_computed_once_per_key() -> None:
     calls: list[int] = []
     carry: dict[tuple[Any, ...], Any] = {}
+
+    def seven() -> float:
+        calls.append(1)
+        return 7.0
+
     for now in (10.0, 20.0, 30.0):
-        ctx = _ctx(now, carry)
-        assert carried(ctx, ("k", 1), lambda: calls.append(1) or 7.0) == 7.0
+        assert carried(_ctx(now, carry), ("slot",), ("data", 1), seven) == 7.0
     assert len(calls) == 1
-    for now in (10.0, 20.0):  # no carry: once a tick (the tick's memo)
-        ctx = _ctx(now, None)
-        carried(ctx, ("k", 1), lambda: calls.append(1) or 7.0)
-        carried(ctx, ("k", 1), lambda: calls.append(1) or 7.0)
+    carried(_ctx(40.0, carry), ("slot",), ("data", 2), seven)  # other data: computed
+    assert len(calls) == 2
+    carried(_ctx(50.0, carry), ("slot",), ("data", 1), seven)  # a slot keeps its last only
     assert len(calls) == 3
+    for now in (10.0, 20.0):  # no carry: computed every time
+        carried(_ctx(now, None), ("slot",), ("data", 1), seven)
+    assert len(calls) == 5
 
 
-def test_a_carry_is_bounded() -> None:
+def test_a_carry_holds_one_entry_per_slot() -> None:
     carry: dict[tuple[Any, ...], Any] = {}
     ctx = _ctx(10.0, carry)
-    for i in range(3 * CARRY_MAX):
-        carried(ctx, ("k", i), lambda i=i: float(i))
-        assert len(carry) <= CARRY_MAX
+    for i in range(100):
+        carried(ctx, ("slot", i % 3), ("data", i), lambda i=i: float(i))
+    assert len(carry) == 3
 
 
 def test_fingerprints_tell_contents_apart() -> None:
@@ -147,4 +153,3 @@ def test_the_engine_keeps_one_carry_per_module() -> None:
     e = engine_mod.Engine.__new__(engine_mod.Engine)
     e._carry = {}
     assert e.carry("a") is e.carry("a") and e.carry("a") is not e.carry("b")
-    assert context.CARRY_MAX >= 16

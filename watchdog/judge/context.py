@@ -48,21 +48,23 @@ class EvalContext:
         return self.rollout_plan if self.rollout_plan is not None else self.module.plan
 
 
-CARRY_MAX = 256  # entries a carry holds before it is emptied (a bound, not a tuning)
+def carried(ctx: EvalContext, slot: tuple[Any, ...], key: tuple[Any, ...],
+            compute: Callable[[], Any]) -> Any:
+    """``compute()``, or the value the caller's carry (``ctx.carry``, kept across ticks)
+    holds in ``slot`` if it was computed for the same ``key``; without a carry, computed.
 
-
-def carried(ctx: EvalContext, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    """``compute()``, once for each ``key`` over the ticks the caller keeps ``ctx.carry``
-    for (once a tick without it). ``key`` must identify everything the value depends on
-    (the data itself, not a time): a value is then the same computed or carried, and a
-    restart, which empties the carry, changes nothing but the time it takes."""
-    store = ctx.memo if ctx.carry is None else ctx.carry
-    found = store.get(key)
-    if found is None:
-        if len(store) >= CARRY_MAX and store is ctx.carry:
-            store.clear()
-        found = store[key] = compute()
-    return found
+    ``key`` must identify everything the value depends on (the data itself, not a time):
+    a value is then the same computed or carried, and a restart, which empties the
+    carry, changes nothing but the time it takes. A slot holds its last value only (one
+    entry per slot: a carry stays as small as the module's metrics)."""
+    if ctx.carry is None:
+        return compute()
+    found = ctx.carry.get(slot)
+    if found is not None and found[0] == key:
+        return found[1]
+    value = compute()
+    ctx.carry[slot] = (key, value)
+    return value
 
 
 def step_end(ctx: EvalContext) -> float:

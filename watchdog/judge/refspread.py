@@ -91,8 +91,7 @@ def level_spread(ctx: EvalContext, metric: str) -> float:
             times, values = (t_live, v_live) if base is None else _merged(t_live, v_live, *base)
             return _spread(times, values, settings)
 
-        ctx.memo[key] = carried(ctx, ("refspread", fingerprint(t_live, v_live, *(base or ()))),
-                                compute)
+        ctx.memo[key] = carried(ctx, key, fingerprint(t_live, v_live, *(base or ())), compute)
     spread: float = ctx.memo[key]
     return spread
 

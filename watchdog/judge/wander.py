@@ -71,7 +71,8 @@ def _of_v1(ctx: EvalContext, metric: str) -> float:
         if baseline is None or len(baseline.samples) < settings.wander_min_samples:
             return 1.0
         values = baseline.values()
-    return float(carried(ctx, ("wander", fingerprint(values)), lambda: of_values(values)))
+    return float(carried(ctx, ("wander", metric), fingerprint(values),
+                         lambda: of_values(values)))
 
 
 def of_values(values: np.ndarray) -> float:
