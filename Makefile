@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 # whose import name is the same as this project's package
 DOCS_VENV := .venv-docs
 DOCS_STAMP := $(DOCS_VENV)/.installed
+# pytest workers (pytest-xdist): one per core of the 2-core CI machine; each test file
+# runs whole on one worker (module fixtures such as a Prometheus are started once)
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint typecheck check-rules score bench docs clean
 
@@ -34,7 +37,7 @@ test: $(STAMP) $(DOCS_STAMP)
 	bash scripts/ensure-prometheus.sh
 	bash scripts/ensure-postgresql.sh
 	bash scripts/ensure-chromium.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check watchdog tests bench
