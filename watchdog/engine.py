@@ -67,6 +67,18 @@ NOISE_WINDOW = 300.0
 DRIFT_LOOKBACK = 1800.0
 
 
+def tick_window(module: Module) -> float:
+    """Seconds of samples a tick of ``module`` reads (before its pending gates' windows):
+    the longest rule window and the noise window, plus how far back V1's last live level
+    is looked for, or a growth rule's persistence horizon if longer; plus the warm-up."""
+    longest = max((r.window for r in module.rules), default=60.0)
+    warm = max((module.warmup_of(m) for m in module.metrics), default=0.0)
+    # a growth rule's envelope test looks back over its persistence horizon
+    horizon = max((growthpersist.horizon(r) for r in module.rules
+                   if isinstance(r, GrowthRule)), default=0.0)
+    return max(max(longest, NOISE_WINDOW) + DRIFT_LOOKBACK, horizon) + warm
+
+
 JOURNAL_WAIT_FRACTION = 0.1
 JOURNAL_WAIT_CAP = 1.0
 
@@ -173,12 +185,7 @@ class Engine(Journaling):
         return TickResult(name, None, tuple(done), cp)
 
     def lookback(self, module: Module) -> float:
-        longest = max((r.window for r in module.rules), default=60.0)
-        warm = max((module.warmup_of(m) for m in module.metrics), default=0.0)
-        # a growth rule's envelope test looks back over its persistence horizon
-        horizon = max((growthpersist.horizon(r) for r in module.rules
-                       if isinstance(r, GrowthRule)), default=0.0)
-        return max(max(longest, NOISE_WINDOW) + DRIFT_LOOKBACK, horizon) + warm
+        return tick_window(module)
 
     def baselines(self, name: str, now: float) -> dict[str, Baseline]:
         key = self.journal.baseline_fingerprint(name, now)

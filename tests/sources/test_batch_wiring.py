@@ -4,10 +4,13 @@ the Prometheus URL points at a closed port (nothing is queried here)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from watchdog.daemon.build import PluginSet, close_plugin
 from watchdog.daemon.config import load_config
@@ -82,3 +85,35 @@ def test_run_check_says_which_templates_batch(tmp_path: Path) -> None:
     assert "prometheus: 1 query template(s) batch" in done.stderr
     assert "prometheus: share of scaled: queried per module (scalar() is not known to " \
         "keep the module and version labels)" in done.stderr
+
+
+def test_a_tick_of_the_shipped_rules_fits_the_default_batch_window() -> None:
+    # the memory rule's persistence horizon made a tick read 125 minutes; with the old
+    # default of 2 hours no module of the shipped rules batched at all
+    from watchdog.config.loader import load_default_rules
+    from watchdog.engine import tick_window
+
+    rules = load_default_rules()
+    default = PrometheusSource("http://127.0.0.1:9").batch_window
+    modules = [rules.for_module(name if name != "*" else "svc") for name in rules.modules]
+    assert modules
+    assert max(tick_window(m) for m in modules) <= default
+
+
+def test_modules_whose_ticks_read_more_than_the_batch_window_are_named(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # these rules' ticks read 35 minutes (the noise window and the drift lookback)
+    path = config(tmp_path, options="    batch_window: 30m\n")
+    done = subprocess.run([str(EXE), "run", "--check", "--config", str(path)],
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert ("prometheus: another, other, scaled: queried per module on every tick (a tick "
+            "reads up to 35 min, over batch_window 30 min; raise the source's "
+            "batch_window)") in done.stderr
+    with caplog.at_level(logging.WARNING, logger="watchdog.daemon.build"):
+        groups(path)
+    assert any("over batch_window 30 min" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="watchdog.daemon.build"):
+        groups(config(tmp_path))  # the default window: nothing to say
+    assert not any("batch_window" in r.getMessage() for r in caplog.records)

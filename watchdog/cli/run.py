@@ -59,7 +59,10 @@ def _check(config: str | None) -> None:
             click.echo(warning, err=True)
         batching = getattr(built.source, "batching", None)  # which queries batch (prometheus)
         if callable(batching):
-            for line in batching([loaded.rules.for_module(n) for n in loaded.module_names]):
+            from watchdog.engine import tick_window
+
+            modules = [loaded.rules.for_module(n) for n in loaded.module_names]
+            for line in batching(modules, {m.name: tick_window(m) for m in modules}):
                 click.echo(line, err=True)
     finally:
         for instance in built.instances():

@@ -10,6 +10,7 @@ command actuator's confirmed state survive a reload).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from watchdog.notifiers import Notifier
 from watchdog.notifiers.base import CONTRACT as NOTIFIER_CONTRACT
 from watchdog.sources import Source
 from watchdog.sources.base import CONTRACT as SOURCE_CONTRACT
+
+log = logging.getLogger(__name__)
 
 SECRET_KEYS = frozenset({"secret", "token", "password", "webhook_url"})
 SECRET_FORMS = ("from_env", "from_file", "from_credential")
@@ -141,7 +144,14 @@ def plan_source(source: Any, loaded: Loaded) -> None:
     if not callable(plan) or config.clock.kind != "system" or not config.schedule.align:
         return
     rules = rules_with_intervals(loaded)
-    plan([rules.for_module(name) for name in loaded.module_names], config.schedule.offset)
+    modules = [rules.for_module(name) for name in loaded.module_names]
+    plan(modules, config.schedule.offset)
+    too_long = getattr(source, "too_long", None)
+    if callable(too_long) and getattr(source, "batch", False):
+        from watchdog.engine import tick_window
+
+        for line in too_long(modules, {m.name: tick_window(m) for m in modules}):
+            log.warning("%s", line)
 
 
 def build_source(loaded: Loaded, env: Mapping[str, str] | None = None) -> Source:

@@ -94,7 +94,7 @@ class PrometheusOptions(PluginOptions):
     recheck: Duration = Field(default=30.0, ge=0, description="A batched point fetched less "
                               "than this after its time is fetched again (a scrape may land "
                               "late).")
-    batch_window: Duration = Field(default=7200.0, gt=0, description="Longest window a "
+    batch_window: Duration = Field(default=21600.0, gt=0, description="Longest window a "
                                    "module's tick reads from the batch cache; longer ones "
                                    "(a gate over days) query per module.")
 
@@ -110,7 +110,7 @@ class PrometheusSource(PromClient, SourceBase):
                  headers: Mapping[str, str] | None = None,
                  backoff: float = 0.5, max_backoff: float = 10.0, max_points: int = 11_000,
                  deadline_fraction: float = dl.DEFAULT_FRACTION, concurrency: int = 20,
-                 batch: bool = True, recheck: float = 30.0, batch_window: float = 7200.0,
+                 batch: bool = True, recheck: float = 30.0, batch_window: float = 21600.0,
                  transport: httpx.BaseTransport | None = None,
                  client: httpx.Client | None = None,
                  sleep: Callable[[float], None] = time.sleep,
@@ -156,11 +156,29 @@ class PrometheusSource(PromClient, SourceBase):
             self._batches.plan(((m.name, b, m.interval) for m in modules
                                 for _, b in promql.batchable(m)), offset)
 
-    def batching(self, modules: Iterable[Module]) -> list[str]:
-        """``run --check``: which query templates batch, and why the others do not."""
+    def batching(self, modules: Iterable[Module],
+                 windows: Mapping[str, float] | None = None) -> list[str]:
+        """``run --check``: which query templates batch, and why the others do not; with
+        ``windows`` (seconds a tick of each module reads), the modules whose ticks read
+        more than ``batch_window`` and so query per module, whatever their templates."""
         if not self.batch:
             return ["prometheus: batch is off: one query per module, metric and version"]
-        return promql.summary(modules)
+        modules = list(modules)
+        lines = promql.summary(modules)
+        return lines + self.too_long(modules, windows or {})
+
+    def too_long(self, modules: Iterable[Module], windows: Mapping[str, float]) -> list[str]:
+        """A line for the modules whose ticks read more than ``batch_window`` (seconds a
+        tick reads, by module name): they query per module on every tick."""
+        over = sorted((m.name for m in modules
+                       if windows.get(m.name, 0.0) > self.batch_window), key=str)
+        if not over:
+            return []
+        longest = max(windows[name] for name in over)
+        shown = ", ".join(over[:5]) + (f" and {len(over) - 5} more" if len(over) > 5 else "")
+        return [f"prometheus: {shown}: queried per module on every tick (a tick reads up "
+                f"to {longest / 60:g} min, over batch_window {self.batch_window / 60:g} min; "
+                f"raise the source's batch_window)"]
 
     @property
     def queries_sent(self) -> int:
