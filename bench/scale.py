@@ -3,6 +3,7 @@
 real Prometheus (issue 19, "Measured: Scale").
 
     .venv/bin/python bench/scale.py [--modules 1000] [--seconds 150] [--no-batch]
+        [--batch-window SECONDS]
 
 Real processes on loopback: an exporter (this file, ``exporter`` mode) exposing the
 standard metrics of every module and both versions (labels module/version: 8 series per
@@ -91,7 +92,7 @@ db: journal.db
 rules: [rules.yaml]
 source:
   plugin: prometheus
-  options: {{url: "http://127.0.0.1:{prom_port}", batch: {batch}}}
+  options: {{url: "http://127.0.0.1:{prom_port}", batch: {batch}{batch_window}}}
 actuators:
   - plugin: file
     options: {{path: "{{state_dir}}/{{module}}.flags.json", format: json}}
@@ -448,6 +449,8 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=40.0, help="seconds before measuring")
     p.add_argument("--interval", type=float, default=10.0)
     p.add_argument("--no-batch", action="store_true")
+    p.add_argument("--batch-window", type=float, metavar="SECONDS",
+                   help="the source's batch_window (default: the source's own, 6 h)")
     p.add_argument("--source-only", action="store_true",
                    help="no daemon: this process ticks every module's fetch at each grid "
                    "point (a thread per module, as the scheduler does) and times them")
@@ -502,7 +505,8 @@ def main() -> int:
         modules = "\n".join(f"  - {{name: {n}, auto_start: true}}" for n in names)
         (work / "watchdog.yaml").write_text(CONFIG.format(
             prom_port=prom_port, batch="false" if a.no_batch else "true", api_port=api_port,
-            modules=modules))
+            modules=modules, batch_window="" if a.batch_window is None
+            else f", batch_window: {a.batch_window:g}s"))
         if a.source_only:
             return source_only(a, work, prom_port)
         if a.profile:

@@ -39,12 +39,10 @@ from watchdog.judge.tuning import Tuning, tuning
 from watchdog.model import Version
 
 
-def v1_history(ctx: EvalContext, metric: str, end: float | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """V1's samples known at this tick (up to ``end``, default now): its stored baseline's
-    and the live ones (one value per instant, the live one where both have it; in time
-    order)."""
-    t_live, v_live = _live(ctx, metric, ctx.now if end is None else end)
+def v1_history(ctx: EvalContext, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """V1's samples known at this tick: its stored baseline's and the live ones (one
+    value per instant, the live one where both have it; in time order)."""
+    t_live, v_live = _live(ctx, metric, ctx.now)
     baseline = ctx.baselines.get(metric)
     if baseline is None or not baseline.samples:
         return t_live, v_live
