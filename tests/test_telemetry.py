@@ -251,6 +251,15 @@ def test_rule_states_and_stale_series() -> None:
     assert value(f, "watchdog_rule_value", module="svc", rule="a") is None
     assert value(f, "watchdog_metric_value", module="svc", version="v2", metric="m") is None
     assert value(f, "watchdog_rule_value", module="svc", rule="g") == 0.01
+    # and come back when it is evaluated again (the label sets are made once and kept:
+    # a removed one must be made anew, or its values would go nowhere)
+    a2 = RuleResult("a", "m", True, "", {"observed": 7.0, "above": 3.0})
+    telemetry.observe_tick(_result((a2, g), {}), 0.1)
+    f = scrape(registry)
+    assert value(f, "watchdog_rule_state", module="svc", rule="a", state="ok") == 1
+    assert value(f, "watchdog_rule_value", module="svc", rule="a") == 7
+    assert value(f, "watchdog_metric_value", module="svc", version="v2", metric="m") == 7
+    telemetry.observe_tick(_result((g,), {}), 0.1)
     last = telemetry.last_verdict("svc")
     assert last is not None and last.kind is VerdictKind.HEALTHY and last.at == 10.0
 
