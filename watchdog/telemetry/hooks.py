@@ -207,8 +207,9 @@ class Telemetry:
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, made once: prometheus_client checks the label
-        values on every call, about 40 a tick, which cost a sixth of a daemon tick's CPU.
-        A child removed from its metric (:meth:`_keep`) is forgotten here too."""
+        values on every call, about 40 a tick (recording a tick of 5 rules took 235 µs,
+        93-154 µs with the children kept, on a slow machine). A child removed from its
+        metric (:meth:`_keep`) is forgotten here too."""
         children = self._children.setdefault(id(metric), {})
         child = children.get(labels)
         if child is None:
