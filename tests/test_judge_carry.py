@@ -3,8 +3,9 @@
 V1's slow properties (its wander factor, its level spread) are read as of the last whole
 ``v1_step`` and keyed by the data they are computed from, so the engine computes them once
 for the ticks of a step. These tests hold that: a carried value equals a computed one,
-the carry is used, it is bounded, and a whole replay of a wandering recording judges
-every rule the same, to the last digit of its evidence, with and without it.
+the carry is used, it holds one entry per slot, and a whole replay of a wandering
+recording judges every rule the same, to the last digit of its evidence, with and
+without it.
 """
 
 from __future__ import annotations
