@@ -113,7 +113,7 @@ def envelope_wander(times: list[float], values: np.ndarray, block: float) -> flo
     slope = stats.theil_sen_slope(x, y)
     resid = y - slope * x
     resid = resid - stats.median(resid)
-    return 1.4826 * stats.median(np.abs(resid)) / level
+    return stats.MAD_TO_SD * stats.median(np.abs(resid)) / level
 
 
 def v1_wander(rule: GrowthRule, ctx: EvalContext) -> float | None:

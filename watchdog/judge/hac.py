@@ -189,7 +189,7 @@ def huber(values: np.ndarray | list[float], k: float = HUBER_K, steps: int = 30
     if n < MIN_SAMPLES:
         return _nan(n, Method.HUBER)
     loc = stats.median(x)
-    scale = 1.4826 * stats.median(np.abs(x - loc))
+    scale = stats.MAD_TO_SD * stats.median(np.abs(x - loc))
     if not scale > 0:
         scale = float(np.std(x, ddof=1))
     if not scale > 0:

@@ -42,21 +42,25 @@ from watchdog.model import Version
 def v1_history(ctx: EvalContext, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """V1's samples known at this tick: its stored baseline's and the live ones (one
     value per instant, the live one where both have it; in time order)."""
-    t_live, v_live = _live(ctx, metric, ctx.now)
-    baseline = ctx.baselines.get(metric)
-    if baseline is None or not baseline.samples:
-        return t_live, v_live
-    return _merged(t_live, v_live, *_baseline_arrays(baseline))
+    return _merged(*_parts(ctx, metric, ctx.now))
 
 
-def _live(ctx: EvalContext, metric: str, end: float) -> tuple[np.ndarray, np.ndarray]:
+def _parts(ctx: EvalContext, metric: str, end: float
+           ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """V1's live times and values up to ``end``, and its stored baseline's (None without
+    one): what :func:`_merged` makes V1's history of."""
     series = ctx.series.get(Version.V1, metric)
     last = bisect_right(series.times, end)
-    return series.t[:last], series.v[:last]
+    baseline = ctx.baselines.get(metric)
+    base = _baseline_arrays(baseline) if baseline is not None and baseline.samples else None
+    return series.t[:last], series.v[:last], base
 
 
-def _merged(t_live: np.ndarray, v_live: np.ndarray, t_base: np.ndarray, v_base: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _merged(t_live: np.ndarray, v_live: np.ndarray,
+            base: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    if base is None:
+        return t_live, v_live
+    t_base, v_base = base
     t_all = np.concatenate((t_live, t_base))
     v_all = np.concatenate((v_live, v_base))
     # np.unique keeps the first occurrence of each instant: the live sample
@@ -80,16 +84,9 @@ def level_spread(ctx: EvalContext, metric: str) -> float:
         return 0.0
     key = ("refspread", metric)
     if key not in ctx.memo:
-        t_live, v_live = _live(ctx, metric, step_end(ctx))
-        baseline = ctx.baselines.get(metric)
-        base = _baseline_arrays(baseline) if baseline is not None and baseline.samples \
-            else None
-
-        def compute() -> float:
-            times, values = (t_live, v_live) if base is None else _merged(t_live, v_live, *base)
-            return _spread(times, values, settings)
-
-        ctx.memo[key] = carried(ctx, key, fingerprint(t_live, v_live, *(base or ())), compute)
+        t_live, v_live, base = _parts(ctx, metric, step_end(ctx))
+        ctx.memo[key] = carried(ctx, key, fingerprint(t_live, v_live, *(base or ())),
+                                lambda: _spread(*_merged(t_live, v_live, base), settings))
     spread: float = ctx.memo[key]
     return spread
 
@@ -109,7 +106,7 @@ def _spread(times: np.ndarray, values: np.ndarray, settings: Tuning) -> float:
         # the variance of a median of n samples: (pi / 2) sd^2 / n (normal noise), the
         # sd read robustly (MAD) so a block's spikes do not count as its noise
         mad = stats.median(np.abs(part - median))
-        sampling.append((math.pi / 2) * (1.4826 * mad) ** 2 / len(part))
+        sampling.append((math.pi / 2) * (stats.MAD_TO_SD * mad) ** 2 / len(part))
     if len(medians) < settings.ref_spread_min_blocks:
         return 0.0
     between = float(np.var(medians, ddof=1))

@@ -83,7 +83,7 @@ def of_values(values: np.ndarray) -> float:
         return 1.0
     # single spikes are no wander (the levels judged are robust to them): clipped first
     centre = stats.median(values)
-    scale = settings.wander_clip * 1.4826 * stats.median(np.abs(values - centre))
+    scale = settings.wander_clip * stats.MAD_TO_SD * stats.median(np.abs(values - centre))
     if scale > 0:
         values = np.clip(values, centre - scale, centre + scale)
     long_run = hac.estimate(values).long_run_sd
