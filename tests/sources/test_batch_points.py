@@ -1,7 +1,8 @@
-"""The batched read's points (sources/batch.py ``_points``, numpy) are exactly what the
-per-point Python loop it replaced gave: ``(round(base + i * step, 3), v)`` for each value
-that is not NaN (+inf kept: the source drops it later). A speed change only: this pins the
-outputs, bit for bit, on whole-second grids and on grids with fractional offsets."""
+"""The batched read's arrays (sources/batch.py ``GridSeries``, numpy) hold exactly the
+points the per-point Python loop it replaced gave: ``(round(base + i * step, 3), v)`` for
+each value that is not NaN (+inf kept: the source drops it later, with the points outside
+the fetched window, ``GridSeries.within``). A speed change only: this pins the outputs,
+bit for bit, on whole-second grids and on grids with fractional offsets."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import math
 import random
 from array import array
 
-from watchdog.sources.batch import _points
+import numpy as np
+
+from watchdog.sources.batch import GridSeries
 
 
 def loop(base: float, step: float, values: array[float]) -> tuple[tuple[float, float], ...]:
@@ -25,7 +28,16 @@ def test_points_match_the_per_point_loop_bit_for_bit() -> None:
         n = rng.randrange(0, 500)
         values = array("d", (rng.choice([math.nan, math.inf, rng.gauss(0, 1e6), 0.0, -0.0])
                              for _ in range(n)))
-        got, want = _points(base, step, values), loop(base, step, values)
+        series = GridSeries.of({}, base, step, values)
+        got, want = series.points, loop(base, step, values)
         assert got == want
         assert all(type(t) is float and type(v) is float for t, v in got)
         assert [math.copysign(1, v) for _, v in got] == [math.copysign(1, v) for _, v in want]
+        assert series.t.dtype == np.float64 and series.v.dtype == np.float64
+        # what the source keeps of them: finite points in (start, end]
+        times = [t for t, _ in want] or [base]
+        start, end = rng.choice(times) - rng.choice([0.0, 0.5]), rng.choice(times)
+        t, v = series.within(start, end)
+        kept = [(a, b) for a, b in want if math.isfinite(b) and start < a <= end]
+        assert list(zip(t.tolist(), v.tolist(), strict=True)) == kept
+        assert [math.copysign(1, b) for b in v.tolist()] == [math.copysign(1, b) for _, b in kept]

@@ -124,18 +124,19 @@ class Batches:
         self._wait(group, module, *self.window(group, start, end), until=None, block=False)
 
     def read(self, group: Group, module: str, version: str, start: float, end: float,
-             until: float | None) -> list[PromSeries]:
+             until: float | None) -> list[GridSeries]:
         """The series of ``module``/``version`` with points in ``(start, end]`` on the
         group's grid (ending at the last grid point <= ``end``), as the per-module query
-        returns them; EmptyResult when there are none, DeadlineExceeded when the group's
-        fetch is not done by ``until`` (it goes on: the next tick reads its answer)."""
+        returns them but as arrays; EmptyResult when there are none, DeadlineExceeded when
+        the group's fetch is not done by ``until`` (it goes on: the next tick reads its
+        answer)."""
         first, last = self.window(group, start, end)
         held = self._wait(group, module, first, last, until, version=version)
-        found = []  # the points built outside the lock: a thousand modules read it
+        found = []  # the arrays built outside the lock: a thousand modules read it
         for labels, base, values in held:
-            points = _points(base, group.step, values)
-            if points:
-                found.append(PromSeries(dict(labels), points))
+            series = GridSeries.of(dict(labels), base, group.step, values)
+            if len(series.t):
+                found.append(series)
         if not found:
             raise EmptyResult(f"prometheus: no series for module {module} {version} "
                               f"over [{first:.3f}, {last:.3f}] (batched)")
@@ -331,15 +332,35 @@ class Batches:
                 for labels, values in group.data.get((module, version), {}).items()]
 
 
-def _points(base: float, step: float, values: array[float]) -> tuple[tuple[float, float], ...]:
-    """``(round(base + i * step, 3), v)`` for each value that is not NaN, as a tuple; the
-    arithmetic in numpy (the same IEEE operations), Python's ``round`` only where a time
-    is not a whole number (a whole number rounds to itself)."""
-    arr = np.frombuffer(values, dtype=np.float64)
-    keep = np.flatnonzero(~np.isnan(arr))
-    if not len(keep):
-        return ()
-    at = base + keep * step
-    times = at.tolist() if bool((at == np.floor(at)).all()) \
-        else [round(t, 3) for t in at.tolist()]
-    return tuple(zip(times, arr[keep].tolist(), strict=True))
+@dataclass(frozen=True)
+class GridSeries:
+    """One series of a batched answer: the grid times that hold a point (strictly
+    increasing) and the points' values, as arrays (a thousand modules read the cache each
+    interval: no Python tuple per point). ``points`` is what a query's answer holds."""
+
+    labels: dict[str, str]
+    t: np.ndarray
+    v: np.ndarray
+
+    @classmethod
+    def of(cls, labels: dict[str, str], base: float, step: float,
+           values: array[float]) -> GridSeries:
+        """The points of ``values`` (a cache slice whose element 0 is at ``base``) that are
+        not NaN, at ``round(base + i * step, 3)``: the arithmetic in numpy (the same IEEE
+        operations), Python's ``round`` only where a time is not a whole number (a whole
+        number rounds to itself)."""
+        arr = np.frombuffer(values, dtype=np.float64)
+        keep = np.flatnonzero(~np.isnan(arr))
+        at = base + keep * step
+        if not bool((at == np.floor(at)).all()):
+            at = np.array([round(t, 3) for t in at.tolist()], dtype=float)
+        return cls(labels, at, arr[keep])
+
+    @property
+    def points(self) -> tuple[tuple[float, float], ...]:
+        return tuple(zip(self.t.tolist(), self.v.tolist(), strict=True))
+
+    def within(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+        """The finite points with ``start < t <= end`` (what the source keeps)."""
+        keep = np.isfinite(self.v) & (self.t > start) & (self.t <= end)
+        return self.t[keep], self.v[keep]

@@ -4,9 +4,9 @@ result data turned into series. Pure: no I/O (the HTTP calls are in ``prometheus
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -15,6 +15,14 @@ from watchdog.model import Version
 from watchdog.sources import deadline as dl
 
 log = logging.getLogger("watchdog.sources.prometheus")
+
+
+class Labelled(Protocol):
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
+S = TypeVar("S", bound=Labelled)
 
 
 @dataclass(frozen=True)
@@ -80,13 +88,13 @@ def decode(data: Any, promql: str) -> list[PromSeries]:
     raise BadQuery(f"prometheus: {promql!r} gives a {kind} result, not numbers")
 
 
-def one_series(series: list[PromSeries], metric: str,
-                version: Version) -> tuple[tuple[float, float], ...]:
+def one_series(series: Sequence[S], metric: str, version: Version) -> S:
+    """The query's one series; BadQuery when it returns several (not aggregated)."""
     if len(series) > 1:
         shown = ", ".join(str(s.labels) for s in series[:3])
         raise BadQuery(f"query of {metric} for {version} returns {len(series)} series "
                        f"({shown}...): aggregate it to one, e.g. with sum() or max()")
-    return series[0].points
+    return series[0]
 
 
 def worst(errors: Iterable[SourceError]) -> SourceError | None:

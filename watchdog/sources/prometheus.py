@@ -34,10 +34,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import httpx
+import numpy as np
 from pydantic import Field, SecretStr
 
 from watchdog.config.schema import Duration, Module
@@ -48,7 +49,7 @@ from watchdog.pluginbase import PluginOptions
 from watchdog.sources import deadline as dl
 from watchdog.sources import promql
 from watchdog.sources.base import SourceBase
-from watchdog.sources.batch import Batches, Group
+from watchdog.sources.batch import Batches, GridSeries, Group
 from watchdog.sources.promapi import PromSeries, one_series, worst
 from watchdog.sources.promclient import PromClient
 
@@ -56,6 +57,10 @@ log = logging.getLogger(__name__)
 
 ALL_VERSIONS = (Version.V1, Version.V2)
 __all__ = ["PromSeries", "PrometheusSource", "render"]
+
+
+Answer = Sequence[PromSeries | GridSeries]  # a query's series, or a batched answer's
+Point = tuple[float, float]
 
 
 def render(template: str, module: str, version: str) -> str:
@@ -241,7 +246,7 @@ class PrometheusSource(PromClient, SourceBase):
         if unknown:
             raise ValueError(f"module {module.name} declares no metric {', '.join(unknown)}")
         versions = tuple(versions)
-        jobs: dict[tuple[Version, str, str], Callable[[float], list[PromSeries]]] = {}
+        jobs: dict[tuple[Version, str, str], Callable[[float], Answer]] = {}
         batched: dict[tuple[Version, str, str], Group] = {}  # read from the cache, inline
         start, end = window or (-math.inf, math.inf)
         for metric in wanted:
@@ -268,7 +273,8 @@ class PrometheusSource(PromClient, SourceBase):
             except SourceError as err:  # Unbatched: per module from the next tick on
                 got.answers[key] = err
         asked = [*jobs, *batched]
-        points: dict[tuple[Version, str], list[tuple[float, float]]] = {}
+        # per (version, metric): a query's points, or a batched answer's arrays
+        kept: dict[tuple[Version, str], list[Point] | tuple[np.ndarray, np.ndarray]] = {}
         errors: dict[tuple[Version, str], SourceError] = {}
         for (version, metric, _), answer in got.answers.items():
             try:  # a failing query does not hide the others
@@ -278,9 +284,14 @@ class PrometheusSource(PromClient, SourceBase):
             except SourceError as err:
                 errors[(version, metric)] = err
                 continue
-            kept = [(t, v) for t, v in found if math.isfinite(v) and start < t <= end]
-            if kept:  # what SeriesStore.of would group, without a Sample per point
-                points.setdefault((version, metric), []).extend(kept)
+            if isinstance(found, GridSeries):
+                t, v = found.within(start, end)
+                if len(t):
+                    kept[(version, metric)] = (t, v)
+                continue
+            points = [(t, v) for t, v in found.points if math.isfinite(v) and start < t <= end]
+            if points:  # what SeriesStore.of would group, without a Sample per point
+                kept[(version, metric)] = points
         self.errors[module.name] = self.last_errors = errors
         late = {(k[0], k[1]) for k in got.stale} | {k for k, e in errors.items()
                                                     if isinstance(e, dl.DeadlineExceeded)}
@@ -292,12 +303,13 @@ class PrometheusSource(PromClient, SourceBase):
                 level = logging.DEBUG if isinstance(problem, EmptyResult) else logging.WARNING
                 log.log(level, "module %s metric %s %s: %s", module.name, metric, version,
                         problem)
-        if asked and not points:
+        if asked and not kept:
             first = worst(errors.values())
             if first is not None:
                 raise type(first)(f"no samples for module {module.name}: {first}") from first
             raise EmptyResult(f"prometheus: no finite values for module {module.name}")
-        return SeriesStore({key: Series.of(p) for key, p in points.items()})
+        return SeriesStore({key: Series(*p) if isinstance(p, tuple) else Series.of(p)
+                            for key, p in kept.items()})
 
     def _group(self, module: Module, template: str,
                window: tuple[float, float] | None) -> Group | None:
