@@ -648,3 +648,48 @@ def test_error_bursts_see_an_outage_that_has_lasted_five_minutes() -> None:
             # error_rate_regression sees the outage meanwhile: the verdict stays right
             assert result_of(verdict, "error_rate_regression").breached is True
     assert not blind, f"error_bursts not breached {blind[0]:g}-{blind[-1]:g} s into it"
+
+
+
+@pytest.mark.parametrize("traffic", [25.0, 90.0, None])
+def test_v1_that_stopped_reporting_is_said_so_not_called_all_traffic(
+        traffic: float | None) -> None:
+    """V1 reported its baseline, then nothing since V2 started. A rule against live V1
+    (throughput) takes that as V1 retired, as at 100 % (a recording's schedule or another
+    controller may drain V1 while the plan still gives it traffic), and does not hold the
+    rollout; but its summary says what was seen, not "V2 has all traffic"."""
+    before = grid(0.0, -1800.0)
+    v1 = {m: Series(before, v) for m, v in steady(before).items()}
+    _, v2 = _healthy_pair(1800.0)
+    verdict = _ticks(store_of(v1, v2), 1200.0, 1260.0, traffic=traffic,
+                     baselines=baselines_of(v1, 0.0))[-1]
+    throughput = result_of(verdict, "throughput_regression")
+    assert throughput.breached is None and throughput.evidence.get("inapplicable")
+    assert "V1 stopped reporting (no V1 sample since t=0" in throughput.summary
+    assert "all traffic" not in throughput.summary
+    if traffic is not None:
+        assert f"while V2 has {traffic:g} % of traffic" in throughput.summary
+    else:
+        assert "% of traffic" not in throughput.summary
+    assert verdict.kind is VerdictKind.HEALTHY, verdict.reasons
+
+
+def test_a_rule_against_live_v1_judges_the_instants_a_v1_scrape_gap_leaves() -> None:
+    """V1 missed 4 of the last 5 minutes of scrapes while V2 did not: V1 covers a fifth of
+    V2's long window. A rule against live V1 (throughput) has no other reference, so it
+    judges V2 at the instants V1 covers (before: missing data, "need 3" said of 6
+    samples, and the rollout held); a V2 far below V1 there is a breach."""
+    times = grid(1800.0)
+    values = steady(times)
+    v1 = {m: Series(times, v) for m, v in values.items()}
+    v2 = {m: Series(times, v[::-1].copy()) for m, v in values.items()}
+    gap = (times > 1500.0) & (times <= 1740.0)
+    v1["throughput_rps"] = Series(times[~gap], values["throughput_rps"][~gap])
+    verdict, _ = tick(store_of(v1, v2), 1800.0, traffic=25.0)
+    throughput = result_of(verdict, "throughput_regression")
+    assert throughput.breached is False, throughput.summary
+    assert throughput.evidence["against"] == "live_v1"
+    v2["throughput_rps"] = Series(times, 0.5 * v2["throughput_rps"].v)
+    verdict, _ = tick(store_of(v1, v2), 1800.0, traffic=25.0)
+    throughput = result_of(verdict, "throughput_regression")
+    assert throughput.breached is True, throughput.summary

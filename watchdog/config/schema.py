@@ -252,8 +252,11 @@ class RelativeRule(RuleBase):
     against: Literal["baseline", "live", "auto"] = Field(default="auto", description=(
         "The stored V1 baseline; live V1 over the same window; or `auto`: live V1 when it serves "
         "and has `min_samples` samples paired with V2's covering at least half of V2's window, "
-        "else the baseline. Once V2 has all traffic (or V1 stopped reporting), a `live` rule does "
-        "not apply: it is reported as such and does not hold the rollout."))
+        "else the baseline. `live` judges V2 at the instants live V1 covers (at least "
+        "`min_samples` of them: fewer is missing data, which holds the rollout). Once V2 has all "
+        "traffic, or V1 has reported nothing over the window (taken as V1 drained; the summary "
+        "says which), a `live` rule does not apply: it is reported as such and does not hold the "
+        "rollout."))
     aggregate: Aggregate = Field(default="mean", description=(
         "How a window is summarised with `test: none` (against a baseline, the baseline's "
         "matching figure; `last` uses its mean). Ignored by `test: sequential`, which uses "

@@ -89,8 +89,10 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
     floor = ctx.module.metrics[rule.metric].noise_floor
     n_v2 = len(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1])
     # live V1 is the reference only where it covers at least half of V2's window (not
-    # V1's last few samples before it stopped serving)
-    if rule.against != "baseline" and len(v1) >= rule.min_samples and 2 * len(v1) >= n_v2:
+    # V1's last few samples before it stopped serving), unless it is the only one: a rule
+    # against live V1 judges V2 at the instants V1 covers (a scrape gap of V1's)
+    if rule.against != "baseline" and len(v1) >= rule.min_samples \
+            and (2 * len(v1) >= n_v2 or rule.against == "live"):
         if rule.test == "none":
             return Reference(ReferenceKind.LIVE_V1, stats.aggregate(v1, rule.aggregate), 0.0,
                              len(v1), paired=v2)
@@ -110,8 +112,7 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
         if _v1_retired(ctx, v1s, start):
             # V2 serves everything: there is no control group left for this rule. That is
             # not missing data, so it does not hold the rollout.
-            return inconclusive(rule, "V1 no longer serves (V2 has all traffic); a rule "
-                                      "against live V1 does not apply", RuleOutcome.INAPPLICABLE)
+            return inconclusive(rule, _retired_why(ctx, v1s), RuleOutcome.INAPPLICABLE)
         return inconclusive(rule, f"{len(v1)} live V1 samples in window, need "
                                   f"{rule.min_samples}", n_v1=len(v1))
     baseline = ctx.baselines.get(rule.metric)
@@ -165,3 +166,15 @@ def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:
         return True
     last = v1s.last_time(ctx.now)
     return last is None or last <= start
+
+
+def _retired_why(ctx: EvalContext, v1s: Series) -> str:
+    """Why V1 counts as retired, in the words of what was seen."""
+    share = ctx.traffic_percent
+    if share is not None and share >= 100.0:
+        return "V1 no longer serves (V2 has all traffic); a rule against live V1 does not apply"
+    last = v1s.last_time(ctx.now)
+    since = "no V1 samples at all" if last is None else f"no V1 sample since t={last:g}"
+    at = "" if share is None else f" while V2 has {share:g} % of traffic"
+    return (f"V1 stopped reporting ({since}{at}): taken as V1 no longer serving; a rule "
+            f"against live V1 does not apply")
