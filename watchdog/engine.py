@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -77,6 +77,12 @@ def tick_window(module: Module) -> float:
     horizon = max((growthpersist.horizon(r) for r in module.rules
                    if isinstance(r, GrowthRule)), default=0.0)
     return max(max(longest, NOISE_WINDOW) + DRIFT_LOOKBACK, horizon) + warm
+
+
+def tick_windows(modules: Iterable[Module]) -> dict[str, float]:
+    """:func:`tick_window` of each module, by name (what the prometheus source's batching
+    report and start-up warning compare with its ``batch_window``)."""
+    return {m.name: tick_window(m) for m in modules}
 
 
 JOURNAL_WAIT_FRACTION = 0.1

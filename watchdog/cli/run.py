@@ -59,10 +59,10 @@ def _check(config: str | None) -> None:
             click.echo(warning, err=True)
         batching = getattr(built.source, "batching", None)  # which queries batch (prometheus)
         if callable(batching):
-            from watchdog.engine import tick_window
+            from watchdog.engine import tick_windows
 
             modules = [loaded.rules.for_module(n) for n in loaded.module_names]
-            for line in batching(modules, {m.name: tick_window(m) for m in modules}):
+            for line in batching(modules, tick_windows(modules)):
                 click.echo(line, err=True)
     finally:
         for instance in built.instances():

@@ -148,9 +148,9 @@ def plan_source(source: Any, loaded: Loaded) -> None:
     plan(modules, config.schedule.offset)
     too_long = getattr(source, "too_long", None)
     if callable(too_long) and getattr(source, "batch", False):
-        from watchdog.engine import tick_window
+        from watchdog.engine import tick_windows
 
-        for line in too_long(modules, {m.name: tick_window(m) for m in modules}):
+        for line in too_long(modules, tick_windows(modules)):
             log.warning("%s", line)
 
 

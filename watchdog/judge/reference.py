@@ -109,10 +109,11 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
                          stats.standard_error(sd1, len(v1), est), len(v1), note, paired=v2,
                          sd=sd1, level=level)
     if rule.against == "live":
-        if _v1_retired(ctx, v1s, start):
+        retired = _v1_retired(ctx, v1s, start)
+        if retired is not None:
             # V2 serves everything: there is no control group left for this rule. That is
             # not missing data, so it does not hold the rollout.
-            return inconclusive(rule, _retired_why(ctx, v1s), RuleOutcome.INAPPLICABLE)
+            return inconclusive(rule, retired, RuleOutcome.INAPPLICABLE)
         return inconclusive(rule, f"{len(v1)} live V1 samples in window, need "
                                   f"{rule.min_samples}", n_v1=len(v1))
     baseline = ctx.baselines.get(rule.metric)
@@ -160,20 +161,15 @@ def baseline_level(baseline: Baseline) -> tuple[float, float]:
     return value, baseline.stddev / math.sqrt(max(baseline.count, 1))
 
 
-def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> bool:
-    """V1 no longer serves: V2 has all the traffic, or V1 stopped reporting (not a gap)."""
-    if ctx.traffic_percent is not None and ctx.traffic_percent >= 100.0:
-        return True
-    last = v1s.last_time(ctx.now)
-    return last is None or last <= start
-
-
-def _retired_why(ctx: EvalContext, v1s: Series) -> str:
-    """Why V1 counts as retired, in the words of what was seen."""
+def _v1_retired(ctx: EvalContext, v1s: Series, start: float) -> str | None:
+    """Why V1 no longer serves, in the words of what was seen: V2 has all the traffic, or
+    V1 stopped reporting (not a gap); None while it serves."""
     share = ctx.traffic_percent
     if share is not None and share >= 100.0:
         return "V1 no longer serves (V2 has all traffic); a rule against live V1 does not apply"
     last = v1s.last_time(ctx.now)
+    if last is not None and last > start:
+        return None
     since = "no V1 samples at all" if last is None else f"no V1 sample since t={last:g}"
     at = "" if share is None else f" while V2 has {share:g} % of traffic"
     return (f"V1 stopped reporting ({since}{at}): taken as V1 no longer serving; a rule "

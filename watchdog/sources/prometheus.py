@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import httpx
-import numpy as np
 from pydantic import Field, SecretStr
 
 from watchdog.config.schema import Duration, Module
@@ -60,7 +59,6 @@ __all__ = ["PromSeries", "PrometheusSource", "render"]
 
 
 Answer = Sequence[PromSeries | GridSeries]  # a query's series, or a batched answer's
-Point = tuple[float, float]
 
 
 def render(template: str, module: str, version: str) -> str:
@@ -273,8 +271,7 @@ class PrometheusSource(PromClient, SourceBase):
             except SourceError as err:  # Unbatched: per module from the next tick on
                 got.answers[key] = err
         asked = [*jobs, *batched]
-        # per (version, metric): a query's points, or a batched answer's arrays
-        kept: dict[tuple[Version, str], list[Point] | tuple[np.ndarray, np.ndarray]] = {}
+        kept: dict[tuple[Version, str], Series] = {}
         errors: dict[tuple[Version, str], SourceError] = {}
         for (version, metric, _), answer in got.answers.items():
             try:  # a failing query does not hide the others
@@ -284,14 +281,14 @@ class PrometheusSource(PromClient, SourceBase):
             except SourceError as err:
                 errors[(version, metric)] = err
                 continue
-            if isinstance(found, GridSeries):
+            if isinstance(found, GridSeries):  # a batched answer: arrays on its grid
                 t, v = found.within(start, end)
                 if len(t):
-                    kept[(version, metric)] = (t, v)
+                    kept[(version, metric)] = Series(t, v)
                 continue
             points = [(t, v) for t, v in found.points if math.isfinite(v) and start < t <= end]
             if points:  # what SeriesStore.of would group, without a Sample per point
-                kept[(version, metric)] = points
+                kept[(version, metric)] = Series.of(points)
         self.errors[module.name] = self.last_errors = errors
         late = {(k[0], k[1]) for k in got.stale} | {k for k, e in errors.items()
                                                     if isinstance(e, dl.DeadlineExceeded)}
@@ -308,8 +305,7 @@ class PrometheusSource(PromClient, SourceBase):
             if first is not None:
                 raise type(first)(f"no samples for module {module.name}: {first}") from first
             raise EmptyResult(f"prometheus: no finite values for module {module.name}")
-        return SeriesStore({key: Series(*p) if isinstance(p, tuple) else Series.of(p)
-                            for key, p in kept.items()})
+        return SeriesStore(kept)
 
     def _group(self, module: Module, template: str,
                window: tuple[float, float] | None) -> Group | None:
