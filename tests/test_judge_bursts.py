@@ -61,3 +61,21 @@ def test_a_warm_up_burst_followed_by_another_is_judged() -> None:
     warm = np.where(GRID <= 150, 450.0, 182.0)
     errors = np.maximum(_burst(10, 40), _burst(90, 120))
     assert _judged(warm, errors, 120.0).breached is True
+
+
+def test_a_burst_v1_shares_at_the_same_instants_is_no_v2_burst() -> None:
+    # a dependency failing for both versions: V1's sample at each instant relaxes V2's
+    # limit there (only where V2 is out against V1's level is V1's sample read)
+    module = load_default_rules().for_module("checkout")
+    rule = next(r for r in module.rules if r.name == "error_bursts")
+    normal = np.full(len(GRID), 182.0)
+    both = _burst(90, 120)
+    store = SeriesStore({
+        (Version.V1, "latency_p95_ms"): Series(GRID, 180.0 + 3 * WOBBLE),
+        (Version.V2, "latency_p95_ms"): Series(GRID, normal),
+        (Version.V1, "error_rate"): Series(GRID, both),
+        (Version.V2, "error_rate"): Series(GRID, both),
+    })
+    shared = evaluate_bursts(rule, EvalContext(module, 120.0, 0.0, store, {}))
+    assert shared.breached is False and shared.evidence["out"] == 0
+    assert _judged(normal, both, 120.0).breached is True  # V1 quiet: V2's own burst

@@ -130,6 +130,8 @@ def test_windows_are_those_of_searchsorted(seed: int) -> None:
         times, values = s.window(start, end)
         want_t, want_v = plain_window(s, start, end)
         assert times == want_t and np.array_equal(values, want_v, equal_nan=True)
+        assert np.array_equal(s.values(start, end), want_v, equal_nan=True)
+        assert s.count(start, end) == len(want_v)
         lo = int(s.t.searchsorted(start, side="left"))
         hi = int(s.t.searchsorted(end, side="right"))
         assert np.array_equal(s.since(start, end), s.v[lo:hi], equal_nan=True)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from watchdog.config.schema import BurstsRule
-from watchdog.judge import counts, stats
+from watchdog.judge import counts, noise, stats
 from watchdog.judge.context import EPS, EvalContext, inconclusive, span, too_few, warm_from
 from watchdog.judge.warmup import warming_in
 from watchdog.model import Direction, RuleOutcome, RuleResult, Version
@@ -34,10 +34,7 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
     reference = _reference(rule, ctx, start)
     if reference is None:
         return inconclusive(rule, "no reference: neither live V1 nor a stored baseline")
-    level = _shared(rule, ctx, times, reference, higher)
-    recent = ctx.series.get(Version.V2, rule.metric).window(ctx.now - ctx.noise_window,
-                                                            ctx.now)[1]
-    sd = stats.noise_sd(recent) if len(recent) >= 3 else math.nan
+    sd = noise.recent_sd(ctx, Version.V2, rule.metric, ctx.now - ctx.noise_window)
     if not sd > 0 and len(v2) >= 3:
         # V2 constant of late (no errors at a thin share, or an outage): the window's
         # successive differences, which a step into an outage does not inflate
@@ -45,11 +42,15 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
     if not sd > 0:
         sd = float(np.std(v2)) if len(v2) > 1 else 0.0
     margin = max(rule.min_effect, rule.sigmas * max(sd, spec.noise_floor))
-    excess = (v2 - level) if higher else (level - v2)
-    out = excess > margin
+    # a sample out against V1's level alone: only those can be out against the shared
+    # level, which only ever relaxes it (V1's samples at the same instants are read for them)
+    out = ((v2 - reference) if higher else (reference - v2)) > margin
+    if out.any():
+        level = _shared(rule, ctx, times, reference, higher)
+        out = ((v2 - level) if higher else (level - v2)) > margin
+        if rule.noise == "binomial" and higher:
+            out = _significant_runs(v2, out, level + margin, rule.min_run)
     limit = reference + margin if higher else reference - margin
-    if rule.noise == "binomial" and higher:
-        out = _significant_runs(v2, out, level + margin, rule.min_run)
     episodes, longest, last_end = _runs(times, out, rule.min_run, ctx.module.interval * 1.5)
     breached = episodes >= rule.episodes
     run = _single_run(out) if breached else None  # where the only out run began
@@ -78,7 +79,7 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
 
 def _reference(rule: BurstsRule, ctx: EvalContext, start: float) -> float | None:
     if rule.against != "baseline":
-        _, v1 = ctx.series.get(Version.V1, rule.metric).window(start, ctx.now)
+        v1 = ctx.series.get(Version.V1, rule.metric).values(start, ctx.now)
         if len(v1) >= rule.min_samples:
             return stats._median(v1)
     if rule.against == "live":
@@ -105,6 +106,8 @@ def _shared(rule: BurstsRule, ctx: EvalContext, times: list[float], reference: f
 def _runs(times: list[float], out: np.ndarray, min_run: int,
           max_gap: float) -> tuple[int, int, float | None]:
     """(episodes, longest run, end time of the last episode)."""
+    if not out.any():
+        return 0, 0, None
     episodes = longest = run = 0
     last_end: float | None = None
     previous: float | None = None

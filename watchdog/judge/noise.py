@@ -38,7 +38,7 @@ def binomial(ctx: EvalContext, metric: str, start: float,
     key = ("binomial", metric, start, higher)
     found = ctx.memo.get(key)
     if found is None:
-        recent = ctx.series.get(Version.V2, metric).window(start, ctx.now)[1]
+        recent = ctx.series.get(Version.V2, metric).values(start, ctx.now)
         found = ctx.memo[key] = (float(np.mean(recent)),
                                  counts.sparse_requests(counts.failures(recent, higher)))
     return found
@@ -89,9 +89,9 @@ def v2_noise(rule: RelativeRule, ctx: EvalContext, noise_from: float, v2: np.nda
         recent_n = ctx.memo.get(("count", Version.V2, rule.metric, start), len(v2))
         sample = v2
     else:
-        sample = ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1]
+        sample = ctx.series.get(Version.V2, rule.metric).values(start, ctx.now)
         recent_n = len(sample)
-        sd2 = stats.noise_sd(sample) if recent_n >= 3 else math.nan
+        sd2 = recent_sd(ctx, Version.V2, rule.metric, start)
     expected = (ctx.now - start) / ctx.module.interval
     if recent_n < expected / 2 and len(sample) > 1:
         # sparse data (thin traffic leaves windows empty): successive differences of a few
@@ -154,7 +154,7 @@ def count_model(rule: RelativeRule, ctx: EvalContext, ref: Reference, start: flo
     level = ref.level if ref.live else ref.value
     if (level if higher else 1.0 - level) != 0:
         return None  # V1 has events: its noise (share_model) or V2's speak for the count
-    values = counts.failures(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1],
+    values = counts.failures(ctx.series.get(Version.V2, rule.metric).values(start, ctx.now),
                              higher)
     nonzero = values[values > 0]
     limit = stats.limit_of(ref.value, tolerance, rule.min_effect, higher)
@@ -170,15 +170,34 @@ def measured(ctx: EvalContext, version: Version, metric: str, start: float,
     key = ("noise", version, metric, start, floor)
     found = ctx.memo.get(key)
     if found is None:
-        recent = ctx.series.get(version, metric).window(start, ctx.now)[1]
-        ctx.memo[("count", version, metric, start)] = len(recent)
-        found = ctx.memo[key] = window_sd(recent, window, floor)
+        n = ctx.memo[("count", version, metric, start)] = ctx.series.get(version, metric).count(
+            start, ctx.now)
+        sd = recent_sd(ctx, version, metric, start) if n >= len(window) \
+            else stats.noise_sd(window)
+        found = ctx.memo[key] = _floored(sd, window, floor)
+    return float(found)
+
+
+def recent_sd(ctx: EvalContext, version: Version, metric: str, start: float) -> float:
+    """stats.noise_sd of one version's samples since ``start`` (NaN under 3), once a tick:
+    the rules on one metric and their windows read it alike."""
+    key = ("sd", version, metric, start)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = stats.noise_sd(ctx.series.get(version, metric).values(start,
+                                                                                      ctx.now))
     return float(found)
 
 
 def window_sd(recent: np.ndarray, window: np.ndarray, floor: float) -> float:
     """Successive-difference noise of ``recent`` (of ``window`` when that is longer)."""
-    sd = stats.noise_sd(recent if len(recent) >= len(window) else window)
+    return _floored(stats.noise_sd(recent if len(recent) >= len(window) else window), window,
+                    floor)
+
+
+def _floored(sd: float, window: np.ndarray, floor: float) -> float:
+    """A successive-difference noise with its fallbacks: the window's scatter where it is
+    NaN (too few samples), and the metric's floor."""
     if math.isnan(sd):
         sd = float(np.std(window, ddof=1)) if len(window) > 1 else 0.0
     return max(sd, floor)
@@ -223,7 +242,10 @@ def _plain(ctx: EvalContext, metric: str) -> tuple[float, int]:
     key = ("plain", metric)
     found = ctx.memo.get(key)
     if found is None:
-        v1 = ctx.series.get(Version.V1, metric).window(ctx.now - ctx.noise_window, ctx.now)[1]
-        sd = math.nan if len(v1) < 3 else math.sqrt(float(np.mean(np.diff(v1) ** 2)) / 2)
+        v1 = ctx.series.get(Version.V1, metric).values(ctx.now - ctx.noise_window, ctx.now)
+        sd = math.nan
+        if len(v1) >= 3:  # np.mean(np.diff(v1) ** 2): the same value, without the dispatch
+            diffs = v1[1:] - v1[:-1]
+            sd = math.sqrt(float((diffs * diffs).sum()) / len(diffs) / 2)
         found = ctx.memo[key] = (sd, len(v1))
     return found

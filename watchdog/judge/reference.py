@@ -87,7 +87,7 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
     # (the 100 % stage) or has gaps is never compared with V2 from another time
     v2, v1 = paired(ctx, rule.metric, start)
     floor = ctx.module.metrics[rule.metric].noise_floor
-    n_v2 = len(ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)[1])
+    n_v2 = ctx.series.get(Version.V2, rule.metric).count(start, ctx.now)
     # live V1 is the reference only where it covers at least half of V2's window (not
     # V1's last few samples before it stopped serving), unless it is the only one: a rule
     # against live V1 judges V2 at the instants V1 covers (a scrape gap of V1's)

@@ -82,7 +82,7 @@ class _Plan:
                ) -> tuple[stats.Comparison, Reference, int] | RuleResult | None:
         """Reference, noise and comparison over one window (None: too few V2 samples)."""
         rule, ctx = self.rule, self.ctx
-        _, v2 = ctx.series.get(Version.V2, rule.metric).window(start, ctx.now)
+        v2 = ctx.series.get(Version.V2, rule.metric).values(start, ctx.now)
         if len(v2) < rule.min_samples:
             return None
         ref = reference_for(rule, ctx, start, width)
@@ -124,8 +124,8 @@ def _plan(rule: RelativeRule, ctx: EvalContext) -> _Plan | RuleResult:
         # while V2 may still be settling, look only at the latter half of its life
         earliest = max(earliest, ctx.started_at + elapsed / 2 - EPS)
     short = span(rule, ctx)
-    _, v2 = ctx.series.get(Version.V2, rule.metric).window(max(ctx.now - short, earliest),
-                                                           ctx.now)
+    v2 = ctx.series.get(Version.V2, rule.metric).values(max(ctx.now - short, earliest),
+                                                        ctx.now)
     if len(v2) < rule.min_samples:
         return too_few(rule, ctx, len(v2))
     windows = [short]

@@ -138,7 +138,7 @@ def _envelope(rule: GrowthRule, ctx: EvalContext, found: stats.Growth | None, st
 
 
 def _increase(rule: IncreaseRule, ctx: EvalContext) -> RuleResult:
-    _, v2 = ctx.series.get(Version.V2, rule.metric).window(ctx.now - rule.window, ctx.now)
+    v2 = ctx.series.get(Version.V2, rule.metric).values(ctx.now - rule.window, ctx.now)
     if len(v2) < rule.min_samples:
         return too_few(rule, ctx, len(v2))
     increase = stats.counter_increase(v2)

@@ -47,7 +47,7 @@ def sustained(rule: RelativeRule, ctx: EvalContext, width: float, earliest: floa
         ref = reference_for(rule, ctx, start, width)
         if isinstance(ref, RuleResult) or ref.kind is ReferenceKind.LIVE_V1:
             return None
-        v2 = v2s.window(start, ctx.now)[1]
+        v2 = v2s.values(start, ctx.now)
         # a CUSUM sums per-sample excesses and cannot average away the error common to
         # all of them: a reference that moves over time (refspread.py) enters at the edge
         # of its confidence interval

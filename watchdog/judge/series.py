@@ -62,6 +62,16 @@ class Series:
         hi = bisect_right(times, end)
         return times[lo:hi], self.v[lo:hi]
 
+    def values(self, start: float, end: float) -> np.ndarray:
+        """Values with ``start < t <= end`` (:meth:`window` without the times)."""
+        times = self.times
+        return self.v[bisect_right(times, start):bisect_right(times, end)]
+
+    def count(self, start: float, end: float) -> int:
+        """How many samples have ``start < t <= end``."""
+        times = self.times
+        return max(bisect_right(times, end) - bisect_right(times, start), 0)
+
     def since(self, start: float, end: float) -> np.ndarray:
         """Values with ``start <= t <= end``."""
         times = self.times

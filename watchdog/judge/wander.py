@@ -65,7 +65,7 @@ def _of_v1(ctx: EvalContext, metric: str) -> float:
     for them), or of its stored baseline where V1 has too few samples there."""
     settings = tuning()
     end = step_end(ctx)
-    values = ctx.series.get(Version.V1, metric).window(end - settings.wander_span, end)[1]
+    values = ctx.series.get(Version.V1, metric).values(end - settings.wander_span, end)
     if len(values) < settings.wander_min_samples:
         baseline = ctx.baselines.get(metric)
         if baseline is None or len(baseline.samples) < settings.wander_min_samples:
