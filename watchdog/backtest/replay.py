@@ -154,11 +154,11 @@ def run(scenario: Scenario, rules: RuleSet, journal_path: str | Path = ":memory:
             if stop_after is not None and now > stop_after:
                 finished = False
                 break
-            cp = engine.checkpoint(scenario.module)
             if cp is not None and cp.phase in (Phase.ROLLED_BACK, Phase.PROMOTED,
                                                Phase.ABORTED):
                 break
             result = engine.tick(scenario.module, now)
+            cp = result.checkpoint  # as journaled (nothing else writes during a replay)
             if on_tick is not None:
                 on_tick(result)
             k += 1

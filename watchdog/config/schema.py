@@ -234,8 +234,10 @@ class RuleBase(Frozen):
 
     @property
     def variants(self) -> dict[float, Any]:
-        """The rule as overridden at each stage of ``per_stage`` (validated at load)."""
-        return self._variants
+        """The rule as overridden at each stage of ``per_stage`` (validated at load; none
+        without it: a rule without ``per_stage`` skips pydantic's private-attribute path,
+        read for every rule at every tick)."""
+        return self._variants if self.per_stage else {}
 
     @model_validator(mode="after")
     def _severity_fits_action(self) -> RuleBase:

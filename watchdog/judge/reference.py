@@ -130,11 +130,9 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
     last = v1s.last_time(ctx.now)
     if last is None or ctx.now - last > ctx.drift_lookback:
         return Reference(ReferenceKind.BASELINE, value, se, baseline.count, spread=spread)
-    recent = v1s.since(last - ctx.noise_window, last)
-    if len(recent) < rule.min_samples or value == 0:
+    n, sd1, level = _last_live(ctx, rule.metric, last, floor)
+    if n < rule.min_samples or value == 0:
         return Reference(ReferenceKind.BASELINE, value, se, baseline.count, spread=spread)
-    sd1 = noise.window_sd(recent, recent, floor)
-    level = stats.location(recent, sd1)
     drift = level / value - 1
     if rule.drift_guard is not None and abs(drift) > rule.drift_guard:
         return inconclusive(rule, f"V1 drifted {drift:+.1%} from its stored baseline "
@@ -148,8 +146,21 @@ def reference_for(rule: RelativeRule, ctx: EvalContext, start: float,
                          spread=spread)
     note = (f"baseline {value:.4g} rebased on V1's last live level {level:.4g} "
             f"({drift:+.1%}, {ctx.now - last:g}s ago)")
-    return Reference(ReferenceKind.BASELINE_REBASED, level,
-                     stats.standard_error(sd1, len(recent)), len(recent), note, spread=spread)
+    return Reference(ReferenceKind.BASELINE_REBASED, level, stats.standard_error(sd1, n), n,
+                     note, spread=spread)
+
+
+def _last_live(ctx: EvalContext, metric: str, last: float, floor: float
+               ) -> tuple[int, float, float]:
+    """V1's samples over the noise window up to its last one (at ``last``): how many, their
+    noise and their level, once a tick (the rules on the metric and their windows share it)."""
+    key = ("last_live", metric, last, floor)
+    found = ctx.memo.get(key)
+    if found is None:
+        recent = ctx.series.get(Version.V1, metric).since(last - ctx.noise_window, last)
+        sd1 = noise.window_sd(recent, recent, floor)
+        found = ctx.memo[key] = (len(recent), sd1, stats.location(recent, sd1))
+    return found
 
 
 @functools.lru_cache(maxsize=64)
