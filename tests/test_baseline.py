@@ -226,3 +226,22 @@ def test_engine_stops_using_a_baseline_once_it_expires(kit: Any, journal: Journa
     new = journal.save_baseline(make("m", captured_at=20.0, module="svc", expires_at=100.0))
     assert e.baselines("svc", 50.0) == {"m": new}
     assert e.baselines("svc", 100.0) == {"m": old}
+
+
+def test_a_baseline_hashes_and_compares_by_its_fields_and_shares_its_values() -> None:
+    # the hash is made once (the judge's caches are keyed by the baseline every tick) and
+    # is the one the dataclass would make; values() is one read-only array
+    b = capture("checkout", "latency", [(float(t), 100.0 + t % 7) for t in range(60)],
+                0.0, 60.0, "test", captured_at=60.0)
+    same = replace(b)
+    other = replace(b, samples=(*b.samples[:-1], (59.0, 1e6)))
+    fields_hash = hash((b.module, b.metric, b.window_from, b.window_to, b.source,
+                        b.captured_at, b.count, b.mean, b.stddev, b.p50, b.p90, b.p95,
+                        b.p99, b.min, b.max, b.samples, b.pinned, b.expires_at, b.id))
+    assert hash(b) == hash(same) == fields_hash and b == same
+    assert other != b and hash(other) != hash(b)
+    assert {b: 1}[same] == 1
+    values = b.values()
+    assert values is b.values() and values.tolist() == [v for _, v in b.samples]
+    with pytest.raises(ValueError):
+        values[0] = 0.0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -42,7 +43,24 @@ class Baseline:
         return table[aggregate]
 
     def values(self) -> np.ndarray:
-        return np.array([v for _, v in self.samples], dtype=float)
+        """The samples' values, made once (read-only: every caller shares the array)."""
+        return self._values
+
+    @cached_property
+    def _values(self) -> np.ndarray:
+        values = np.array([v for _, v in self.samples], dtype=float)
+        values.flags.writeable = False
+        return values
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        # the hash the dataclass would make (of every compared field), made once: the judge's
+        # caches are keyed by the baseline at every tick, and hashing its hour of samples
+        # then took more than judging with them
+        return hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare))
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
