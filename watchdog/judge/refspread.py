@@ -70,8 +70,7 @@ def _merged(t_live: np.ndarray, v_live: np.ndarray,
 
 @functools.lru_cache(maxsize=64)
 def _baseline_arrays(baseline: Baseline) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([t for t, _ in baseline.samples], dtype=float),
-            np.array([v for _, v in baseline.samples], dtype=float))
+    return np.array([t for t, _ in baseline.samples], dtype=float), baseline.values()
 
 
 def level_spread(ctx: EvalContext, metric: str) -> float:
