@@ -3,7 +3,9 @@ journal (and the engine) treats as active: pinned first, else the newest unexpir
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import statistics
 from dataclasses import replace
 from typing import Any
@@ -245,3 +247,6 @@ def test_a_baseline_hashes_and_compares_by_its_fields_and_shares_its_values() ->
     assert values is b.values() and values.tolist() == [v for _, v in b.samples]
     with pytest.raises(ValueError):
         values[0] = 0.0
+    copied = pickle.loads(pickle.dumps(b))
+    assert copied == b and "_hash" not in copied.__dict__ and hash(copied) == hash(b)
+    assert copy.deepcopy(b) == b and copy.copy(b).values().tolist() == values.tolist()

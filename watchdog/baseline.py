@@ -55,6 +55,11 @@ class Baseline:
     def __hash__(self) -> int:
         return self._hash
 
+    def __getstate__(self) -> dict[str, object]:
+        # a copy or a pickle carries the fields only: a hash made in another process (its
+        # own string hashing) or values for other samples must not come along
+        return {k: v for k, v in self.__dict__.items() if k not in ("_hash", "_values")}
+
     @cached_property
     def _hash(self) -> int:
         # the hash the dataclass would make (of every compared field), made once: the judge's
