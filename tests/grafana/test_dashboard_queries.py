@@ -179,6 +179,24 @@ def test_the_dashboard_is_well_formed() -> None:
         assert not unknown, f"{where}: unknown variables {unknown}"
 
 
+def test_the_phase_panel_shows_every_phase() -> None:
+    """Each rollout phase has its number in the phase panel's query and a value mapping
+    naming it (a phase left out, as awaiting_approval once was, shows as nothing)."""
+    from watchdog.rollout.state import Phase
+
+    panel = next(p for p in all_panels(load_dashboard()["panels"])
+                 if p.get("title") == "Rollout phase")
+    expr = panel["targets"][0]["expr"]
+    coded = {m.group(2): m.group(1) for m in re.finditer(r'(\d+) \* watchdog_rollout_phase'
+                                                          r'\{[^}]*phase="(\w+)"\}', expr)}
+    assert set(coded) == {p.value for p in Phase}, expr
+    assert len(set(coded.values())) == len(coded), f"two phases share a number: {coded}"
+    mappings = panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    assert {mappings[n]["text"] for n in coded.values()} == set(coded)
+    for phase, n in coded.items():
+        assert mappings[n]["text"] == phase
+
+
 def test_the_provisioning_files_point_at_the_dashboard() -> None:
     ds = yaml.safe_load(DS_PROVISIONING.read_text("utf-8"))
     assert ds["apiVersion"] == 1
