@@ -209,6 +209,28 @@ def test_median_is_that_of_numpy(n: int) -> None:
                 assert same(stats.median(ties), float(np.median(ties)))
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 60, 361, 5000])
+def test_mean_sums_and_scans_are_those_of_numpy(n: int) -> None:
+    # stats.mean stands in for float(np.mean(x)), the ufunc methods for ndarray.sum(),
+    # .min(), .cumsum(), .all() and .any(): the same values to the last bit
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        for scale in (1e-4, 1.0, 1e6):
+            values = rng.standard_t(3, n) * scale + scale
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice"
+                want = float(np.mean(values))
+            assert same(stats.mean(values), want)
+            if n:
+                assert same(float(np.add.reduce(values)), float(values.sum()))
+                assert same(float(np.minimum.reduce(values)), float(values.min()))
+                assert np.array_equal(np.add.accumulate(values), np.cumsum(values))
+                flags = values > scale
+                assert bool(np.logical_and.reduce(flags)) == bool(flags.all())
+                assert bool(np.logical_or.reduce(flags)) == bool(flags.any())
+    assert math.isnan(stats.mean(np.empty(0)))
+
+
 def test_noise_of_sparse_counts_is_not_clipped_away() -> None:
     # an error rate of ~100 requests a window at 0.5 %, over 5-minute noise windows (30
     # samples): most windows count 0 or 1 error, the rest differ by a little (1/93 vs

@@ -154,6 +154,8 @@ class Engine(Journaling):
     # per module, the rule set it was looked up in and its rules there (a module known
     # only through "*" is a copy made per lookup: once per rule set, not once per tick)
     _modules: dict[str, tuple[RuleSet, Module]] = field(default_factory=dict)
+    # per module, the module object and its tick_window (rules are immutable)
+    _lookbacks: dict[str, tuple[Module, float]] = field(default_factory=dict)
 
     def module(self, name: str) -> Module:
         found = self._modules.get(name)
@@ -191,7 +193,10 @@ class Engine(Journaling):
         return TickResult(name, None, tuple(done), cp)
 
     def lookback(self, module: Module) -> float:
-        return tick_window(module)
+        found = self._lookbacks.get(module.name)
+        if found is None or found[0] is not module:  # once per module object, not per tick
+            found = self._lookbacks[module.name] = (module, tick_window(module))
+        return found[1]
 
     def baselines(self, name: str, now: float) -> dict[str, Baseline]:
         key = self.journal.baseline_fingerprint(name, now)

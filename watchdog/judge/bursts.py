@@ -22,6 +22,7 @@ from watchdog.judge.warmup import warming_in
 from watchdog.model import Direction, RuleOutcome, RuleResult, Version
 
 WARMING_WINDOW = 60.0  # settle_with: how far back the other metric's warm-up is looked for
+_ANY = np.logical_or.reduce  # ndarray.any() without its Python-level wrapper
 
 
 def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
@@ -45,7 +46,7 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
     # a sample out against V1's level alone: only those can be out against the shared
     # level, which only ever relaxes it (V1's samples at the same instants are read for them)
     out = ((v2 - reference) if higher else (reference - v2)) > margin
-    if out.any():
+    if _ANY(out):
         level = _shared(rule, ctx, times, reference, higher)
         out = ((v2 - level) if higher else (level - v2)) > margin
         if rule.noise == "binomial" and higher:
@@ -68,11 +69,12 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
     evidence: dict[str, Any] = {"reference": _round(reference), "limit": _round(limit),
                                 "noise_sd": _round(sd), "episodes": episodes,
                                 "longest_run": longest, "min_run": rule.min_run,
-                                "n_v2": len(v2), "out": int(out.sum()), "window": rule.window}
+                                "n_v2": len(v2), "out": int(np.count_nonzero(out)),
+                                "window": rule.window}
     summary = (f"{rule.metric}: {episodes} burst(s) of >= {rule.min_run} samples beyond "
                f"{limit:.4g} (reference {reference:.4g} {'+' if higher else '-'} "
                f"max({rule.min_effect:g}, {rule.sigmas:g} x noise {sd:.3g})) in "
-               f"{rule.window:g}s; longest run {longest}, {int(out.sum())}/{len(v2)} "
+               f"{rule.window:g}s; longest run {longest}, {int(np.count_nonzero(out))}/{len(v2)} "
                f"samples out")
     return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
 
@@ -106,7 +108,7 @@ def _shared(rule: BurstsRule, ctx: EvalContext, times: list[float], reference: f
 def _runs(times: list[float], out: np.ndarray, min_run: int,
           max_gap: float) -> tuple[int, int, float | None]:
     """(episodes, longest run, end time of the last episode)."""
-    if not out.any():
+    if not _ANY(out):
         return 0, 0, None
     episodes = longest = run = 0
     last_end: float | None = None

@@ -60,6 +60,10 @@ def domain_of(spec: MetricSpec) -> Domain:
     return _domain(spec.unit, spec.min_value, spec.max_value)
 
 
+# v.min() and v.max() without their Python-level dispatch (every series, every tick)
+_LOWEST, _HIGHEST = np.minimum.reduce, np.maximum.reduce
+
+
 @lru_cache(maxsize=1024)  # once per metric declaration, not per series and tick
 def _domain(unit: str, declared_min: float | None, declared_max: float | None) -> Domain:
     low, high = UNIT_DOMAINS.get(unit.strip().lower(), (-VALUE_LIMIT, VALUE_LIMIT))
@@ -86,7 +90,7 @@ def admit(store: SeriesStore, module: Module) -> tuple[SeriesStore, tuple[Reject
             dropped.append(Rejected(version, metric, RejectReason.NON_FINITE, str(domain),
                                     tuple(series.non_finite.tolist())))
         v = series.v
-        if not len(v) or (domain.low <= v.min() and v.max() <= domain.high):
+        if not len(v) or (domain.low <= _LOWEST(v) and _HIGHEST(v) <= domain.high):
             kept[(version, metric)] = series
             continue
         out, text = domain.outside(v), str(domain)

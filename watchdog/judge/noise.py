@@ -39,7 +39,7 @@ def binomial(ctx: EvalContext, metric: str, start: float,
     found = ctx.memo.get(key)
     if found is None:
         recent = ctx.series.get(Version.V2, metric).values(start, ctx.now)
-        found = ctx.memo[key] = (float(np.mean(recent)),
+        found = ctx.memo[key] = (stats.mean(recent),
                                  counts.sparse_requests(counts.failures(recent, higher)))
     return found
 

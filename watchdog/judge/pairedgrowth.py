@@ -89,10 +89,11 @@ class PairedGrowth:
 
 def ols_slope(t: np.ndarray, d: np.ndarray) -> tuple[float, np.ndarray, float]:
     """(slope, residuals, sum of squared centred times) of the least-squares line."""
-    x = t - t.mean()
+    x = t - stats.mean(t)
     sxx = float(np.dot(x, x))
-    slope = float(np.dot(x, d - d.mean())) / sxx if sxx > 0 else 0.0
-    return slope, d - d.mean() - slope * x, sxx
+    centred = d - stats.mean(d)
+    slope = float(np.dot(x, centred)) / sxx if sxx > 0 else 0.0
+    return slope, centred - slope * x, sxx
 
 
 def _pairs(rule: GrowthRule, ctx: EvalContext, start: float
@@ -108,7 +109,7 @@ def _pairs(rule: GrowthRule, ctx: EvalContext, start: float
     if not keep.any():
         return None
     t, v2, v1 = t[keep], v2[keep], v1[keep]
-    step = stats.median(np.diff(t)) if len(t) > 1 else ctx.module.interval
+    step = stats.median(t[1:] - t[:-1]) if len(t) > 1 else ctx.module.interval
     if t[-1] < ctx.now - 2 * max(step, ctx.module.interval):
         return None
     return t, v2, v1
@@ -128,7 +129,7 @@ def robust_lrv(resid: np.ndarray, rho_margin: float, clip: float) -> float:
     if not scale > 0 or float(np.max(np.abs(resid))) <= clip * scale:
         return lrv  # nothing to clip (white noise, mostly): the same reading
     clipped = np.clip(resid, -clip * scale, clip * scale)
-    clipped = clipped - clipped.mean()
+    clipped = clipped - stats.mean(clipped)
     g0, g0_clipped = float(np.dot(resid, resid)), float(np.dot(clipped, clipped))
     if not g0_clipped > 0:
         return lrv
@@ -161,7 +162,7 @@ def paired_growth(rule: GrowthRule, ctx: EvalContext, start: float) -> PairedGro
     se = math.sqrt(lrv / sxx) if lrv > 0 and sxx > 0 else 0.0
     z = (slope - limit) / se if se > 0 else (math.inf if slope > limit else -math.inf)
     eff = min(float(n), n * g0 / lrv) if lrv > 0 else float(n)
-    step = stats.median(np.diff(t))
+    step = stats.median(t[1:] - t[:-1])
     looks = max(rule.window / max(step, ctx.module.interval), 1.0)
     z_crit = stats.z_critical(rule.alpha / looks)
     half = n // 2

@@ -12,6 +12,7 @@ from watchdog.model import Sample, Version
 
 PAIR_SPAN = 600.0  # seconds of samples paired at least (the default rules' windows: 5 min)
 _NONE = np.empty(0)  # no times (shared: never modified)
+_ALL = np.logical_and.reduce  # ndarray.all() without its Python-level wrapper
 
 
 class Series:
@@ -106,7 +107,7 @@ class Series:
             return [], np.empty(0), np.empty(0)
         found = other.at(t, tolerance)
         keep = ~np.isnan(found)
-        if keep.all():
+        if _ALL(keep):
             return self.times[first:], v, found
         return t[keep].tolist(), v[keep], found[keep]
 
@@ -118,7 +119,7 @@ class Series:
         last = len(self.t) - 1
         found = self.t.searchsorted(t)
         exact = np.minimum(found, last)
-        if tolerance >= 0 and bool((self.t[exact] == t).all()):
+        if tolerance >= 0 and _ALL(self.t[exact] == t):
             # every instant has a sample at the very same time (a shared scrape grid, the
             # usual case): that one is the nearest
             return self.v[exact]

@@ -23,6 +23,9 @@ from statistics import NormalDist
 
 import numpy as np
 
+# ndarray.sum(), .min() and .cumsum() are these ufunc methods behind a Python-level
+# wrapper; called directly they give the same values at less than half the overhead
+_SUM, _LOWEST, _RUNNING = np.add.reduce, np.minimum.reduce, np.add.accumulate
 MAD_TO_SD = 1.4826
 _Q75_TO_SD = 1 / 1.1503  # the 75th percentile of |X| for X ~ N(0, 1) is 1.1503
 _NORMAL = NormalDist()
@@ -48,6 +51,13 @@ def _median(values: np.ndarray) -> float:
     """Median of a small non-empty array without NaN (np.median's overhead dominates at
     these sizes); :func:`median` is the checked one, np.median's value for any array."""
     return _middle(_sorted(values))
+
+
+def mean(values: np.ndarray) -> float:
+    """``float(np.mean(values))`` of a float array, the same value (NaN when empty), without
+    np.mean's dispatch (five times the work of the sum on the judge's small arrays)."""
+    n = len(values)
+    return float(_SUM(values)) / n if n else math.nan
 
 
 def median(values: np.ndarray) -> float:
@@ -117,14 +127,14 @@ def location(values: np.ndarray, sd: float, estimator: str = "robust") -> float:
     if not n:
         return math.nan
     if not sd > 0 or n < 5 or (n < SMALL and estimator == "robust"):
-        return _median(values) if n >= 3 else float(values.sum()) / n
+        return _median(values) if n >= 3 else float(_SUM(values)) / n
     ordered = _sorted(values)
     centre = _middle(ordered)
     low, high = centre - CLIP * sd, centre + CLIP * sd
     if _within(ordered, low, high):
-        return float(values.sum()) / n
+        return float(_SUM(values)) / n
     clipped = np.minimum(np.maximum(values, low), high)
-    return float(clipped.sum()) / n
+    return float(_SUM(clipped)) / n
 
 
 def standard_error(sd: float, n: int, estimator: str = "robust") -> float:
@@ -271,7 +281,7 @@ def growth_per_hour(times: list[float], values: np.ndarray, block: float, start:
         lo, hi = end - k * block, end - (k - 1) * block
         first, past = bisect_right(times, lo), bisect_right(times, hi)  # lo < t <= hi
         if past - first >= 2:
-            minima.append(float(values[first:past].min()))
+            minima.append(float(_LOWEST(values[first:past])))
             centres.append((lo + hi) / 2)
     if len(minima) < 3:
         return None
@@ -332,6 +342,6 @@ def scan(excess: np.ndarray, sd: float) -> float:
     if not len(excess) or not sd > 0:
         return 0.0
     steps = np.minimum(np.maximum(excess / sd, -SCAN_CLIP), SCAN_CLIP) - SCAN_DRIFT
-    prefix = np.cumsum(steps)  # the sums before each sample are 0 (none) and prefix[:-1]
-    lowest = prefix[:-1].min() if len(prefix) > 1 else 0.0
+    prefix = _RUNNING(steps)  # the sums before each sample are 0 (none) and prefix[:-1]
+    lowest = _LOWEST(prefix[:-1]) if len(prefix) > 1 else 0.0
     return float(prefix[-1] - (lowest if lowest < 0.0 else 0.0))
