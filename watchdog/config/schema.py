@@ -140,11 +140,12 @@ class MetricSpec(Frozen):
         "A smarter warm-up for relative rules: during V2's first `settle` a breach counts only "
         "when V2 is no longer improving (see the judge's settle)."))
     settle_min: Duration = Field(default=180.0, ge=0, description=(
-        "Within `settle`: for V2's first `settle_min` no breach of this metric's relative rules "
-        "counts at all (a slow warm-up and a step regression look alike at a small share until "
-        "then). A regression present from V2's start is judged from then on; `2m` judges it a "
-        "minute sooner and, on the synthetic sets, rolled back about one healthy rollout in 300 "
-        "more (warm-ups that plateau). No effect without `settle`."))
+        "Within `settle`: for V2's first `settle_min` a breach of this metric's relative rules "
+        "counts only where the trend of V2's excess rules out a warm-up that would end within "
+        "`settle` (a slow warm-up and a step regression look alike at a small share until "
+        "then). After it, the usual settle test. `2m` judged a regression present from V2's "
+        "start a minute sooner and, on the synthetic sets, rolled back about one healthy "
+        "rollout in 300 more (warm-ups that plateau). No effect without `settle`."))
     settle_with: Name | None = Field(default=None, description=(
         "Another metric's name: relative rules on this metric do not count a breach as long as V2 "
         "is more than 20 % worse than live V1 on that metric within its `settle` period (medians "
