@@ -195,3 +195,51 @@ def test_a_backtest_with_approve_takes_the_approved_step_and_runs_the_check() ->
     advances = [(d["t"], d["traffic_percent"]) for d in out["decisions"]
                 if d["action"] == "advance"]
     assert advances == [(0, 5), (600, 25), (1200, 50), (1800, 75), (2400, 100)]
+
+
+def test_status_says_a_waiting_rollout_needs_an_approval(kit: Any) -> None:
+    # ``status --watch``'s next step names the approve command (not "advance ... in 0s if
+    # it stays healthy": it never advances on its own), and ``status`` exits 4 for it
+    from watchdog.cli.status import EXIT_AWAITING, EXIT_OK, EXIT_PAUSED, exit_code
+    from watchdog.cli.watch import next_step
+
+    plan = plan_with(approval=True)
+    cp, _ = machine.start("m", plan, 0.0)
+    for now in range(10, 200, 10):
+        cp, _ = tick(kit, cp, plan, float(now))
+    assert cp.phase is Phase.AWAITING_APPROVAL
+    step = next_step(cp, plan, 200.0)
+    assert step == "advance to stage 2 at 50% once approved: rollout-watchdog approve m " \
+                   "--reason ...", step
+    assert next_step(cp, None, 200.0).startswith("awaiting_approval (the plan is unknown")
+    assert exit_code([{"phase": "awaiting_approval"}, {"phase": "progressing"}]) \
+        == EXIT_AWAITING == 4
+    assert exit_code([{"phase": "awaiting_approval"}, {"phase": "paused"}]) == EXIT_PAUSED
+    assert exit_code([{"phase": "progressing"}, {"phase": "promoted"}]) == EXIT_OK
+
+
+def test_a_restored_wait_for_approval_starts_its_hold_at_the_restore(tmp_path: Path) -> None:
+    # a checkpoint restored into awaiting_approval is judged (as progressing is): its hold
+    # starts again at the restore, not at its first healthy evaluation after it
+    from watchdog.config.loader import load_paths
+    from watchdog.control import Control
+    from watchdog.journal.store import Journal
+
+    rules = load_paths([RULES])
+    plan = rules.for_module("checkout").plan
+    cp, _ = machine.start("checkout", plan, 0.0)
+    nxt = next(i for i, s in enumerate(plan.stages) if s.approval)
+    cp = Checkpoint.from_dict({**cp.to_dict(), "stage": nxt - 1})
+    cp, _, _ = approval.waiting(cp, plan, nxt, 50.0)
+    assert cp.phase is Phase.AWAITING_APPROVAL
+    journal = Journal(tmp_path / "j.db")
+    try:
+        journal.save_snapshot("waiting", 60.0, "carol", "before", {
+            "kill_switch": False, "checkpoints": [cp.to_dict()]})
+        (done,) = Control(journal, rules).snapshot_restore("waiting", 100.0, "carol", "undo")
+        assert done.decision.action is Action.RESUME
+        restored = journal.checkpoint("checkout")
+        assert restored is not None and restored.phase is Phase.AWAITING_APPROVAL
+        assert restored.healthy_since == 100.0 and restored.healthy_banked == 0.0
+    finally:
+        journal.close()

@@ -20,6 +20,7 @@ from typing import Any
 
 from watchdog.actuators import Actuator
 from watchdog.config.loader import RuleSet
+from watchdog.config.schema import Plan
 from watchdog.daemon.outbox import Outbox
 from watchdog.daemon.statelock import state_lock
 from watchdog.errors import CheckpointConflict, IllegalTransition, JournalConflict, JournalError
@@ -269,7 +270,9 @@ class Control:
                               f"{_describe(target)})",), actor=actor)
                 restored = replace(
                     target, stage_started_at=now, healthy_banked=0.0,
-                    healthy_since=now if target.phase is Phase.PROGRESSING else None,
+                    # the hold starts again at the restore wherever the state is judged
+                    # (progressing, or awaiting an approval)
+                    healthy_since=now if target.phase in ACTIVE else None,
                     inconclusive_since=None, inconclusive_alerted=False, hold_key="",
                     alerts={}, last_action=action, last_decision_at=now,
                     last_tick_at=None if current is None else current.last_tick_at)
@@ -316,8 +319,7 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
     for name in names:
         cp = journal.checkpoint(name)
         last = journal.last_decision(name)
-        plan = rules.groups[name].plan if name in rules.groups else (
-            rules.for_module(name).plan if _known(rules, name) else None)
+        plan = plan_of(rules, name)
         active = journal.active_baselines(name, now)
         oldest = min((b.captured_at for b in active.values()), default=None)
         out.append({
@@ -326,6 +328,7 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
             # a module group: each member's state (waiting, enabled, rolled_back)
             "members": dict(cp.members) if cp and cp.members else None,
             "stages": len(plan.stages) if plan is not None else None,
+            "approval_needed": approval_needed(cp, plan),
             "traffic_percent": cp.traffic_percent if cp else 0.0, "kill_switch": kill,
             "last_verdict": journal.setting(f"verdict:{name}"),
             "source": journal.setting(f"source:{name}"),  # watchdog.sourcestate
@@ -346,3 +349,20 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
 
 def _known(rules: RuleSet, name: str) -> bool:
     return name in rules.modules or "*" in rules.modules
+
+
+def plan_of(rules: RuleSet, name: str) -> Plan | None:
+    """The plan of module (or module group) ``name``; None when the rules do not know it."""
+    if name in rules.groups:
+        plan: Plan = rules.groups[name].plan
+        return plan
+    return rules.for_module(name).plan if _known(rules, name) else None
+
+
+def approval_needed(cp: Checkpoint | None, plan: Plan | None) -> bool:
+    """The next stage needs a person's approval, not given yet, and approving is possible
+    now (also ahead of the wait, while progressing or paused)."""
+    if cp is None or plan is None or cp.phase not in approval.APPROVABLE:
+        return False
+    nxt = cp.stage + 1
+    return nxt < len(plan.stages) and approval.needs_approval(cp, plan, nxt)

@@ -197,6 +197,20 @@ def test_the_phase_panel_shows_every_phase() -> None:
         assert mappings[n]["text"] == phase
 
 
+def test_the_checkpoint_age_panel_watches_every_judged_phase() -> None:
+    """The daemon judges a module in every ACTIVE phase: the panel's judged series shows
+    each of them, awaiting an approval included (it once showed progressing only)."""
+    from watchdog.rollout.state import ACTIVE
+
+    panel = next(p for p in all_panels(load_dashboard()["panels"])
+                 if p.get("title") == "Checkpoint age")
+    judged = [t["expr"] for t in panel["targets"] if "watchdog_rollout_phase" in t["expr"]]
+    assert len(judged) == 1
+    found = re.search(r'phase=~"([^"]+)"', judged[0])
+    assert found is not None, judged[0]
+    assert set(found.group(1).split("|")) == {p.value for p in ACTIVE}
+
+
 def test_the_provisioning_files_point_at_the_dashboard() -> None:
     ds = yaml.safe_load(DS_PROVISIONING.read_text("utf-8"))
     assert ds["apiVersion"] == 1

@@ -94,3 +94,35 @@ def test_public_url_is_an_optional_http_url_of_the_api_section(tmp_path: Path) -
         assert str(issue).startswith(f"{path}:5: api.public_url") and "http" in str(issue)
     else:
         raise AssertionError("ftp:// accepted")
+
+
+def test_a_wait_for_approval_says_so_in_the_reply_and_on_the_card(slack: Any,
+                                                                 settings: Any) -> None:
+    # the reply's advice names the approve command (not "nothing to do yet"), and the
+    # rollout's status card reads "awaiting approval" (it kept "in progress" before)
+    notifier = SlackNotifier(settings())
+    notifier.send(ticks.notification(JournaledDecision(6, Decision(
+        "pay.v2", 0.0, Action.ADVANCE, 10.0, None, 0, ("started",)), 0.0, 0.0, None)))
+    notifier.send(ticks.notification(waiting_hold(), PUBLIC))
+    reply = [p for p in slack.posts() if "thread_ts" in p][-1]  # the hold's (the start's first)
+    advice = str(reply["blocks"])
+    assert "rollout-watchdog approve" in advice and "Nothing to do yet" not in advice
+    cards = [c.body for c in slack.calls("chat.update")]
+    assert cards and "awaiting approval" in cards[-1]["text"], cards
+    other = JournaledDecision(8, Decision("pay.v2", 5.0, Action.HOLD, 10.0, 0, 0,
+                                          ("r: held",)), 5.0, 5.0, None)
+    before = len(slack.calls("chat.update"))
+    notifier.send(ticks.notification(other))
+    assert len(slack.calls("chat.update")) == before  # another hold leaves the card as it is
+
+
+def test_a_step_back_is_critical_as_a_rollback_is() -> None:
+    # the failure policy cutting V2 back a stage reaches the channel (critical), not only
+    # the info thread; every action has a verb and a severity of its own or "info"
+    for action in Action:
+        d = Decision("pay.v2", 5.0, action, 10.0, 1, 0, ("why",))
+        note = ticks.notification(JournaledDecision(9, d, 5.0, 5.0, None))
+        want = {Action.ROLLBACK: "critical", Action.ABORT: "critical",
+                Action.STEP_BACK: "critical", Action.HOLD: "warning",
+                Action.PAUSE: "warning"}.get(action, "info")
+        assert note.severity == want, action

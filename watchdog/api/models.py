@@ -101,6 +101,9 @@ class ModuleStatus(BaseModel):
     members: dict[str, str] | None = Field(
         default=None, description="A module group's members and their state (waiting, "
         "enabled, rolled_back); null for a module")
+    approval_needed: bool = Field(
+        default=False, description="The next stage needs a person's approval, not given yet, "
+        "and `approve` is possible now (awaiting_approval; or ahead, progressing or paused)")
 
 
 class Status(BaseModel):

@@ -13,6 +13,7 @@ from watchdog.api.models import (
     ModuleStatus,
     VerdictView,
 )
+from watchdog.control import approval_needed, plan_of
 from watchdog.journal.base import Journal, JournaledDecision
 from watchdog.judge.alerts import AlertPhase
 from watchdog.model import Action, VerdictKind, Version
@@ -109,7 +110,8 @@ def module_status(ctx: ApiContext, journal: Journal, module: str, now: float,
         "last_decision": None if last is None else decision_view(last),
         "baselines": baselines, "baseline_age_seconds": oldest,
         "guard": guard_view(journal, module),
-        "members": dict(cp.members) if cp is not None and cp.members else None})
+        "members": dict(cp.members) if cp is not None and cp.members else None,
+        "approval_needed": approval_needed(cp, plan_of(ctx.rules, module))})
 
 
 def guard_view(journal: Journal, module: str) -> dict[str, object] | None:

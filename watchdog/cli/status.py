@@ -3,8 +3,9 @@ journal alone (see :mod:`watchdog.cli.readonly`).
 
 ``status`` exits by phase, so a script can wait on it: 0 when every module shown is
 progressing, promoted or not started; 1 when one is rolled back or aborted; 3 when one is
-paused (by an operator or the kill switch) and none failed; 2 for bad input or no
-journal. ``--watch`` redraws a detailed view (stage, time in stage, each rule's observed
+paused (by an operator or the kill switch) and none failed; 4 when one waits for a
+person's approval to go on (``awaiting_approval``) and none failed or is paused; 2 for bad
+input or no journal. ``--watch`` redraws a detailed view (stage, time in stage, each rule's observed
 value against its limit, the next step) every ``--interval`` until Ctrl-C.
 """
 
@@ -28,7 +29,7 @@ from watchdog.errors import UnknownModule, WatchdogError
 from watchdog.journal.store import SqliteJournal
 from watchdog.sourcestate import source_note
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED, EXIT_AWAITING = 0, 1, 2, 3, 4
 FAILED = ("rolled_back", "aborted")
 
 
@@ -36,7 +37,9 @@ def exit_code(rows: Sequence[dict[str, Any]]) -> int:
     phases = {r["phase"] for r in rows}
     if phases & set(FAILED):
         return EXIT_FAILED
-    return EXIT_PAUSED if "paused" in phases else EXIT_OK
+    if "paused" in phases:
+        return EXIT_PAUSED
+    return EXIT_AWAITING if "awaiting_approval" in phases else EXIT_OK
 
 
 def now_of(where: View, journal: SqliteJournal) -> float:
@@ -75,7 +78,7 @@ def status_cmd(modules: tuple[str, ...], config: str | None, db: str | None,
     """Per module: phase, stage, traffic, last verdict, last decision and why, baselines.
 
     Exit status: 0 every module progressing, promoted or not started; 1 one rolled back
-    or aborted; 3 one paused; 2 bad input or no journal."""
+    or aborted; 3 one paused; 4 one awaiting approval; 2 bad input or no journal."""
     try:
         pause = parse_duration(interval)
     except ValueError as err:

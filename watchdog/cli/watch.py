@@ -63,7 +63,7 @@ def next_step(cp: Checkpoint | None, plan: Plan | None, now: float) -> str:
         why = "the kill switch" if cp.paused_by_kill_switch else "an operator"
         return f"paused by {why}: resume (or kill-switch off) to go on"
     if plan is None:
-        return "progressing (the plan is unknown: no rules loaded)"
+        return f"{cp.phase.value} (the plan is unknown: no rules loaded)"
     hold = plan.hold_of(cp.stage)
     last = cp.stage + 1 >= len(plan.stages)
     target = "promote to 100%" if last else \
@@ -71,6 +71,11 @@ def next_step(cp: Checkpoint | None, plan: Plan | None, now: float) -> str:
     if cp.healthy_since is None:
         return f"{target} after {age(max(0.0, hold - cp.healthy_banked))} healthy " \
                "(not healthy now)"
+    if cp.phase is Phase.AWAITING_APPROVAL:
+        # ready for a stage that needs a person: it never advances on its own (still
+        # judged: a failure rolls it back)
+        return (f"{target} once approved: rollout-watchdog approve {cp.module} "
+                f"--reason ...")
     left = max(0.0, hold - cp.healthy_banked - (now - cp.healthy_since))
     return f"{target} in {age(left)} if it stays healthy"
 

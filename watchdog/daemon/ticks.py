@@ -15,13 +15,16 @@ from watchdog.journal.base import Journal
 from watchdog.journal.records import JournaledDecision
 from watchdog.model import Action, Decision
 from watchdog.notifiers import Notification
+from watchdog.rollout.approval import APPROVAL_WAIT
 from watchdog.rollout.state import Checkpoint
 from watchdog.sourcestate import write_if_changed
 
 VERDICT_KEY = "verdict:{module}"
 EPS = 1e-9
-SEVERITY = {Action.ROLLBACK: "critical", Action.ABORT: "critical", Action.HOLD: "warning",
-            Action.PAUSE: "warning"}
+# a step back is the failure policy's answer to a regression (or an operator's), as a
+# rollback is: shown in the channel, not only in the rollout's thread
+SEVERITY = {Action.ROLLBACK: "critical", Action.ABORT: "critical",
+            Action.STEP_BACK: "critical", Action.HOLD: "warning", Action.PAUSE: "warning"}
 
 
 def tick_time(config: ClockConfig, clock: Clock, cp: Checkpoint | None) -> float | None:
@@ -81,7 +84,6 @@ def stage_number(d: Decision) -> int | None:
     return None if index is None else index + 1
 
 
-APPROVAL_WAIT = "waiting for a person's approval"  # rollout/approval.py's reasons
 
 
 def approve_link(public_url: str, module: str) -> str:

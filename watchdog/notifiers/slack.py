@@ -181,7 +181,7 @@ class SlackNotifier(NotifierBase):
                               broadcast)
             self._ledger.record_step(n.key, "reply", str(data["channel"]), str(data["ts"]),
                                      n.at)
-        if n.kind == "decision" and n.action in CARD_ACTIONS:
+        if n.kind == "decision" and (n.action in CARD_ACTIONS or blocks.awaits_approval(n)):
             for t in threads:
                 step = f"card:{t.channel}"
                 if t.opened_by != n.key and self._ledger.step(n.key, step) is None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from watchdog.notifiers import Notification
+from watchdog.rollout.approval import APPROVAL_WAIT
 
 TERMINAL = {"rollback": "ROLLED BACK", "promote": "PROMOTED", "abort": "ABORTED"}
 SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_yellow_circle:",
@@ -39,6 +40,10 @@ ADVICE = {
                  "back before it rolls back. It advances again when healthy for the hold.",
     "approve": "A person approved the next step; the rollout takes it at its next healthy "
                "evaluation (its gates and checks still apply).",
+    "awaiting_approval": "A person must approve the next step: `rollout-watchdog approve "
+                         "MODULE --reason ...`, or the web view's Approve button. Until then "
+                         "the rollout stays at this stage, still judged (a failure still "
+                         "rolls it back).",
     "pause": "The rollout is paused and will not move until someone resumes it.",
     "resume": "The rollout is running again and will advance when healthy.",
     "alert_firing": "Watch the dashboard. While this fires the rollout does not advance; "
@@ -83,7 +88,7 @@ def reply(n: Notification, dashboard_url: str | None = None) -> SlackMessage:
     if others:
         blocks.append(_context("Also checked: " + ", ".join(_rule_state(e) for e in others)))
     links = _links(n, dashboard_url)
-    todo = ADVICE.get(n.action or "", "") if n.kind == "decision" else ADVICE.get(n.kind, "")
+    todo = ADVICE.get(_situation(n), "") if n.kind == "decision" else ADVICE.get(n.kind, "")
     if todo or links:
         text = f"*What to do*\n{todo}" if todo else ""
         blocks.append(_mrkdwn_section("\n".join(t for t in (text, links) if t)))
@@ -99,7 +104,8 @@ def parent(n: Notification, started_at: float, dashboard_url: str | None = None,
            final: bool = False) -> SlackMessage:
     """The status card at the top of a module's rollout thread, as of notification ``n``."""
     status = TERMINAL.get(n.action or "", "") if final else ""
-    status = status or ("paused" if n.action == "pause" else "in progress")
+    status = status or {"pause": "paused", "awaiting_approval": "awaiting approval"}.get(
+        _situation(n), "in progress")
     emoji = ({"ROLLED BACK": ":red_circle:", "PROMOTED": ":white_check_mark:",
               "ABORTED": ":no_entry:"}.get(status, ":large_blue_circle:"))
     where = _stage(n)
@@ -115,6 +121,17 @@ def parent(n: Notification, started_at: float, dashboard_url: str | None = None,
     blocks = [_mrkdwn_section("\n".join(lines)), _context(" · ".join(tail))]
     text = f"{n.module} rollout: {status} ({where})"
     return SlackMessage(text, blocks)
+
+
+def awaits_approval(n: Notification) -> bool:
+    """A hold decision journaled because the rollout waits for a person's approval."""
+    return n.kind == "decision" and n.action == "hold" \
+        and any(APPROVAL_WAIT in r for r in n.reasons)
+
+
+def _situation(n: Notification) -> str:
+    """The decision's action, or ``awaiting_approval`` for a hold that waits for one."""
+    return "awaiting_approval" if awaits_approval(n) else (n.action or "")
 
 
 def dashboard_link(template: str | None, n: Notification) -> str | None:

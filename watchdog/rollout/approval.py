@@ -19,6 +19,9 @@ from watchdog.errors import IllegalTransition
 from watchdog.model import Action, Decision
 from watchdog.rollout.state import Checkpoint, Phase
 
+APPROVAL_WAIT = "waiting for a person's approval"  # how a wait's reason begins (or follows
+# "reminder N: "): the notifiers tell an approval wait from another hold by it
+
 APPROVABLE = frozenset({Phase.PROGRESSING, Phase.AWAITING_APPROVAL, Phase.PAUSED})
 
 
@@ -34,7 +37,7 @@ def waiting(cp: Checkpoint, plan: Plan, nxt: int, now: float
     every = plan.approval_reminder
     reminder = int((now - since) // every)
     traffic = plan.stages[nxt].traffic
-    ask = (f"waiting for a person's approval to advance to stage {nxt + 1} of "
+    ask = (f"{APPROVAL_WAIT} to advance to stage {nxt + 1} of "
            f"{len(plan.stages)} at {traffic:g}% (rollout-watchdog approve {cp.module}, "
            f"or the web view)")
     reasons = (ask,) if reminder == 0 else (

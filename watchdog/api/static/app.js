@@ -17,6 +17,7 @@
     promoted: [],
     aborted: [],
   };
+  const APPROVE_AHEAD = ["progressing", "paused"];
   const CONFIRM = { promote: "Promote V2 to 100 % now?", abort: "Abort the rollout (terminal)?" };
   const SVG_NS = "http://www.w3.org/2000/svg";
   const cards = new Map();
@@ -108,6 +109,7 @@
   function renderModule(m, live, decided) {
     const c = card(m.module);
     c.phase = m.phase;
+    c.approvalNeeded = m.approval_needed === true;
     const verdict = m.last_verdict;
     const d = m.last_decision;
     c.title.replaceChildren(
@@ -238,7 +240,10 @@
   function updateButtons(c) {
     const has = token() !== "";
     for (const [action, b] of Object.entries(c.buttons)) {
-      const allowed = (ALLOWED[c.phase] || []).includes(action);
+      // approving ahead of the wait (progressing, or paused while waiting) where the next
+      // stage needs it; the wait itself (awaiting_approval) always offers it
+      const allowed = (ALLOWED[c.phase] || []).includes(action) ||
+        (action === "approve" && c.approvalNeeded && APPROVE_AHEAD.includes(c.phase));
       b.disabled = !has || !allowed;
       b.title = !has ? "paste the API token above to enable control"
         : allowed ? "" : "not possible while " + c.phase;
