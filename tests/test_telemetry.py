@@ -21,7 +21,7 @@ from watchdog.journal.store import Journal
 from watchdog.judge.alerts import AlertPhase, AlertState
 from watchdog.model import RuleResult, Verdict, VerdictKind
 from watchdog.rollout.state import Checkpoint, Phase
-from watchdog.telemetry import JournalCollector, Telemetry
+from watchdog.telemetry import RULE_STATES, JournalCollector, Telemetry
 
 SCENARIOS = Path(__file__).parent / "data" / "scenarios"
 REGRESSION = SCENARIOS / "reg-errors-3pct-1582.jsonl"
@@ -316,3 +316,25 @@ def test_two_registries_are_independent() -> None:
     Telemetry(second)
     assert value(scrape(first), "watchdog_actuator_failures_total", actuator="file") == 1
     assert value(scrape(second), "watchdog_actuator_failures_total", actuator="file") is None
+
+
+def test_rules_without_a_verdict_show_whether_they_hold_the_rollout() -> None:
+    # a rule still warming up or not applicable holds nothing: it is shown as that, not as
+    # "inconclusive" (missing data, disputed, unconfirmed: those hold the rollout)
+    from watchdog.model import RuleOutcome
+
+    registry = CollectorRegistry()
+    telemetry = Telemetry(registry)
+    results = tuple(RuleResult(o.value, "m", o, "", {}) for o in RuleOutcome
+                    if o not in (RuleOutcome.BREACHED, RuleOutcome.CLEAR))
+    telemetry.observe_tick(_result(results, {}), 0.1)
+    f = scrape(registry)
+    want = {"missing": "inconclusive", "disputed": "inconclusive",
+            "unconfirmed": "inconclusive", "warming": "warming",
+            "inapplicable": "inapplicable"}
+    assert {r.rule for r in results} == set(want)
+    for rule, state in want.items():
+        assert value(f, "watchdog_rule_state", module="svc", rule=rule, state=state) == 1
+        others = [s for s in RULE_STATES if s != state]
+        assert all(value(f, "watchdog_rule_state", module="svc", rule=rule, state=s) == 0
+                   for s in others), rule

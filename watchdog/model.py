@@ -97,6 +97,14 @@ class RuleOutcome(StrEnum):
         return cls.MISSING if breached is None else cls.BREACHED if breached else cls.CLEAR
 
 
+def unsettled_state(outcome: object) -> str:
+    """How a rule without a verdict is shown (dashboards, the web view, Slack), from its
+    outcome (or its evidence's ``outcome``): ``warming`` and ``inapplicable`` hold nothing
+    and are shown as themselves; every other, holding the rollout, is ``inconclusive``."""
+    quiet = (RuleOutcome.WARMING.value, RuleOutcome.INAPPLICABLE.value)
+    return str(outcome) if str(outcome) in quiet else "inconclusive"
+
+
 @dataclass(frozen=True, init=False)
 class RuleResult:
     """One rule evaluated once: its ``outcome``, a one-line ``summary``, and ``evidence``

@@ -67,3 +67,19 @@ def test_the_tick_history_keeps_the_current_stage_of_each_metric(tmp_path: Path)
     assert live.origin == "daemon"
     assert live.metrics[[m.metric for m in live.metrics].index("latency_p95_ms")] \
         .points[-1].t == points[-1].t
+
+
+def test_a_journaled_rule_without_a_verdict_shows_its_outcome() -> None:
+    # the web view and status --watch read these states: warming and inapplicable hold
+    # nothing and are shown as such; the rest of those without a verdict are inconclusive
+    from watchdog.api.live import _journal_rule
+
+    def state(**e: object) -> str:
+        return _journal_rule({"rule": "r", "metric": "m", **e}).state
+
+    assert state(breached=None, outcome="warming") == "warming"
+    assert state(breached=None, outcome="inapplicable") == "inapplicable"
+    assert state(breached=None, outcome="missing") == "inconclusive"
+    assert state(breached=None) == "inconclusive"  # a journal from before outcomes
+    assert state(breached=True, outcome="breached") == "breached"
+    assert state(breached=False, outcome="clear") == "ok"

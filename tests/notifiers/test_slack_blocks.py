@@ -6,7 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from watchdog.notifiers.slack_blocks import dashboard_link, duration, number, parent, reply
+from watchdog.notifiers.slack_blocks import (
+    _rule_state,
+    _rule_text,
+    _split_rules,
+    dashboard_link,
+    duration,
+    number,
+    parent,
+    reply,
+)
 from watchdog.notifiers.slack_sample import sample_payload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,3 +95,21 @@ def test_inconclusive_rules_are_not_called_fired(note: Any) -> None:
     text = _all_text(reply(n).blocks)
     assert "Rules without a verdict" in text and "Rules that fired" not in text
     assert "n = 3 V2" in text and "? ref" not in text and "need 10" in text
+
+
+def test_warming_and_inapplicable_rules_are_not_causes_of_a_hold(note: Any) -> None:
+    # an inconclusive hold names the rules that hold it; one still warming up (or not
+    # applicable) holds nothing, so it is only listed, as what it is
+    n = note("k", kind="inconclusive", action=None, severity="warning", evidence=(
+        {"rule": "latency", "breached": None, "outcome": "missing",
+         "summary": "3 V2 samples in window, need 10"},
+        {"rule": "errors", "breached": None, "outcome": "warming",
+         "summary": "V2 is warming up"},
+        {"rule": "throughput", "breached": None, "outcome": "inapplicable",
+         "summary": "V1 no longer serves"}))
+    detailed, others = _split_rules(n)
+    assert [e["rule"] for e in detailed] == ["latency"]
+    assert [_rule_state(e) for e in others] == ["errors (warming)", "throughput (inapplicable)"]
+    text = _all_text(reply(n).blocks)
+    assert "Also checked: errors (warming), throughput (inapplicable)" in text
+    assert ":hourglass_flowing_sand: warming up" in _rule_text(others[0])

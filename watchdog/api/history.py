@@ -42,7 +42,7 @@ class RuleNow:
 
     rule: str
     metric: str
-    state: str  # ok, inconclusive, pending, firing
+    state: str  # ok, inconclusive, warming, inapplicable, pending, firing
     observed: float | None
     limit: float | None
     summary: str

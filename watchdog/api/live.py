@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from watchdog.api.history import Point, RuleNow, Ticks, comparison, finite
 from watchdog.journal.store import Journal
-from watchdog.model import RuleResult
+from watchdog.model import RuleResult, unsettled_state
 from watchdog.telemetry.hooks import rule_numbers
 
 Origin = Literal["daemon", "journal", "none"]
@@ -82,7 +82,7 @@ def _journal_rule(e: dict[str, Any]) -> RuleNow:
                         breached if isinstance(breached, bool) else None,
                         str(e.get("summary", "")), e)
     observed, limit = rule_numbers(result)
-    state = "inconclusive" if result.breached is None else \
+    state = unsettled_state(e.get("outcome")) if result.breached is None else \
         "breached" if result.breached else "ok"
     return RuleNow(result.rule, result.metric, state, finite(observed), finite(limit),
                    result.summary)

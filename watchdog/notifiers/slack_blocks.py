@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from watchdog.model import unsettled_state
 from watchdog.notifiers import Notification
 from watchdog.rollout.approval import APPROVAL_WAIT
 
@@ -217,8 +218,10 @@ def _split_rules(n: Notification) -> tuple[list[dict[str, Any]], list[dict[str, 
     if n.kind == "alert_resolved":
         return list(n.evidence), []
     fired = [e for e in n.evidence if e.get("breached") is True]
-    if not fired:  # inconclusive, or a manual decision: show what there is
-        fired = [e for e in n.evidence if e.get("breached") is None]
+    if not fired:  # inconclusive, or a manual decision: the rules that hold it (a warming
+        # or inapplicable rule holds nothing, so it is not a cause)
+        fired = [e for e in n.evidence if e.get("breached") is None
+                 and unsettled_state(e.get("outcome")) == "inconclusive"]
     return fired, [e for e in n.evidence if not any(e is f for f in fired)]
 
 
@@ -226,7 +229,8 @@ def _rule_text(e: dict[str, Any]) -> str:
     name = _esc(str(e.get("rule", "rule")))
     metric = f" · `{_esc(str(e['metric']))}`" if e.get("metric") else ""
     state = {True: ":red_circle: breached", False: ":large_green_circle: passing",
-             None: ":grey_question: inconclusive"}.get(e.get("breached"), "")
+             None: _UNSETTLED.get(unsettled_state(e.get("outcome")), "")}.get(
+        e.get("breached"), "")
     lines = [f"*{name}*{metric} — {state}".rstrip(" —")]
     ref = {"live_v1": "live V1", "baseline": "baseline"}.get(str(e.get("against")), "reference")
     if e.get("baseline_id") is not None:
@@ -262,8 +266,14 @@ def _rule_text(e: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_UNSETTLED = {"inconclusive": ":grey_question: inconclusive",
+              "warming": ":hourglass_flowing_sand: warming up",
+              "inapplicable": ":heavy_minus_sign: does not apply"}
+
+
 def _rule_state(e: dict[str, Any]) -> str:
-    mark = {True: "breached", False: "ok", None: "inconclusive"}.get(e.get("breached"), "?")
+    mark = {True: "breached", False: "ok", None: unsettled_state(e.get("outcome"))}.get(
+        e.get("breached"), "?")
     return f"{_esc(str(e.get('rule', '?')))} ({mark})"
 
 

@@ -23,11 +23,21 @@ from watchdog import __version__
 from watchdog.engine import TickResult
 from watchdog.errors import BadQuery, EmptyResult, SourceError, SourceUnavailable
 from watchdog.judge.alerts import AlertPhase
-from watchdog.model import RejectReason, RuleResult, Verdict, VerdictKind, Version
+from watchdog.model import (
+    RejectReason,
+    RuleResult,
+    Verdict,
+    VerdictKind,
+    Version,
+    unsettled_state,
+)
 from watchdog.sources.deadline import DeadlineExceeded
 
-RULE_STATES = ("ok", "inconclusive", "pending", "firing")
-"""``watchdog_rule_state``: one of these is 1 per rule, the others 0."""
+RULE_STATES = ("ok", "inconclusive", "pending", "firing", "warming", "inapplicable")
+"""``watchdog_rule_state``: one of these is 1 per rule, the others 0. ``inconclusive``
+holds the rollout (missing data, disputed references, unconfirmed); ``warming`` (V2 too
+young for the rule) and ``inapplicable`` (V1 no longer serves, for a rule against it)
+hold nothing."""
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                     60.0)
@@ -241,10 +251,11 @@ def error_kind(error: BaseException) -> str:
 
 
 def rule_state_of(result: RuleResult, phase: AlertPhase) -> str:
-    """firing / pending from the rule's alert; otherwise ok, or inconclusive (no verdict)."""
+    """firing / pending from the rule's alert; otherwise ok, or without a verdict warming,
+    inapplicable or inconclusive (the one that holds the rollout)."""
     if phase is not AlertPhase.INACTIVE:
         return phase.value
-    return "inconclusive" if result.breached is None else "ok"
+    return unsettled_state(result.outcome.value) if result.breached is None else "ok"
 
 
 def rule_numbers(result: RuleResult) -> tuple[float | None, float | None]:
