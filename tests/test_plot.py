@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -105,3 +106,32 @@ def test_fired_rules_come_from_the_reasons() -> None:
     assert fired_rules(d) == ["latency"]
     manual = Decision("m", 60.0, Action.ROLLBACK, 0.0, 1, None, ("operator said so",))
     assert fired_rules(manual) == []
+
+
+def test_a_step_back_is_drawn_as_a_stage_boundary_with_its_cause(
+        tmp_path: Path, rules: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a step back (on_failure: step_back) marks where and why V2 was cut back: a line
+    # through every panel, the new share, and a box naming the rule that fired
+    from matplotlib.colors import to_hex
+
+    from watchdog.backtest import plot
+    from watchdog.journal.records import JournaledDecision
+
+    result = replay.run(load_scenario(ROLLED_BACK), rules)
+    rollback = result.decisions[-1].decision  # its reasons and evidence, 30 s earlier
+    step = replace(rollback, at=rollback.at - 30.0, action=Action.STEP_BACK,
+                   traffic_percent=5.0, from_stage=1, to_stage=0)
+    result = replace(result, decisions=(*result.decisions[:-1],
+                                        JournaledDecision(99, step, step.at, step.at, None),
+                                        result.decisions[-1]))
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(plot, "_save", lambda fig, path: seen.update(fig=fig))
+    draw(result, rules, str(tmp_path / "x.png"))
+    fig = seen["fig"]
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any(t.startswith("step back: latency_p95_regression") for t in texts), texts
+    assert "5%" in texts
+    orange = to_hex(plot.MARKERS[Action.STEP_BACK].colour)
+    for ax in fig.axes:  # the boundary runs through the traffic panel and every metric's
+        assert any(to_hex(line.get_color()) == orange and line.get_xdata()[0] == step.at / 60
+                   for line in ax.get_lines()), ax.get_title()

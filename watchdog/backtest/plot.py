@@ -185,11 +185,12 @@ def _traffic_panel(ax: Any, sc: Scenario, decisions: list[Decision], start: floa
         ax.plot(d.at / 60, d.traffic_percent, ls="", marker=m.marker, color=m.colour,
                 markersize=m.size, markeredgecolor="black", markeredgewidth=0.6, zorder=5,
                 clip_on=False)
-        if d.action is Action.ADVANCE:
+        if d.action in (Action.ADVANCE, Action.STEP_BACK):  # the new stage's share
             ax.annotate(f"{d.traffic_percent:g}%", (d.at / 60, 124), xytext=(3, 0),
                         textcoords="offset points", ha="left", va="center", fontsize=9,
-                        fontweight="bold", color=STAGE_COLOUR, zorder=6)
-        elif d.action in _FINAL:
+                        fontweight="bold", color=STAGE_COLOUR if d.action is Action.ADVANCE
+                        else m.colour, zorder=6)
+        if d.action in _FINAL or d.action is Action.STEP_BACK:
             what = m.label
             fired = fired_rules(d)
             if fired:
@@ -281,6 +282,9 @@ def _common(ax: Any, sc: Scenario, decisions: list[Decision]) -> None:
     for d in decisions:
         if d.action is Action.ADVANCE:
             ax.axvline(d.at / 60, color=STAGE_COLOUR, lw=1.0, ls="--", alpha=0.7, zorder=2.5)
+        elif d.action is Action.STEP_BACK:  # a stage boundary too, down (the failure policy)
+            ax.axvline(d.at / 60, color=MARKERS[Action.STEP_BACK].colour, lw=1.2, ls="--",
+                       alpha=0.8, zorder=2.5)
         elif d.action is Action.HOLD:
             ax.axvline(d.at / 60, color=MARKERS[Action.HOLD].colour, lw=0.9, ls=":",
                        alpha=0.6, zorder=2.5)
