@@ -15,6 +15,7 @@ from watchdog.cli.main import cli
 from watchdog.config.loader import load_paths, load_texts
 from watchdog.control import Control
 from watchdog.demo import group as demo
+from watchdog.errors import IllegalTransition
 from watchdog.groups import machine as gm
 from watchdog.journal.store import Journal
 from watchdog.model import Action, Verdict, VerdictKind
@@ -175,3 +176,67 @@ def test_the_demo_shows_joining_a_member_rolled_back_alone_and_the_kill_switch(
     assert "[kill switch]" in out
     assert "dwcp.compression     off  rolled_back" in out
     assert "dwcp.transport       off  enabled (kill switch)" in out
+
+
+def _flags(done: list[Any]) -> list[tuple[str, float, bool]]:
+    return [(jd.decision.module, jd.decision.traffic_percent, jd.decision.kill_switch)
+            for jd in done]
+
+
+def test_kill_switches_turn_members_off_whatever_the_groups_phase(tmp_path: Path) -> None:
+    # a paused or promoted group's members keep their flags on: the group kill switch and
+    # the global one must turn each of them off (and back), not only the group's own hold
+    rules = load_texts([("g.yaml", RULES)])
+    journal = Journal(tmp_path / "j.db")
+    try:
+        control = Control(journal, rules)
+        control.act("start", "comp", 0.0, "carol", "week 7")
+        control.act("pause", "comp", 5.0, "carol", "look first")
+        done = control.set_group_kill_switch("comp", True, 10.0, "carol", "ForceV1Mode")
+        assert _flags(done) == [("comp", 0.0, True), ("c.a", 0.0, True)]
+        with pytest.raises(IllegalTransition, match="its kill switch is on"):
+            control.act("resume", "comp", 12.0, "carol", "go on")
+        done = control.set_group_kill_switch("comp", False, 20.0, "carol", "fixed")
+        assert _flags(done) == [("comp", 10.0, False), ("c.a", 10.0, False)]
+        control.act("resume", "comp", 25.0, "carol", "go on")
+        control.act("promote", "comp", 30.0, "carol", "all in")
+        done = control.set_kill_switch(True, 40.0, "carol", "incident")
+        assert sorted(_flags(done)) == [("c.a", 0.0, True), ("c.b", 0.0, True),
+                                        ("c.c", 0.0, True), ("comp", 0.0, True)]
+        control.set_group_kill_switch("comp", True, 45.0, "carol", "and this one")
+        assert control.set_kill_switch(False, 50.0, "carol", "over") == []  # group's holds
+        assert control.set_group_kill_switch("comp", False, 55.0, "carol", "over") != []
+    finally:
+        journal.close()
+
+
+def test_a_member_is_steered_through_its_group(tmp_path: Path) -> None:
+    # once the group rolls out, a member's own rollout would set its flag behind the
+    # group's back (before, its members may run alone: a partly configured group)
+    rules = load_texts([("g.yaml", RULES)])
+    journal = Journal(tmp_path / "j.db")
+    try:
+        control = Control(journal, rules)
+        control.act("start", "comp", 0.0, "carol", "week 7")
+        for action in ("start", "pause", "rollback"):
+            with pytest.raises(IllegalTransition, match="member of group 'comp'"):
+                control.act(action, "c.a", 1.0, "carol", "just this one")
+        assert journal.checkpoint("c.a") is None
+    finally:
+        journal.close()
+
+
+def test_restoring_a_group_sets_its_members_flags(tmp_path: Path) -> None:
+    rules = load_texts([("g.yaml", RULES)])
+    journal = Journal(tmp_path / "j.db")
+    try:
+        control = Control(journal, rules)
+        control.act("start", "comp", 0.0, "carol", "week 7")
+        control.act("rollback", "comp", 5.0, "carol", "bad")
+        control.snapshot_create("after", 6.0, "carol", "rolled back")
+        control.act("resume", "comp", 10.0, "carol", "again")
+        done = control.snapshot_restore("after", 20.0, "carol", "back to rolled back")
+        assert [(m, t) for m, t, _ in _flags(done)] == [("comp", 0.0), ("c.a", 0.0)]
+        assert done[1].decision.action is Action.ROLLBACK
+    finally:
+        journal.close()

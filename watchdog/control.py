@@ -85,6 +85,15 @@ class Control:
              stage: float | None) -> JournaledDecision:
         if not reason.strip():
             raise IllegalTransition("a reason is required for every manual action")
+        owner = self._group_of(module)
+        if owner is not None and self._cp(owner) is not None:
+            # a member's flag follows its group's rollout (watchdog/groups): one of its
+            # own would set the flag behind the group's back, its kill switch included.
+            # (A group that never started may have members run alone: a daemon runs a
+            # group only where all its members are configured modules.)
+            raise IllegalTransition(f"module {module!r} is a member of group {owner!r}, "
+                                    f"whose rollout sets its flag: {action} the group "
+                                    f"instead")
         plan = self._plan(module)
         with state_lock(self.journal.path):
             cp = self._cp(module)
@@ -112,6 +121,9 @@ class Control:
             if action in ("resume", "promote", "set-stage") and self.kill_switch():
                 raise IllegalTransition(f"cannot {action} module {module!r}: the kill switch "
                                         "is on (V1 everywhere); turn it off first")
+            if action in ("resume", "promote", "set-stage") and self._group_killed(module):
+                raise IllegalTransition(f"cannot {action} group {module!r}: its kill switch "
+                                        "is on (every member on V1); turn it off first")
             steps: dict[str, Callable[[], tuple[Checkpoint, Decision]]] = {
                 "pause": lambda: machine.pause(cp, now, actor, reason),
                 "resume": lambda: machine.resume(cp, plan, now, actor, reason),
@@ -163,11 +175,10 @@ class Control:
                     new_cp, d = machine.resume(cp, plan, now, actor, reason)
                     done += self._record_group(name, d, new_cp, cp, now, actor, reason)
                 else:  # the flags change, the rollout state does not
-                    traffic = 0.0 if on else cp.traffic_percent
-                    d = Decision(name, now, Action.HOLD, traffic, cp.stage, cp.stage,
-                                 (f"kill switch {'on' if on else 'off'}: {reason}",),
-                                 actor=actor, kill_switch=on)
-                    done.append(self._record(d, None, None, now))
+                    if not on and self._group_killed(name):
+                        continue  # its own kill switch still holds its members on V1
+                    done += self._flags_held(name, cp, on, now, actor,
+                                             f"kill switch {'on' if on else 'off'}: {reason}")
         return done
 
     # module groups (watchdog/groups) ----------------------------------------------------
@@ -212,9 +223,34 @@ class Control:
                 new_cp, d = machine.pause(cp, now, actor, reason, kill_switch=True)
             elif not on and cp.paused_by_kill_switch and not self.kill_switch():
                 new_cp, d = machine.resume(cp, self._plan(name), now, actor, reason)
-            else:
-                return []
+            elif self.kill_switch() and not on:
+                return []  # the global kill switch still holds every flag on V1
+            else:  # paused by hand, rolled back, promoted...: the flags, not the state
+                return self._flags_held(name, cp, on, now, actor,
+                                        f"group kill switch {'on' if on else 'off'}: {reason}")
             return self._record_group(name, d, new_cp, cp, now, actor, reason)
+
+    def _group_of(self, module: str) -> str | None:
+        """The group ``module`` is a member of (None: none)."""
+        return next((g.name for g in self.rules.groups.values() if module in g.names), None)
+
+    def _flags_held(self, name: str, cp: Checkpoint, on: bool, now: float, actor: str,
+                    why: str) -> list[JournaledDecision]:
+        """A kill switch turned on or off where the rollout state stays: a hold that sets
+        the flags (V1 when on, the rollout's own traffic when off), and for a group one
+        per member whose flag is on by its checkpoint, in one transaction."""
+        traffic = 0.0 if on else cp.traffic_percent
+        decisions = [Decision(name, now, Action.HOLD, traffic, cp.stage, cp.stage, (why,),
+                              actor=actor, kill_switch=on)]
+        group = self.rules.groups.get(name)
+        if group is not None:
+            decisions += [Decision(m, now, Action.HOLD, 0.0 if on else group_machine.flag(cp, m),
+                                   cp.stage, cp.stage, (f"{why} (group {name})",),
+                                   actor=actor, kill_switch=on)
+                          for m in group.names if group_machine.flag(cp, m) > 0]
+        ids = self.journal.record(decisions, None, now)
+        return [JournaledDecision(i, d, now, None, None)
+                for i, d in zip(ids, decisions, strict=True)]
 
     # named snapshots of all rollout state ------------------------------------------------
 
@@ -276,7 +312,18 @@ class Control:
                     inconclusive_since=None, inconclusive_alerted=False, hold_key="",
                     alerts={}, last_action=action, last_decision_at=now,
                     last_tick_at=None if current is None else current.last_tick_at)
-                done.append(self._record(d, restored, current, now))
+                group = self.rules.groups.get(target.module)
+                if group is None:
+                    done.append(self._record(d, restored, current, now))
+                    continue
+                # a group: each member's flag as the restored checkpoint has it
+                decisions = [d, *member_decisions(group, current, restored, now, actor,
+                                                  d.reasons)]
+                ids = self.journal.record(decisions, restored, now, None,
+                                          current.alerts if current is not None else None,
+                                          expect=Expected(current))
+                done += [JournaledDecision(i, x, now, None, None)
+                         for i, x in zip(ids, decisions, strict=True)]
         return done
 
 
@@ -308,7 +355,8 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
            ) -> list[dict[str, Any]]:
     """Per module: phase, stage, traffic, last verdict, last decision and why, baselines."""
     kill = bool(journal.setting("kill_switch", False))
-    names = sorted({*modules, *(c.module for c in journal.checkpoints())})
+    names = sorted({*modules, *configured_groups(rules, modules),
+                    *(c.module for c in journal.checkpoints())})
     pending = {jd.id for jd in journal.decisions(unapplied_only=True)}
     try:
         leases = {lease.module: lease for lease in journal.leases()}
@@ -345,6 +393,13 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
                 "instance": leases[name].holder or None, "epoch": leases[name].epoch,
                 "live": leases[name].held(wall)}})
     return out
+
+
+def configured_groups(rules: RuleSet, modules: Sequence[str]) -> list[str]:
+    """The groups a daemon configured with ``modules`` runs: those whose members are all
+    among them (daemon/groupjobs.py), so they can be started and shown before they run."""
+    configured = set(modules)
+    return [name for name, g in rules.groups.items() if configured.issuperset(g.names)]
 
 
 def _known(rules: RuleSet, name: str) -> bool:

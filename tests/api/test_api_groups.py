@@ -116,3 +116,30 @@ def test_the_group_kill_switch_needs_the_token_and_a_known_group(
     r = client.post("/api/groups/comp/kill-switch", json={"state": "on"})
     assert r.status_code == 422
     assert len(decisions(db)) == before
+
+
+def test_a_configured_group_starts_over_the_api_and_its_members_do_not(
+        tmp_path: Path) -> None:
+    # a group whose members are all configured modules is the daemon's to run: it is
+    # listed and can be started before it has a checkpoint; once it runs, a member's own
+    # start is refused (its flag follows the group)
+    rules = load_texts([("g.yaml", RULES)])
+    db = tmp_path / "journal.db"
+    Journal(db).close()
+    app = create_app(db, rules=rules, token=SecretStr(TOKEN), clock=FakeClock(100.0),
+                     modules=("c.a", "c.b"))
+    server = ApiServer(app, "127.0.0.1", 0, SecretStr(TOKEN))
+    server.start()
+    client = httpx.Client(base_url=server.url, timeout=10,
+                          headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        listed = {m["module"]: m["phase"] for m in client.get("/status").json()["modules"]}
+        assert listed["comp"] == "not_started"
+        assert client.get("/api/modules/comp").status_code == 200
+        started = client.post("/api/modules/comp/start", json=BODY)
+        assert started.status_code == 200, started.text
+        refused = client.post("/api/modules/c.a/start", json=BODY)
+        assert refused.status_code == 409 and "member of group 'comp'" in refused.text
+    finally:
+        client.close()
+        server.stop()

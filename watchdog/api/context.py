@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from watchdog.api.errors import ApiError
 from watchdog.clock import Clock
 from watchdog.config.loader import RuleSet
+from watchdog.control import configured_groups
 from watchdog.journal import base, open_journal
 from watchdog.rollout.state import Checkpoint
 from watchdog.telemetry import Telemetry
@@ -51,6 +52,7 @@ def journal(request: Request) -> Iterator[base.Journal]:
 def module_names(ctx: ApiContext, journal: base.Journal) -> list[str]:
     """Modules the daemon was configured with, and every module the journal knows."""
     known = set(ctx.modules)
+    known.update(configured_groups(ctx.rules, ctx.modules))
     known.update(journal.modules())
     return sorted(known)
 
@@ -58,7 +60,8 @@ def module_names(ctx: ApiContext, journal: base.Journal) -> list[str]:
 def known_module(ctx: ApiContext, journal: base.Journal, module: str) -> Checkpoint | None:
     """The module's checkpoint (None: configured but not started); 404 when unknown."""
     cp = journal.checkpoint(module)
-    if cp is None and module not in ctx.modules:
+    if cp is None and module not in ctx.modules \
+            and module not in configured_groups(ctx.rules, ctx.modules):
         raise ApiError(404, f"unknown module {module!r}: not configured and not in the "
                             "journal")
     return cp
