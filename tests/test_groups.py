@@ -240,3 +240,33 @@ def test_restoring_a_group_sets_its_members_flags(tmp_path: Path) -> None:
         assert done[1].decision.action is Action.ROLLBACK
     finally:
         journal.close()
+
+
+def test_a_members_flag_off_is_journaled_as_what_switched_it_off(tmp_path: Path) -> None:
+    # only a failure is a rollback (critical in Slack, counted as one): a kill switch
+    # pauses, a step back below the member's joins_at steps it back, an abort aborts
+    rules = load_texts([("g.yaml", RULES)])
+    journal = Journal(tmp_path / "j.db")
+    try:
+        control = Control(journal, rules)
+        control.act("start", "comp", 0.0, "carol", "week 7")
+        control.act("set-stage", "comp", 1.0, "carol", "to 50", stage=50.0)
+
+        def members(done: list[Any]) -> list[tuple[str, Action]]:
+            return [(jd.decision.module, jd.decision.action) for jd in done
+                    if jd.decision.module != "comp"]
+
+        done = control.set_group_kill_switch("comp", True, 10.0, "carol", "ForceV1Mode")
+        assert members(done) == [("c.a", Action.PAUSE), ("c.b", Action.PAUSE)]
+        control.set_group_kill_switch("comp", False, 20.0, "carol", "fixed")
+        step = Control(journal, rules).act("step-back", "comp", 30.0, "carol", "slower")
+        back = [d for d in journal.decisions() if d.id > step.id]
+        assert [(d.decision.module, d.decision.action) for d in back] == [
+            ("c.a", Action.STEP_BACK), ("c.b", Action.STEP_BACK)]
+        assert back[1].decision.traffic_percent == 0.0  # c.b joins at 50: waits again
+        control.act("abort", "comp", 40.0, "carol", "stop")
+        aborted = [d for d in journal.decisions() if d.decision.at == 40.0]
+        assert [(d.decision.module, d.decision.action) for d in aborted] == [
+            ("comp", Action.ABORT), ("c.a", Action.ABORT)]
+    finally:
+        journal.close()

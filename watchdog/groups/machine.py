@@ -110,10 +110,16 @@ def member_decisions(group: Group, before: Checkpoint | None, after: Checkpoint,
             what = (f"{name} joins group {group.name} at {now_at:g}%" if was == 0
                     else f"{name} follows group {group.name} to {now_at:g}%")
         elif now_at == 0.0:
-            action = Action.ROLLBACK
+            # what switched the flag off: a kill switch pauses (the state is kept), a step
+            # back below the member's joins_at makes it wait, an abort aborts; a failure
+            # (the member's or the group's) rolls back
+            action = Action.PAUSE if after.paused_by_kill_switch else (
+                Action.STEP_BACK if state == WAITING and after.phase in ACTIVE else (
+                    Action.ABORT if after.phase is Phase.ABORTED else Action.ROLLBACK))
             what = (f"{name} switched off ({state}) in group {group.name}"
                     if after.phase in ACTIVE else
-                    f"{name} switched off: group {group.name} is {after.phase.value}")
+                    f"{name} switched off: group {group.name} is {after.phase.value}"
+                    + (" (kill switch)" if after.paused_by_kill_switch else ""))
         else:
             action = Action.STEP_BACK
             what = f"{name} follows group {group.name} back to {now_at:g}%"
