@@ -119,16 +119,19 @@ class Journaling:
         applied anyway and claimed for the new guard; anything else is dropped."""
         if self.on_fenced is not None:
             self.on_fenced(name, err)
-        rollback = next((d for d in decisions if d.action is Action.ROLLBACK), None)
-        if rollback is None:
+        rollbacks = [d for d in decisions if d.action is Action.ROLLBACK]
+        if not rollbacks:
             log.warning("%s; the tick's decisions are dropped (the new guard decides)", err)
             return []
-        self._act_unjournaled(rollback)
+        # every flag the tick rolls back: a module group's rollback is the group's decision
+        # and one per member (the members' flags are the ones the actuators hold)
+        for rollback in rollbacks:
+            self._act_unjournaled(rollback)
         lease = self._fence(name)
-        claims.hand_over(self.journal, rollback, err, lease.holder if lease else "")
+        claims.hand_over(self.journal, rollbacks[0], err, lease.holder if lease else "")
         log.error("%s; rolled back anyway (the safe direction) and handed the record to "
                   "the new guard as a claim", err)
-        return [rollback]
+        return rollbacks
 
     def _after_change(self, name: str, decisions: list[Decision],
                       computed: Checkpoint, current: Checkpoint | None, now: float

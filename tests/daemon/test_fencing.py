@@ -108,3 +108,25 @@ def test_a_claim_the_rollout_no_longer_allows_is_dropped(
     assert claims.adopt(b, "svc", 1002.0) == []
     assert claims.claim(jb, "svc") is None
     assert [jd.decision.action for jd in jb.decisions()] == [Action.ADVANCE, Action.ABORT]
+
+
+def test_a_fenced_group_rollback_applies_every_members_flag(
+        kit: SimpleNamespace, tmp_path: Path) -> None:
+    # a module group's rollback is the group's decision and one per member: a guard that
+    # lost its lease during the tick applies all of them (the members' flags are the
+    # ones the actuators hold), not the first one only
+    from watchdog.errors import FencingError
+
+    journal = open_journal(str(tmp_path / "journal.db"))
+    try:
+        applied: list[Decision] = []
+        e = engine(kit, journal, kit.ScriptedSource(), [None], applied)  # type: ignore[list-item]
+        ds = [Decision(m, 5.0, Action.ROLLBACK, 0.0, 1, 0, ("r: critical",))
+              for m in ("comp", "c.a", "c.b")]
+        done = e._fenced("comp", [*ds, Decision("c.c", 5.0, Action.HOLD, 0.0, 1, 1, ())],
+                         FencingError("lease moved", "comp", "b", 2))
+        assert [d.module for d in done] == ["comp", "c.a", "c.b"]
+        assert [d.module for d in applied] == ["comp", "c.a", "c.b"]
+        assert claims.claim(journal, "comp") is not None
+    finally:
+        journal.close()
