@@ -7,6 +7,8 @@ while the others go on. Everything is read from the actuation log and the journa
 from __future__ import annotations
 
 import json
+import re
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -68,7 +70,8 @@ def setup(root: Path, dkit: SimpleNamespace) -> tuple[object, Path]:
         old.unlink()
     s.rules.write_text(RULES)
     s.write_config(modules="[{name: c.a, auto_start: true}, {name: c.b, auto_start: true}, "
-                           "{name: c.c, auto_start: true}]")
+                           "{name: c.c, auto_start: true}]",
+                   extra="api: {enabled: true, host: 127.0.0.1, port: 0}\n")
     text = s.config.read_text().replace("end: 3600", f"end: {END:g}")
     s.config.write_text(text)
     return s, recording
@@ -114,6 +117,15 @@ def test_the_daemon_runs_a_group_members_join_and_one_is_rolled_back_alone(
         journal.close()
     log = proc.log()
     assert "group comp" in log and "members" in log
+    # /metrics: each judged member's verdict and rule states, as a module's (a group's
+    # tick once exported none of them)
+    url = re.search(r"HTTP API listening on (http://127\.0\.0\.1:\d+)", log)
+    assert url is not None, log
+    text = urllib.request.urlopen(url.group(1) + "/metrics", timeout=10).read().decode()
+    for member in ("c.a", "c.c"):
+        assert f'watchdog_verdict{{module="{member}",verdict="healthy"}} 1.0' in text
+        assert f'watchdog_rule_state{{module="{member}",rule="errors",state="ok"}} 1.0' \
+            in text
     proc.signal(15)
     assert proc.wait() == 0
 

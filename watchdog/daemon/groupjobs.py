@@ -63,11 +63,12 @@ def owner(groups: Mapping[str, Group], module: str) -> str:
     return module
 
 
-def tick(engine: Engine, group: Group, now: float,
-         before: Mapping[str, AlertState]) -> tuple[TickResult, list[Notification]]:
+def tick(engine: Engine, group: Group, now: float, before: Mapping[str, AlertState]
+         ) -> tuple[TickResult, list[Notification], list[TickResult]]:
     """One evaluation of the group; each judged member's verdict is kept for ``status``.
     ``before``: the group checkpoint's alerts before the tick; the notes are the members'
-    alert notifications."""
+    alert notifications; the last, each judged member's own result (its verdict, and the
+    group's checkpoint with the member's alerts under their own names), for /metrics."""
     result, verdicts = GroupEngine(engine, group).tick(now)
     for member, verdict in verdicts.items():
         ticks.record_verdict(engine.journal,
@@ -76,7 +77,11 @@ def tick(engine: Engine, group: Group, now: float,
         log.info("group %s: %s; members %s", group.name,
                  ", ".join(f"{d.module} {d.action.value} {d.traffic_percent:g}%"
                            for d in result.decisions), members_line(result.checkpoint))
-    return result, member_alert_notifications(engine, group, before, result, verdicts)
+    members = [TickResult(member, verdict, (), replace(result.checkpoint, alerts={
+        k[len(member) + 1:]: s for k, s in result.checkpoint.alerts.items()
+        if k.startswith(f"{member}/")})) for member, verdict in verdicts.items()]
+    return result, member_alert_notifications(engine, group, before, result, verdicts), \
+        members
 
 
 def member_alert_notifications(engine: Engine, group: Group,

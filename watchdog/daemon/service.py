@@ -181,16 +181,20 @@ class Daemon(Lifecycle):
             store = engine.fetch(module, now, cp) if group is None and cp is not None \
                 else None
             with self.slots.hold(slots.patience(self._every.get(module, 1.0))):
+                members: list[TickResult] = []
                 if group is None:
                     result = engine.tick(module, now, store=store)
                     notes = alert_notifications(engine.module(module), before, result)
                 else:  # its members' alerts, named as theirs
-                    result, notes = groupjobs.tick(engine, group, now, before)
+                    result, notes, members = groupjobs.tick(engine, group, now, before)
                 if result.decisions:
                     log.info("module %s: journaled %s under lease epoch %d", module,
                              ", ".join(d.action.value for d in result.decisions),
                              lease.epoch)
-                self.observe.tick(result, self.clock.monotonic() - began)
+                took = self.clock.monotonic() - began
+                self.observe.tick(result, took)
+                for member in members:  # each member's verdict and rules, on /metrics
+                    self.observe.tick(member, took)
                 self._after(engine, module, now, result, notes)
             return result
 
