@@ -97,3 +97,16 @@ modules:
 """
     found = names(rules_at(load_texts([("m.yaml", text)]).modules["m"].rules, traffic))
     assert found == (["limited"] if traffic in limited else []) + ["free"]
+
+
+def test_one_stage_overridden_twice_is_refused() -> None:
+    # 25, 25% and 25.0 name one stage: a second override silently replaced the first
+    from watchdog.config.loader import load_texts
+    from watchdog.errors import ConfigError
+
+    text = ("modules:\n  - name: m\n    metrics: {lat: {direction: higher_is_worse}}\n"
+            "    rules:\n      - {name: r, kind: relative, metric: lat, max_increase: 5%,\n"
+            "         per_stage: {25: {max_increase: 10%}, 25%: {max_increase: 20%}}}\n"
+            "    plan: {stages: [5, 25, 100], hold: 10m}\n")
+    with pytest.raises(ConfigError, match=r"per_stage.25: that stage is overridden twice"):
+        load_texts([("r.yaml", text)])

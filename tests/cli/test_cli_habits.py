@@ -138,3 +138,24 @@ def test_the_demo_help_is_plain_text() -> None:
     assert shown.returncode == 0
     assert "``" not in shown.stdout and ":mod:" not in shown.stdout
     assert "Exit status 0 when the rollout went as expected" in shown.stdout
+
+
+def test_history_limit_is_a_usage_error_out_of_range(site: dict[str, Any]) -> None:
+    # 10**23 once reached SQLite as an OverflowError traceback
+    act(site, "start", "checkout")
+    for bad in ("0", "99999999999999999999999"):
+        done = CliRunner().invoke(cli, ["history", "--config", site["config"],
+                                        "--limit", bad])
+        assert done.exit_code == 2 and "--limit" in done.output, done.output
+        assert done.exception is None or isinstance(done.exception, SystemExit)
+    ok = CliRunner().invoke(cli, ["history", "--config", site["config"], "--limit", "1"])
+    assert ok.exit_code == 0 and "advance" in ok.output
+
+
+def test_start_names_only_a_configured_module(site: dict[str, Any]) -> None:
+    # a typo once journaled a rollout no daemon would ever tick (status refused the name)
+    done = CliRunner().invoke(cli, ["start", "chekout", "--reason", "go", "--config",
+                                    site["config"]])
+    assert done.exit_code == 2, done.output
+    assert "no module 'chekout' in the config (known: checkout, search)" in done.output
+    assert status(site, "chekout").exit_code == 2

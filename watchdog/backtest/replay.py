@@ -61,7 +61,9 @@ def scenario_plan(scenario: Scenario, template: Plan) -> Plan:
     def stage(traffic: float) -> Stage:
         index = template.index_of(traffic)
         if index is None:
-            return Stage(traffic=traffic)
+            # a recording's stages are percentages in (0, 100] (0.5 is 0.5 %), where a
+            # rule file's plain number below 1 is refused as a likely fraction
+            return Stage(traffic=f"{traffic!r}%")
         return template.stages[index].model_copy(update={"hold": None})
     return template.model_copy(update={
         "stages": [stage(s) for s in scenario.stages],

@@ -45,9 +45,14 @@ _FIELDS = frozenset({"t", "version", "metric", "value"})
 
 
 def _number(value: Any) -> bool:
-    if type(value) is float or type(value) is int:  # what JSON gives; checked first, fast
-        return math.isfinite(value)
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number (an integer too large for a float is not one)."""
+    try:
+        if type(value) is float or type(value) is int:  # what JSON gives; checked first
+            return math.isfinite(value)
+        return isinstance(value, int | float) and not isinstance(value, bool) \
+            and math.isfinite(value)
+    except OverflowError:  # an int of 309 digits or more: no float holds it
+        return False
 
 
 def load_scenario(path: str | Path, *, replay: bool = True) -> Scenario:

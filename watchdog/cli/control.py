@@ -24,7 +24,7 @@ import click
 from watchdog.cli.errors import exit_on_errors
 from watchdog.cli.options import output_options
 from watchdog.clock import SystemClock
-from watchdog.control import Control, apply_pending, default_actor
+from watchdog.control import Control, apply_pending, configured_groups, default_actor
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.durations import parse_duration
 from watchdog.errors import IllegalTransition, UnknownModule, WatchdogError
@@ -122,6 +122,16 @@ def _apply(ctx: Ctx, apply_now: bool) -> None:
         sys.exit(1)
 
 
+def _configured(ctx: Ctx, module: str) -> None:
+    """A rollout is started only for a module (or a group) the config names, as the HTTP
+    API does: a typo would otherwise journal a rollout no daemon ever ticks."""
+    names = ctx.loaded.module_names
+    if module in names or module in configured_groups(ctx.loaded.rules, names):
+        return
+    known = ", ".join([*names, *configured_groups(ctx.loaded.rules, names)]) or "none"
+    raise UnknownModule(f"no module {module!r} in the config (known: {known})")
+
+
 def _action(name: str, doc: str) -> click.Command:
     @click.command(name=name, help=doc)
     @click.argument("module")
@@ -129,6 +139,8 @@ def _action(name: str, doc: str) -> click.Command:
     def command(module: str, reason: str, actor: str | None, apply_now: bool,
                 config: str | None, db: str | None) -> None:
         with opened(config, db) as ctx:
+            if name == "start":
+                _configured(ctx, module)
             jd = ctx.control.act(name, module, now_of(ctx, module), actor or default_actor(),
                                  reason)
             click.echo(show(jd))

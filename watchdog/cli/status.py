@@ -166,7 +166,7 @@ def _print(journal: SqliteJournal, rows: list[dict[str, Any]], as_json: bool) ->
 @click.option("--module", help="Only this module.")
 @click.option("--since", help="From (unix seconds, ISO time, or a duration ago: 2h).")
 @click.option("--until", help="Until (same forms).")
-@click.option("--limit", type=int, help="Only the last N.")
+@click.option("--limit", type=click.IntRange(1, 10**9), help="Only the last N.")
 @output_options
 def history(config: str | None, db: str | None, module: str | None, since: str | None,
             until: str | None, limit: int | None, as_json: bool) -> None:

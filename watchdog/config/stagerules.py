@@ -56,8 +56,13 @@ def build_variants(cls: Any, raw: Mapping[str, Any]) -> dict[float, Any]:
     variants: dict[float, Any] = {}
     for key, override in overrides.items():
         stage = stage_percent(key)
+        if isinstance(stage, int) and not isinstance(stage, bool):
+            stage = float(stage)
         if not isinstance(stage, float):
             raise ValueError(f"per_stage: {key!r} is not a stage percentage such as 50")
+        if stage in variants:  # 25, 25% and 25.0 are one stage: one override would be lost
+            raise ValueError(f"per_stage.{stage:g}: that stage is overridden twice (as "
+                             f"{key!r} and before it); merge the two")
         if not isinstance(override, Mapping):
             raise ValueError(f"per_stage.{key:g}: expected a mapping of the fields to "
                              f"override, e.g. {{max_decrease: 20%}}"

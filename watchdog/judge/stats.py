@@ -226,7 +226,12 @@ def p_value_of(z: float) -> float:
 
 @functools.lru_cache(maxsize=256)
 def z_critical(alpha: float) -> float:
-    return _NORMAL.inv_cdf(1.0 - alpha)
+    """The one-sided critical z for ``alpha``. An alpha below the float resolution of 1
+    (a tiny alpha split over very many looks) reads off the lower tail instead, where
+    1 - alpha would round to 1 and have no quantile."""
+    if alpha > 0.0 and 1.0 - alpha < 1.0:
+        return _NORMAL.inv_cdf(1.0 - alpha)
+    return -_NORMAL.inv_cdf(max(alpha, 1e-300))
 
 
 def theil_sen_slope(x: np.ndarray, y: np.ndarray) -> float:
