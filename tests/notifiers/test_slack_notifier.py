@@ -245,3 +245,14 @@ def test_rate_limit_sleeps_on_the_injected_clock(slack: Any, settings: Any, note
     times = [r.fake_t for r in slack.calls("chat.postMessage")]
     assert times == [0.0, 1.0, 2.0, 3.0]  # card + 3 replies, one a second
     assert sum(sleeps) == pytest.approx(3.0)
+
+
+def test_building_the_notifier_opens_no_journal(tmp_path: Path, settings: Any) -> None:
+    # run --check builds every notifier and promises to open no journal: the Slack
+    # ledger's connection is opened when the first message needs it
+    from watchdog.notifiers.slack_ledger import SqliteLedger
+
+    db = tmp_path / "journal.db"
+    ledger = SqliteLedger.for_path(str(db))
+    assert not db.exists()
+    assert ledger.threads() == [] and db.exists()

@@ -78,7 +78,7 @@ class SqliteLedger:
     every write is a single autocommitted statement, never held across a network call.
     """
 
-    def __init__(self, db: sqlite_utils.Database | SqlConnection) -> None:
+    def __init__(self, db: sqlite_utils.Database | SqlConnection | None) -> None:
         """``db``: an SQLite database, or a journal's connection (:attr:`Journal.sql`, either
         backend: the SQL here is portable)."""
         # sqlite-utils is not imported for this (the daemon does not load it): a Database
@@ -86,13 +86,26 @@ class SqliteLedger:
         utils = sys.modules.get("sqlite_utils")
         if utils is not None and isinstance(db, utils.Database):
             db = MappedConnection(db.conn, "slack ledger")
-        self.conn = cast(SqlConnection, db)
+        self._conn: SqlConnection | None = cast(SqlConnection, db) if db is not None else None
+        self._path: str | None = None
         self._lock = threading.Lock()
+
+    @property
+    def conn(self) -> SqlConnection:
+        """The connection, opened at first use for a ledger made by :meth:`for_path` (so
+        building the notifier, as ``run --check`` does, creates no journal)."""
+        if self._conn is None:
+            assert self._path is not None
+            self._conn = open_journal(self._path).sql
+        return self._conn
 
     @classmethod
     def for_path(cls, path: str) -> SqliteLedger:
-        """Its own connection to the journal at ``path`` (a file or a PostgreSQL URL)."""
-        return cls(open_journal(path).sql)
+        """Its own connection to the journal at ``path`` (a file or a PostgreSQL URL),
+        opened when first used."""
+        ledger = cls(None)
+        ledger._path = path
+        return ledger
 
     def open_thread(self, module: str, channel: str) -> Thread | None:
         with self._lock:
@@ -130,6 +143,7 @@ class SqliteLedger:
                 " ts=excluded.ts, at=excluded.at", (key, step, channel_id, ts, at))
 
     def threads(self) -> list[Thread]:
-        rows = self.conn.execute("SELECT module, channel, channel_id, ts, started_at,"
-                                    " opened_by, closed_at FROM slack_threads ORDER BY id")
-        return [Thread(*r) for r in rows.fetchall()]
+        with self._lock:
+            rows = self.conn.execute("SELECT module, channel, channel_id, ts, started_at,"
+                                     " opened_by, closed_at FROM slack_threads ORDER BY id")
+            return [Thread(*r) for r in rows.fetchall()]
