@@ -159,3 +159,17 @@ def test_start_names_only_a_configured_module(site: dict[str, Any]) -> None:
     assert done.exit_code == 2, done.output
     assert "no module 'chekout' in the config (known: checkout, search)" in done.output
     assert status(site, "chekout").exit_code == 2
+
+
+def test_an_action_on_a_mistyped_journal_path_creates_nothing(site: dict[str, Any]) -> None:
+    # `pause --db jounral.db` once created a new empty journal there, then said "no
+    # rollout yet"; only start may make a journal
+    typo = site["root"] / "jounral.db"
+    for args in (["pause", "checkout"], ["set-stage", "checkout", "50"]):
+        done = CliRunner().invoke(cli, [*args, "--reason", "x", "--config", site["config"],
+                                        "--db", str(typo)])
+        assert done.exit_code == 1 and f"no journal at {typo}" in done.output, done.output
+        assert not typo.exists()
+    started = CliRunner().invoke(cli, ["start", "checkout", "--reason", "go", "--config",
+                                       site["config"], "--db", str(typo)])
+    assert started.exit_code == 0 and typo.exists()

@@ -9,6 +9,7 @@ import inspect
 import socket
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -123,3 +124,16 @@ def test_a_password_never_shows_in_the_journal_path(pg: object) -> None:
         assert "s3cret" not in j.path and "***" in j.path
     finally:
         j.close()
+
+
+def test_a_sqlite_file_that_is_not_ours_is_refused_as_it_was_found(tmp_path: Path) -> None:
+    # opening it once switched it to WAL mode (bytes 18-19 of the header) before refusing
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER)")
+    before = path.read_bytes()
+    assert before[18:20] == b"\x01\x01"  # rollback-journal mode
+    with pytest.raises(SchemaError, match="no rollout-watchdog schema version"):
+        open_journal(str(path))
+    assert path.read_bytes() == before
+    assert not (tmp_path / "app.db-wal").exists()

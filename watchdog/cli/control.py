@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -28,7 +29,7 @@ from watchdog.control import Control, apply_pending, configured_groups, default_
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.durations import parse_duration
 from watchdog.errors import IllegalTransition, UnknownModule, WatchdogError
-from watchdog.journal import base, open_journal
+from watchdog.journal import base, is_postgres, open_journal
 from watchdog.journal.records import JournaledDecision
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,10 +60,20 @@ def acting(f: F) -> F:
 
 
 @contextmanager
-def opened(config: str | None, db: str | None) -> Iterator[Ctx]:
+def opened(config: str | None, db: str | None, existing: bool = False) -> Iterator[Ctx]:
+    """The config and its journal (``--db`` instead of its ``db``); with ``existing``, a
+    journal file that does not exist yet is an error, not created (an action on a rollout
+    needs one: a mistyped path would otherwise leave a new empty journal behind)."""
     with exit_on_errors(WatchdogError):
         loaded = load_config(config)
         where = db or loaded.db  # a file, or a PostgreSQL URL (with its password)
+    if existing and not is_postgres(where) \
+            and not Path(where.removeprefix("sqlite:///")).is_file():
+        # no rollout at all: exit 1 as for a module without one (the state forbids it)
+        click.echo(f"error: no rollout to act on: no journal at {where} yet (start one "
+                   f"first, or check --db and the config's db)", err=True)
+        sys.exit(1)
+    with exit_on_errors(WatchdogError):
         journal = open_journal(where)
     try:
         yield Ctx(loaded, journal, Control(journal, loaded.rules), where)
@@ -138,7 +149,7 @@ def _action(name: str, doc: str) -> click.Command:
     @acting
     def command(module: str, reason: str, actor: str | None, apply_now: bool,
                 config: str | None, db: str | None) -> None:
-        with opened(config, db) as ctx:
+        with opened(config, db, existing=name != "start") as ctx:
             if name == "start":
                 _configured(ctx, module)
             jd = ctx.control.act(name, module, now_of(ctx, module), actor or default_actor(),
@@ -166,7 +177,7 @@ approve = _action("approve", "Approve MODULE's step to its next stage (a stage w
 def set_stage(module: str, percent: float, reason: str, actor: str | None, apply_now: bool,
               config: str | None, db: str | None) -> None:
     """Put MODULE's rollout at the stage of PERCENT (one of its plan's stages)."""
-    with opened(config, db) as ctx:
+    with opened(config, db, existing=True) as ctx:
         jd = ctx.control.act("set-stage", module, now_of(ctx, module),
                              actor or default_actor(), reason, stage=percent)
         click.echo(show(jd))

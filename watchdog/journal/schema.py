@@ -157,25 +157,18 @@ def connect(path: str | Path, migrate_to: int = SCHEMA_VERSION,
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT,
                                    check_same_thread=False)
+        try:
+            version = _ours(conn, path)
+        except SchemaError:
+            conn.close()
+            raise
+        # only a database that is ours (or empty) is switched to WAL: a foreign one is
+        # refused as it was found (WAL mode is written into the file's header)
+        if str(path) != ":memory:":
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA recursive_triggers=on")
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if app_id not in (0, APPLICATION_ID):
-            raise SchemaError(f"{path} is not a rollout-watchdog journal "
-                              f"(application_id {app_id:#x})")
-        if app_id == 0 and version == 0 and conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone():
-            raise SchemaError(f"{path} holds tables but no rollout-watchdog schema version")
-        if app_id == 0 and version != 0:
-            # every migration stamps our application_id with the version: this is not ours
-            raise SchemaError(f"{path} is not a rollout-watchdog journal (schema version "
-                              f"{version} without the rollout-watchdog application_id)")
-        if version > SCHEMA_VERSION:
-            raise SchemaError(f"{path} has schema version {version}, newer than this program "
-                              f"knows ({SCHEMA_VERSION}); upgrade rollout-watchdog")
         for number in range(version + 1, migrate_to + 1):
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -191,6 +184,27 @@ def connect(path: str | Path, migrate_to: int = SCHEMA_VERSION,
         return conn
     except sqlite3.Error as err:
         raise JournalError(f"cannot open journal {path}: {err}") from err
+
+
+def _ours(conn: sqlite3.Connection, path: str | Path) -> int:
+    """The schema version of a database that is a rollout-watchdog journal (0: empty, a
+    new one); SchemaError for anything else. Reads only."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if app_id not in (0, APPLICATION_ID):
+        raise SchemaError(f"{path} is not a rollout-watchdog journal "
+                          f"(application_id {app_id:#x})")
+    if app_id == 0 and version == 0 and conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone():
+        raise SchemaError(f"{path} holds tables but no rollout-watchdog schema version")
+    if app_id == 0 and version != 0:
+        # every migration stamps our application_id with the version: this is not ours
+        raise SchemaError(f"{path} is not a rollout-watchdog journal (schema version "
+                          f"{version} without the rollout-watchdog application_id)")
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"{path} has schema version {version}, newer than this program "
+                          f"knows ({SCHEMA_VERSION}); upgrade rollout-watchdog")
+    return version
 
 
 def schema_version(db: sqlite_utils.Database | sqlite3.Connection) -> int:
