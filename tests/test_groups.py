@@ -270,3 +270,34 @@ def test_a_members_flag_off_is_journaled_as_what_switched_it_off(tmp_path: Path)
             ("comp", Action.ABORT), ("c.a", Action.ABORT)]
     finally:
         journal.close()
+
+
+def test_status_shows_members_through_their_group(tmp_path: Path) -> None:
+    # members have no rollout of their own: they read "not started 0%" while their flags
+    # were on; a member switched off alone counts as rolled back for the exit status
+    from watchdog.cli.status import EXIT_FAILED, exit_code
+    from watchdog.control import status
+
+    rules = load_texts([("g.yaml", RULES)])
+    journal = Journal(tmp_path / "j.db")
+    try:
+        control = Control(journal, rules)
+        control.act("start", "comp", 0.0, "carol", "week 7")
+        control.act("set-stage", "comp", 1.0, "carol", "to 50", stage=50.0)
+        rows = {r["module"]: r for r in status(journal, rules, ["c.a", "c.b", "c.c"], 2.0)}
+        assert rows["comp"]["members"] == {"c.a": "enabled", "c.b": "enabled",
+                                           "c.c": "waiting"}
+        a, c = rows["c.a"], rows["c.c"]
+        assert (a["phase"], a["group"], a["member"], a["traffic_percent"], a["stage"],
+                a["stages"]) == ("progressing", "comp", "enabled", 50.0, 2, 3)
+        assert (c["member"], c["traffic_percent"]) == ("waiting", 0.0)
+        cp = journal.checkpoint("comp")
+        assert cp is not None
+        alone = type(cp).from_dict({**cp.to_dict(),  # c.b switched off alone
+                                    "members": {**cp.members, "c.b": gm.ROLLED_BACK}})
+        journal.save_checkpoint(alone, 3.0)
+        rows = status(journal, rules, ["c.a", "c.b", "c.c"], 4.0)
+        assert {r["module"]: r["phase"] for r in rows}["c.b"] == "rolled_back"
+        assert exit_code(rows) == EXIT_FAILED
+    finally:
+        journal.close()

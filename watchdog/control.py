@@ -363,6 +363,7 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
     except JournalError:  # a read-only look at a journal older than the lease table
         leases = {}
     wall = time.time()  # leases run on the hosts' clocks (``now`` may be a replay's)
+    owners = _running_groups(journal, rules)
     out = []
     for name in names:
         cp = journal.checkpoint(name)
@@ -370,7 +371,7 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
         plan = plan_of(rules, name)
         active = journal.active_baselines(name, now)
         oldest = min((b.captured_at for b in active.values()), default=None)
-        out.append({
+        row = {
             "module": name, "phase": cp.phase.value if cp else "not started",
             "stage": cp.stage + 1 if cp else None,
             # a module group: each member's state (waiting, enabled, rolled_back)
@@ -391,8 +392,29 @@ def status(journal: base.Journal, rules: RuleSet, modules: Sequence[str], now: f
             "updated_at": journal.checkpoint_updated_at(name),
             "guard": None if name not in leases else {  # watchdog.daemon.leases
                 "instance": leases[name].holder or None, "epoch": leases[name].epoch,
-                "live": leases[name].held(wall)}})
+                "live": leases[name].held(wall)}}
+        if cp is None and name in owners:
+            # a member of a running group has no rollout of its own: its phase is the
+            # group's (rolled_back where it was switched off alone), its traffic its flag
+            group, gcp = owners[name]
+            state = gcp.members.get(name, group_machine.WAITING)
+            row.update(group=group, member=state, stage=gcp.stage + 1,
+                       stages=len(rules.groups[group].plan.stages),
+                       phase=Phase.ROLLED_BACK.value if state == group_machine.ROLLED_BACK
+                       else gcp.phase.value, traffic_percent=group_machine.flag(gcp, name))
+        out.append(row)
     return out
+
+
+def _running_groups(journal: base.Journal, rules: RuleSet
+                    ) -> dict[str, tuple[str, Checkpoint]]:
+    """Each member of a group that has a rollout: (the group, its checkpoint)."""
+    found: dict[str, tuple[str, Checkpoint]] = {}
+    for name, group in rules.groups.items():
+        gcp = journal.checkpoint(name)
+        if gcp is not None:
+            found.update({m: (name, gcp) for m in group.names})
+    return found
 
 
 def configured_groups(rules: RuleSet, modules: Sequence[str]) -> list[str]:

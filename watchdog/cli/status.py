@@ -142,9 +142,12 @@ def _print(journal: SqliteJournal, rows: list[dict[str, Any]], as_json: bool) ->
         v = r["last_verdict"]
         verdict = "none" if v is None else f"{v['kind']} since {when(v['since'])}" + (
             f" ({', '.join(v['firing'])})" if v["firing"] else "")
-        click.echo(f"{r['module']}: {r['phase']} {stage} {r['traffic_percent']:g}% | "
+        member = f" (member of group {r['group']}: {r['member']})" if r.get("group") else ""
+        click.echo(f"{r['module']}: {r['phase']}{member} {stage} {r['traffic_percent']:g}% | "
                    f"verdict {verdict} | baselines {r['baselines']}, age "
                    f"{age(r['baseline_age_s'])} | pending {r['pending_decisions']}")
+        if r.get("members"):
+            click.echo("  members: " + ", ".join(f"{m} {s}" for m, s in r["members"].items()))
         guard = r.get("guard")  # who guards it: watchdog.daemon.leases
         if guard is not None:
             click.echo(f"  guarded by {guard['instance'] or 'nobody (released)'} (lease epoch "
