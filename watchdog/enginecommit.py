@@ -88,7 +88,7 @@ class Journaling:
             log.error("module %s: journal write failed; rolled back anyway, keeping the "
                       "record to write later: %s", name, err)
             return decisions, cp
-        if not any(d.module == name for d, _, _ in self._unjournaled):
+        if not any(c.module == name for _, c, _ in self._unjournaled):
             self._memory.pop(name, None)  # the journal has all of it again
         self._act(decisions, ids, now)
         return decisions, cp
@@ -176,31 +176,35 @@ class Journaling:
         return True
 
     def _retry_journal(self, now: float) -> None:
-        """Write what the journal could not take, once it takes writes again: each
-        module's records in one transaction, so the outbox never sees a hold without the
-        rollback that followed it."""
+        """Write what the journal could not take, once it takes writes again: each unit's
+        records (a module's, or a module group's with its members') in one transaction
+        under the unit's lease, so the outbox never sees a hold without the rollback that
+        followed it. A record's unit is its checkpoint's module."""
         written: list[tuple[int, Decision, bool]] = []
-        for module in list(dict.fromkeys(d.module for d, _, _ in self._unjournaled)):
-            entries = [e for e in self._unjournaled if e[0].module == module]
+        for unit in list(dict.fromkeys(c.module for _, c, _ in self._unjournaled)):
+            entries = [e for e in self._unjournaled if e[1].module == unit]
             try:
                 with state_lock(self.journal.path):
                     ids = self.journal.record([d for d, _, _ in entries], entries[-1][1], now,
-                                              fence=self._fence(module))
+                                              fence=self._fence(unit))
             except FencingError as err:  # not ours any more: its rollbacks become claims
-                self._unjournaled = [e for e in self._unjournaled if e[0].module != module]
-                self._memory.pop(module, None)
-                for d in [d for d, _, _ in entries if d.action is Action.ROLLBACK][-1:]:
-                    claims.hand_over(self.journal, d, err, getattr(self._fence(module),
+                self._unjournaled = [e for e in self._unjournaled if e[1].module != unit]
+                self._memory.pop(unit, None)
+                # the claim is the unit's own rollback (the new guard adopts per unit)
+                rollbacks = [d for d, _, _ in entries if d.action is Action.ROLLBACK]
+                for d in [d for d in rollbacks if d.module == unit][-1:] or rollbacks[:1]:
+                    claims.hand_over(self.journal, d, err, getattr(self._fence(unit),
                                                                    "holder", ""))
                 continue
             except JournalError:
                 break
-            self._unjournaled = [e for e in self._unjournaled if e[0].module != module]
+            self._unjournaled = [e for e in self._unjournaled if e[1].module != unit]
             written += [(i, d, a) for i, (d, _, a) in zip(ids, entries, strict=True)]
             log.warning("module %s: %d decision(s) held in memory are journaled now (#%s)",
-                        module, len(ids), ", #".join(map(str, ids)))
+                        unit, len(ids), ", #".join(map(str, ids)))
             if self.outbox is not None:
-                self.outbox.journaled(module)  # it applies them (the latest) and marks them
+                for module in dict.fromkeys(d.module for d, _, _ in entries):
+                    self.outbox.journaled(module)  # it applies them (the latest), marks them
         if self.outbox is not None:
             return
         later = [(d, a) for _, d, a in written] + [(d, a) for d, _, a in self._unjournaled]

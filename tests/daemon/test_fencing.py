@@ -130,3 +130,34 @@ def test_a_fenced_group_rollback_applies_every_members_flag(
         assert claims.claim(journal, "comp") is not None
     finally:
         journal.close()
+
+
+def test_a_groups_records_held_in_memory_are_written_together_under_its_lease(
+        kit: SimpleNamespace, tmp_path: Path) -> None:
+    # a group tick the journal could not take holds the group's decision and its members'
+    # in memory; once the journal is back they are written in one transaction under the
+    # group's lease (each member fenced alone, with no lease of its own, was refused and
+    # its flag decision dropped)
+    from dataclasses import replace
+
+    from watchdog.rollout.state import Checkpoint, Phase
+
+    journal = open_journal(str(tmp_path / "journal.db"))
+    try:
+        lease = journal.acquire_lease("comp", "a", 10.0, 1000.0)
+        assert lease is not None
+        covering = replace(lease, covers=("c.a", "c.b"))
+        bogus = {m: Lease(m, "a", 0, 2000.0) for m in ("c.a", "c.b")}
+        applied: list[Decision] = []
+        e = Engine(kit.engine_rules(), journal, kit.ScriptedSource(), actuate=applied.append,
+                   fence=lambda m: covering if m == "comp" else bogus[m])
+        cp = Checkpoint("comp", Phase.ROLLED_BACK, 0, 0.0, 0.0, 0.0)
+        ds = [Decision(m, 1001.0, Action.ROLLBACK, 0.0, 0, 0, ("r: critical",))
+              for m in ("comp", "c.a", "c.b")]
+        e._unjournaled = [(d, cp, True) for d in ds]
+        e._retry_journal(1002.0)
+        assert [jd.decision.module for jd in journal.decisions()] == ["comp", "c.a", "c.b"]
+        assert e._unjournaled == []
+        assert claims.claim(journal, "c.a") is None and claims.claim(journal, "comp") is None
+    finally:
+        journal.close()
