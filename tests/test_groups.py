@@ -18,7 +18,7 @@ from watchdog.demo import group as demo
 from watchdog.errors import IllegalTransition
 from watchdog.groups import machine as gm
 from watchdog.journal.store import Journal
-from watchdog.model import Action, Verdict, VerdictKind
+from watchdog.model import Action, Decision, Verdict, VerdictKind
 from watchdog.rollout.state import Phase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -299,5 +299,32 @@ def test_status_shows_members_through_their_group(tmp_path: Path) -> None:
         rows = status(journal, rules, ["c.a", "c.b", "c.c"], 4.0)
         assert {r["module"]: r["phase"] for r in rows}["c.b"] == "rolled_back"
         assert exit_code(rows) == EXIT_FAILED
+    finally:
+        journal.close()
+
+
+def test_a_groups_rollback_after_an_operators_change_takes_its_members_along(
+        tmp_path: Path) -> None:
+    # an operator wrote the group's checkpoint during its tick: the tick's own rollback of
+    # the group is still made, with a decision per member (they once kept their flags);
+    # a member's rollback alone is decided again next tick (it once rolled back the group)
+    from watchdog.engine import Engine
+
+    rules = load_texts([("g.yaml", RULES)])
+    journal = Journal(tmp_path / "j.db")
+    try:
+        Control(journal, rules).act("start", "comp", 0.0, "carol", "week 7")
+        Control(journal, rules).act("set-stage", "comp", 1.0, "carol", "to 50", stage=50.0)
+        current = journal.checkpoint("comp")
+        assert current is not None
+        engine = Engine(rules, journal, None)  # type: ignore[arg-type]
+        alone = [Decision("c.a", 5.0, Action.ROLLBACK, 0.0, 1, 1, ("r: critical",))]
+        made, cp, _ = engine._after_change("comp", alone, current, current, 5.0)
+        assert made == [] and cp is current
+        both = [Decision("comp", 5.0, Action.ROLLBACK, 0.0, 1, 0, ("r: critical",)), *alone]
+        made, cp, ids = engine._after_change("comp", both, current, current, 6.0)
+        assert cp.phase is Phase.ROLLED_BACK and len(ids) == len(made)
+        assert [(d.module, d.traffic_percent) for d in made] == [
+            ("comp", 0.0), ("c.a", 0.0), ("c.b", 0.0)]
     finally:
         journal.close()

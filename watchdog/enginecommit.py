@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from watchdog.daemon import claims
 from watchdog.daemon.statelock import state_lock
 from watchdog.errors import CheckpointConflict, FencingError, JournalError
+from watchdog.groups.machine import member_decisions
 from watchdog.journal.records import Expected, Lease
 from watchdog.model import Action, Decision
 from watchdog.rollout import machine
@@ -21,6 +22,7 @@ from watchdog.rollout.state import ACTIVE, Checkpoint, Phase
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from watchdog.config.loader import RuleSet
     from watchdog.engine import Actuate, Applier
     from watchdog.journal.base import Journal
 
@@ -39,6 +41,7 @@ class Journaling:
     attributes are the engine's fields)."""
 
     journal: Journal
+    rules: RuleSet
     actuate: Actuate | None
     outbox: Applier | None
     fence: Callable[[str], Lease | None] | None
@@ -137,8 +140,11 @@ class Journaling:
                       computed: Checkpoint, current: Checkpoint | None, now: float
                       ) -> tuple[list[Decision], Checkpoint, list[int]]:
         """Someone else (an operator) wrote the checkpoint during the tick. Drop the tick's
-        decisions, except a rollback the new state still allows (the safe direction)."""
-        rollback = next((d for d in decisions if d.action is Action.ROLLBACK), None)
+        decisions, except a rollback the new state still allows (the safe direction). For
+        a module group, its own rollback (with every member's flag); a member's rollback
+        alone is decided again at the next tick, from the new state."""
+        rollback = next((d for d in decisions if d.action is Action.ROLLBACK
+                         and d.module == name), None)
         allowed = current is not None and current.phase in (*ACTIVE, Phase.PAUSED)
         if rollback is None or current is None or not allowed:
             log.info("module %s: its checkpoint changed during the tick (an operator "
@@ -147,13 +153,18 @@ class Journaling:
             return [], current or computed, []
         cp, decision = machine.rollback(current, now, rollback.actor,
                                         "; ".join(rollback.reasons), rollback.evidence)
+        made = [decision]
+        group = self.rules.groups.get(name)
+        if group is not None:  # the members' flags go with it
+            made += member_decisions(group, current, cp, now, rollback.actor,
+                                     decision.reasons)
         try:
-            ids = self._record(name, [decision], cp, now, current, {})
+            ids = self._record(name, made, cp, now, current, {})
         except _Changed:
             log.warning("module %s: its checkpoint keeps changing; the next tick decides "
                         "again", name)
             return [], current, []
-        return [decision], cp, ids
+        return made, cp, ids
 
     def _act(self, decisions: list[Decision], ids: list[int], now: float) -> None:
         if self.outbox is not None:
