@@ -328,3 +328,28 @@ def test_a_groups_rollback_after_an_operators_change_takes_its_members_along(
             ("comp", 0.0), ("c.a", 0.0), ("c.b", 0.0)]
     finally:
         journal.close()
+
+
+def test_the_new_guard_adopts_a_groups_claimed_rollback_with_its_members(
+        tmp_path: Path) -> None:
+    # a guard that lost the group's lease during a tick applied its rollback and claimed
+    # it; the new guard journals it with a decision per member (it once wrote the
+    # group's alone, leaving the journal's record of the members' flags on)
+    from watchdog.daemon import claims
+    from watchdog.engine import Engine
+    from watchdog.errors import FencingError
+
+    rules = load_texts([("g.yaml", RULES)])
+    journal = Journal(tmp_path / "j.db")
+    try:
+        Control(journal, rules).act("start", "comp", 0.0, "carol", "week 7")
+        rollback = Decision("comp", 5.0, Action.ROLLBACK, 0.0, 0, 0, ("r: critical",))
+        claims.hand_over(journal, rollback, FencingError("moved", "comp", "b", 2), "a")
+        done = claims.adopt(Engine(rules, journal, None), "comp", 6.0)  # type: ignore[arg-type]
+        assert [(d.module, d.action, d.traffic_percent) for d in done] == [
+            ("comp", Action.ROLLBACK, 0.0), ("c.a", Action.ROLLBACK, 0.0)]
+        assert claims.claim(journal, "comp") is None
+        cp = journal.checkpoint("comp")
+        assert cp is not None and cp.phase is Phase.ROLLED_BACK
+    finally:
+        journal.close()

@@ -130,8 +130,13 @@ class Journaling:
         # and one per member (the members' flags are the ones the actuators hold)
         for rollback in rollbacks:
             self._act_unjournaled(rollback)
+        own = next((d for d in rollbacks if d.module == name), None)
+        if own is None:  # a group member's alone: applied; the new guard judges it again
+            log.error("%s; rolled back %s anyway (the safe direction); the new guard "
+                      "decides again", err, ", ".join(d.module for d in rollbacks))
+            return rollbacks
         lease = self._fence(name)
-        claims.hand_over(self.journal, rollbacks[0], err, lease.holder if lease else "")
+        claims.hand_over(self.journal, own, err, lease.holder if lease else "")
         log.error("%s; rolled back anyway (the safe direction) and handed the record to "
                   "the new guard as a claim", err)
         return rollbacks

@@ -21,6 +21,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from watchdog.errors import FencingError, JournalError
+from watchdog.groups.machine import member_decisions
 from watchdog.journal.records import Expected
 from watchdog.model import Decision
 from watchdog.rollout import machine
@@ -70,10 +71,15 @@ def adopt(engine: Engine, module: str, now: float) -> list[Decision]:
             current, now, str(found.get("actor", "watchdog")),
             f"rolled back by instance {by}, which lost the lease during its tick: {reasons}",
             tuple(found.get("evidence", ())))
+        made = [decision]
+        group = engine.rules.groups.get(module)
+        if group is not None:  # a module group's members: their flags went with it
+            made += member_decisions(group, current, cp, now, decision.actor,
+                                     decision.reasons)
         fence = engine.fence(module) if engine.fence is not None else None
-        engine.journal.record([decision], cp, now, None, current.alerts,
+        engine.journal.record(made, cp, now, None, current.alerts,
                               expect=Expected(current), fence=fence)
-        done.append(decision)
+        done += made
         log.warning("module %s: adopted the rollback claimed by instance %s (journaled; "
                     "its flags were applied by that instance)", module, by)
         if engine.outbox is not None:
