@@ -130,7 +130,7 @@ def test_control_starts_a_group_and_its_kill_switch_turns_every_flag_off(
         done = control.set_group_kill_switch("comp", False, 20.0, "carol", "fixed")
         assert [(jd.decision.module, jd.decision.traffic_percent) for jd in done] == [
             ("comp", 10.0), ("c.a", 10.0)]
-        status = {s["module"]: s for s in __import__("watchdog.control").control.status(
+        status = {s["module"]: s for s in __import__("watchdog.statusrows").statusrows.status(
             journal, rules, ["comp"], 30.0)}
         assert status["comp"]["members"] == {"c.a": "enabled", "c.b": "waiting",
                                              "c.c": "waiting"}
@@ -276,7 +276,7 @@ def test_status_shows_members_through_their_group(tmp_path: Path) -> None:
     # members have no rollout of their own: they read "not started 0%" while their flags
     # were on; a member switched off alone counts as rolled back for the exit status
     from watchdog.cli.status import EXIT_FAILED, exit_code
-    from watchdog.control import status
+    from watchdog.statusrows import status
 
     rules = load_texts([("g.yaml", RULES)])
     journal = Journal(tmp_path / "j.db")

@@ -17,9 +17,9 @@ from pydantic import SecretStr
 from watchdog.api.errors import ApiError
 from watchdog.clock import Clock
 from watchdog.config.loader import RuleSet
-from watchdog.control import configured_groups
 from watchdog.journal import base, open_journal
 from watchdog.rollout.state import Checkpoint
+from watchdog.statusrows import configured_groups
 from watchdog.telemetry import Telemetry
 
 

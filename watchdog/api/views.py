@@ -13,12 +13,12 @@ from watchdog.api.models import (
     ModuleStatus,
     VerdictView,
 )
-from watchdog.control import approval_needed, plan_of
 from watchdog.journal.base import Journal, JournaledDecision
 from watchdog.judge.alerts import AlertPhase
 from watchdog.model import Action, VerdictKind, Version
 from watchdog.rollout.state import Checkpoint, Phase
 from watchdog.sourcestate import SOURCE_KEY, source_note
+from watchdog.statusrows import approval_needed, plan_of
 
 VERDICT_KEY = "verdict:{module}"
 """Where the daemon keeps each module's last verdict (watchdog.daemon.ticks)."""

@@ -25,12 +25,13 @@ import click
 from watchdog.cli.errors import exit_on_errors
 from watchdog.cli.options import output_options
 from watchdog.clock import SystemClock
-from watchdog.control import Control, apply_pending, configured_groups, default_actor
+from watchdog.control import Control, apply_pending, default_actor
 from watchdog.daemon.config import Loaded, load_config
 from watchdog.durations import parse_duration
 from watchdog.errors import IllegalTransition, UnknownModule, WatchdogError
 from watchdog.journal import base, is_postgres, open_journal
 from watchdog.journal.records import JournaledDecision
+from watchdog.statusrows import configured_groups
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -23,11 +23,11 @@ from watchdog.cli.control import age, parse_time, show, when
 from watchdog.cli.options import output_options
 from watchdog.cli.readonly import View, open_read_only, view
 from watchdog.clock import SystemClock
-from watchdog.control import status
 from watchdog.durations import parse_duration
 from watchdog.errors import UnknownModule, WatchdogError
 from watchdog.journal.store import SqliteJournal
 from watchdog.sourcestate import source_note
+from watchdog.statusrows import status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED, EXIT_AWAITING = 0, 1, 2, 3, 4
 FAILED = ("rolled_back", "aborted")
