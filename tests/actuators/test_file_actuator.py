@@ -320,3 +320,12 @@ def test_writers_sharing_one_file_lose_no_update(tmp_path: Path) -> None:
     assert not errors
     doc = json.loads(path.read_text())
     assert {m: doc["modules"][m]["traffic_percent"] for m in modules} == dict.fromkeys(modules, 15)
+
+
+@pytest.mark.parametrize("path", ["{modul}.json", "x/{module}{.json", "x}.json",
+                                  "{module[0]}.json", "{module.__class__}.json"])
+def test_a_mistyped_placeholder_is_refused_when_configured(tmp_path: Path, path: str) -> None:
+    # it once named one literal file for every module, found only when flags are written
+    with pytest.raises(ConfigError, match="is not a placeholder"):
+        FileActuator(str(tmp_path / path))
+    FileActuator(str(tmp_path / "{module}.json"))  # the one placeholder left to fill

@@ -114,6 +114,14 @@ class FileActuator(ActuatorBase):
         self.path_template = os.fspath(path)
         if not self.path_template:
             raise _config_error("path is empty")
+        left = self.path_template.replace("{module}", "")
+        if "{" in left or "}" in left:
+            # a mistyped placeholder ({modul}) would name one literal file for every
+            # module, found only when flags are written (a rollback's, maybe)
+            found = re.search(r"\{[^{}]*\}?|\}", left)
+            raise _config_error(f"path {self.path_template!r}: {found.group(0) if found else '{'}"
+                                f" is not a placeholder (the path takes {{module}} and "
+                                f"{{state_dir}})")
         self.format = format
         self.mode = parse_mode(mode)
         self.gid = _resolve_group(group)
