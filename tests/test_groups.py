@@ -353,3 +353,13 @@ def test_the_new_guard_adopts_a_groups_claimed_rollback_with_its_members(
         assert cp is not None and cp.phase is Phase.ROLLED_BACK
     finally:
         journal.close()
+
+
+def test_a_command_taking_one_module_says_a_group_is_one() -> None:
+    # backtest --plot, query and record of a group said "no rules declare module"
+    from watchdog.errors import UnknownModule
+
+    rules = load_texts([("g.yaml", RULES)])
+    with pytest.raises(UnknownModule, match=r"'comp' is a module group, not a module: this "
+                                            r"takes one of its members \(c.a, c.b, c.c\)"):
+        rules.for_module("comp")

@@ -44,6 +44,10 @@ class RuleSet:
             return self.modules[name]
         if "*" in self.modules:
             return self.modules["*"].model_copy(update={"name": name})
+        if name in self.groups:  # a command that takes one module was given a group
+            members = ", ".join(self.groups[name].names)
+            raise UnknownModule(f"{name!r} is a module group, not a module: this takes one "
+                                f"of its members ({members})")
         names = sorted(self.modules)
         known = ", ".join(names[:_SHOWN]) or "none"
         more = f" and {len(names) - _SHOWN:,} more" if len(names) > _SHOWN else ""
