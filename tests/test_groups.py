@@ -363,3 +363,29 @@ def test_a_command_taking_one_module_says_a_group_is_one() -> None:
     with pytest.raises(UnknownModule, match=r"'comp' is a module group, not a module: this "
                                             r"takes one of its members \(c.a, c.b, c.c\)"):
         rules.for_module("comp")
+
+
+def test_a_members_failed_read_is_reported_as_the_groups_source_error(
+        tmp_path: Path) -> None:
+    # a member's fetch failing was only logged: the daemon's source state for the group
+    # read "ok" and no source error was counted (a module's fetch reports it)
+    from watchdog.engine import Engine
+    from watchdog.errors import SourceError, SourceUnavailable
+    from watchdog.groups.engine import GroupEngine
+
+    class Down:
+        name = "down"
+
+        def fetch(self, module: Any, start: float, end: float) -> Any:
+            raise SourceUnavailable(f"{module.name}: connection refused")
+
+    rules = load_texts([("g.yaml", RULES)])
+    journal = Journal(tmp_path / "j.db")
+    try:
+        Control(journal, rules).act("start", "comp", 0.0, "carol", "week 7")
+        seen: list[SourceError] = []
+        engine = Engine(rules, journal, Down(), on_source_error=seen.append)  # type: ignore[arg-type]
+        GroupEngine(engine, rules.groups["comp"]).tick(10.0)
+        assert [str(e) for e in seen] == ["c.a: connection refused"]
+    finally:
+        journal.close()

@@ -68,6 +68,8 @@ class GroupEngine:
                 store = e.source.fetch(module, now - back, now)
             except SourceError as err:
                 log.warning("group %s member %s: source failed: %s", group.name, name, err)
+                if e.on_source_error is not None:  # counted, and shown as the group's
+                    e.on_source_error(err)        # source state (as a module's fetch is)
                 store = SeriesStore()
             ctx = EvalContext(module=module, now=now, started_at=cp.started_at, series=store,
                               baselines=e.baselines(name, now), noise_window=NOISE_WINDOW,
