@@ -389,3 +389,15 @@ def test_a_members_failed_read_is_reported_as_the_groups_source_error(
         assert [str(e) for e in seen] == ["c.a: connection refused"]
     finally:
         journal.close()
+
+
+def test_a_groups_verdict_is_the_worst_of_its_members() -> None:
+    from watchdog.daemon.groupjobs import combined
+
+    found = combined("comp", 5.0, {"c.a": v(VerdictKind.HEALTHY, "c.a", 5.0),
+                                   "c.b": v(VerdictKind.CRITICAL, "c.b", 5.0)})
+    assert (found.module, found.kind, found.firing) == ("comp", VerdictKind.CRITICAL,
+                                                        ("c.b/r",))
+    assert found.reasons == ("c.b: r: critical",)
+    assert combined("comp", 6.0, {"c.a": v(VerdictKind.HEALTHY, "c.a", 6.0)}).kind \
+        is VerdictKind.HEALTHY

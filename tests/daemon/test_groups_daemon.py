@@ -126,6 +126,11 @@ def test_the_daemon_runs_a_group_members_join_and_one_is_rolled_back_alone(
         assert f'watchdog_verdict{{module="{member}",verdict="healthy"}} 1.0' in text
         assert f'watchdog_rule_state{{module="{member}",rule="errors",state="ok"}} 1.0' \
             in text
+    # the group's own verdict (the worst of its members'), for status and the web view
+    status = json.loads(urllib.request.urlopen(url.group(1) + "/api/modules/comp",
+                                               timeout=10).read())
+    assert status["last_verdict"] is not None and status["last_verdict"]["kind"] in (
+        "healthy", "critical", "warning", "inconclusive")
     proc.signal(15)
     assert proc.wait() == 0
 

@@ -25,7 +25,7 @@ from watchdog.groups.engine import GroupEngine
 from watchdog.groups.machine import ENABLED
 from watchdog.groups.model import Group
 from watchdog.judge.alerts import AlertState
-from watchdog.model import Verdict
+from watchdog.model import Verdict, VerdictKind
 from watchdog.notifiers import Notification
 from watchdog.rollout.state import Checkpoint
 
@@ -73,6 +73,9 @@ def tick(engine: Engine, group: Group, now: float, before: Mapping[str, AlertSta
     for member, verdict in verdicts.items():
         ticks.record_verdict(engine.journal,
                              TickResult(member, verdict, (), result.checkpoint))
+    if verdicts:  # the group's own line in status and the web view: its members' worst
+        ticks.record_verdict(engine.journal, TickResult(
+            group.name, combined(group.name, now, verdicts), (), result.checkpoint))
     if result.decisions:
         log.info("group %s: %s; members %s", group.name,
                  ", ".join(f"{d.module} {d.action.value} {d.traffic_percent:g}%"
@@ -82,6 +85,20 @@ def tick(engine: Engine, group: Group, now: float, before: Mapping[str, AlertSta
         if k.startswith(f"{member}/")})) for member, verdict in verdicts.items()]
     return result, member_alert_notifications(engine, group, before, result, verdicts), \
         members
+
+
+_WORST = (VerdictKind.HEALTHY, VerdictKind.INCONCLUSIVE, VerdictKind.WARNING,
+          VerdictKind.CRITICAL)
+
+
+def combined(name: str, now: float, verdicts: Mapping[str, Verdict]) -> Verdict:
+    """A group's verdict as status shows it: the worst of its judged members', with their
+    firing rules and reasons named by member (the group's decisions are made from the
+    members' own verdicts, groups/machine.py)."""
+    kind = max((v.kind for v in verdicts.values()), key=_WORST.index)
+    firing = tuple(f"{m}/{r}" for m, v in verdicts.items() for r in v.firing)
+    reasons = tuple(f"{m}: {r}" for m, v in verdicts.items() for r in v.reasons)
+    return Verdict(name, now, kind, (), firing, reasons)
 
 
 def member_alert_notifications(engine: Engine, group: Group,
