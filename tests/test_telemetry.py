@@ -338,3 +338,30 @@ def test_rules_without_a_verdict_show_whether_they_hold_the_rollout() -> None:
         others = [s for s in RULE_STATES if s != state]
         assert all(value(f, "watchdog_rule_state", module="svc", rule=rule, state=s) == 0
                    for s in others), rule
+
+
+def test_a_groups_members_have_their_phase_and_traffic_series(tmp_path: Path) -> None:
+    # a member has no checkpoint of its own: its series come from the group's (it once
+    # had none, so Grafana's module variable never offered it), and the group's own
+    # kill switch takes its traffic, and its members', to 0
+    path = tmp_path / "journal.db"
+    journal = Journal(path)
+    try:
+        cp = Checkpoint("comp", Phase.PROGRESSING, 1, 50.0, 0.0, 0.0,
+                        members={"c.a": "enabled", "c.b": "rolled_back", "c.c": "waiting"})
+        journal.save_checkpoint(cp, at=90.0)
+        registry = CollectorRegistry()
+        registry.register(JournalCollector(path, lambda: 100.0))
+        f = scrape(registry)
+        assert value(f, "watchdog_traffic_ratio", module="c.a") == 0.5
+        assert value(f, "watchdog_traffic_ratio", module="c.b") == 0
+        assert value(f, "watchdog_traffic_ratio", module="c.c") == 0
+        assert value(f, "watchdog_rollout_phase", module="c.b", phase="rolled_back") == 1
+        assert value(f, "watchdog_rollout_phase", module="c.a", phase="progressing") == 1
+        assert value(f, "watchdog_rollout_stage", module="c.c") == 2
+        journal.set_setting("kill_switch:group:comp", True)
+        f = scrape(registry)
+        assert value(f, "watchdog_traffic_ratio", module="comp") == 0
+        assert value(f, "watchdog_traffic_ratio", module="c.a") == 0
+    finally:
+        journal.close()

@@ -22,6 +22,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from watchdog.errors import JournalError
+from watchdog.groups.engine import group_kill_key
+from watchdog.groups.machine import ROLLED_BACK, flag
 from watchdog.journal import is_postgres, open_journal
 from watchdog.journal.base import Journal
 from watchdog.model import Action
@@ -87,18 +89,25 @@ class JournalCollector(Collector):
         checkpoints = journal.checkpoints()
         for cp in checkpoints:
             m = cp.module
+            # a module group's own kill switch holds its members on V1 too
+            off = kill or (bool(cp.members) and bool(journal.setting(group_kill_key(m), False)))
             for phase in Phase:
                 f["phase"].add_metric([m, phase.value], 1 if phase is cp.phase else 0)
             f["stage"].add_metric([m], cp.stage + 1)
-            f["traffic"].add_metric([m], 0.0 if kill else cp.traffic_percent / 100.0)
+            f["traffic"].add_metric([m], 0.0 if off else cp.traffic_percent / 100.0)
             updated = journal.checkpoint_updated_at(m)
             if updated is not None:
                 f["age"].add_metric([m], max(0.0, now - updated))
-            for metric, b in sorted(journal.active_baselines(m, now).items()):
-                for stat in BASELINE_STATS:
-                    f["baseline"].add_metric([m, metric, stat], float(getattr(b, stat)))
-                f["baseline_samples"].add_metric([m, metric], b.count)
-                f["baseline_age"].add_metric([m, metric], max(0.0, now - b.captured_at))
+            self._baselines(journal, f, m, now)
+            for member, state in sorted(cp.members.items()):
+                # a group's member has no checkpoint of its own: its series from the
+                # group's (rolled_back where it was switched off alone), its own flag
+                shown = Phase.ROLLED_BACK if state == ROLLED_BACK else cp.phase
+                for phase in Phase:
+                    f["phase"].add_metric([member, phase.value], 1 if phase is shown else 0)
+                f["stage"].add_metric([member], cp.stage + 1)
+                f["traffic"].add_metric([member], 0.0 if off else flag(cp, member) / 100.0)
+                self._baselines(journal, f, member, now)
         # every module with a rollout has every series from the start, at 0 until its first
         # event, so increase() and rate() see the first rollback instead of a new series
         counts: dict[tuple[str, str], int] = {
@@ -109,6 +118,14 @@ class JournalCollector(Collector):
         for module in sorted({module for module, _ in counts}):
             f["rollbacks"].add_metric([module], counts.get((module, Action.ROLLBACK.value), 0))
         f["pending"].add_metric([], journal.unapplied_count())
+
+    @staticmethod
+    def _baselines(journal: Journal, f: dict[str, Family], m: str, now: float) -> None:
+        for metric, b in sorted(journal.active_baselines(m, now).items()):
+            for stat in BASELINE_STATS:
+                f["baseline"].add_metric([m, metric, stat], float(getattr(b, stat)))
+            f["baseline_samples"].add_metric([m, metric], b.count)
+            f["baseline_age"].add_metric([m, metric], max(0.0, now - b.captured_at))
 
     def _queues(self) -> Family:
         family = _queue_family()
