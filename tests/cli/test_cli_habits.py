@@ -173,3 +173,9 @@ def test_an_action_on_a_mistyped_journal_path_creates_nothing(site: dict[str, An
     started = CliRunner().invoke(cli, ["start", "checkout", "--reason", "go", "--config",
                                        site["config"], "--db", str(typo)])
     assert started.exit_code == 0 and typo.exists()
+
+
+def test_watch_refuses_an_interval_that_would_spin(site: dict[str, Any]) -> None:
+    act(site, "start", "checkout")
+    done = status(site, "--watch", "--interval", "0")
+    assert done.exit_code == 2 and "--interval" in done.output, done.output

@@ -30,6 +30,7 @@ from watchdog.sourcestate import source_note
 from watchdog.statusrows import status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED, EXIT_AWAITING = 0, 1, 2, 3, 4
+MIN_INTERVAL = 0.1  # seconds between status --watch redraws, at least
 FAILED = ("rolled_back", "aborted")
 
 
@@ -83,6 +84,9 @@ def status_cmd(modules: tuple[str, ...], config: str | None, db: str | None,
         pause = parse_duration(interval)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--interval") from None
+    if watch and pause < MIN_INTERVAL:  # 0 redrew (and read the journal) in a busy loop
+        raise click.BadParameter(f"at least {MIN_INTERVAL * 1000:g}ms between redraws, got "
+                                 f"{interval!r}", param_hint="--interval")
     where = view(config, db)
     journal = open_read_only(where)
     try:
