@@ -309,13 +309,9 @@ class Control:
                     inconclusive_since=None, inconclusive_alerted=False, hold_key="",
                     alerts={}, last_action=action, last_decision_at=now,
                     last_tick_at=None if current is None else current.last_tick_at)
-                group = self.rules.groups.get(target.module)
-                if group is None:
-                    done.append(self._record(d, restored, current, now))
-                    continue
                 # a group: each member's flag as the restored checkpoint has it
-                decisions = [d, *member_decisions(group, current, restored, now, actor,
-                                                  d.reasons)]
+                decisions = group_machine.with_members(self.rules.groups.get(target.module),
+                                                       d, current, restored)
                 ids = self.journal.record(decisions, restored, now, None,
                                           current.alerts if current is not None else None,
                                           expect=Expected(current))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from watchdog.daemon import claims
 from watchdog.daemon.statelock import state_lock
 from watchdog.errors import CheckpointConflict, FencingError, JournalError
-from watchdog.groups.machine import member_decisions
+from watchdog.groups.machine import with_members
 from watchdog.journal.records import Expected, Lease
 from watchdog.model import Action, Decision
 from watchdog.rollout import machine
@@ -158,11 +158,7 @@ class Journaling:
             return [], current or computed, []
         cp, decision = machine.rollback(current, now, rollback.actor,
                                         "; ".join(rollback.reasons), rollback.evidence)
-        made = [decision]
-        group = self.rules.groups.get(name)
-        if group is not None:  # the members' flags go with it
-            made += member_decisions(group, current, cp, now, rollback.actor,
-                                     decision.reasons)
+        made = with_members(self.rules.groups.get(name), decision, current, cp)
         try:
             ids = self._record(name, made, cp, now, current, {})
         except _Changed:

@@ -21,7 +21,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from watchdog.errors import FencingError, JournalError
-from watchdog.groups.machine import member_decisions
+from watchdog.groups.machine import with_members
 from watchdog.journal.records import Expected
 from watchdog.model import Decision
 from watchdog.rollout import machine
@@ -71,11 +71,8 @@ def adopt(engine: Engine, module: str, now: float) -> list[Decision]:
             current, now, str(found.get("actor", "watchdog")),
             f"rolled back by instance {by}, which lost the lease during its tick: {reasons}",
             tuple(found.get("evidence", ())))
-        made = [decision]
-        group = engine.rules.groups.get(module)
-        if group is not None:  # a module group's members: their flags went with it
-            made += member_decisions(group, current, cp, now, decision.actor,
-                                     decision.reasons)
+        # a module group's members: their flags went with it
+        made = with_members(engine.rules.groups.get(module), decision, current, cp)
         fence = engine.fence(module) if engine.fence is not None else None
         engine.journal.record(made, cp, now, None, current.alerts,
                               expect=Expected(current), fence=fence)

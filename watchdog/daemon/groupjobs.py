@@ -28,6 +28,7 @@ from watchdog.judge.alerts import AlertState
 from watchdog.model import Verdict, VerdictKind
 from watchdog.notifiers import Notification
 from watchdog.rollout.state import Checkpoint
+from watchdog.statusrows import configured_groups
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,11 @@ log = logging.getLogger(__name__)
 def daemon_groups(rules: RuleSet, modules: Sequence[str]) -> dict[str, Group]:
     """The groups of the rules whose members are all configured modules. A group with only
     some of them configured is not run (its members run alone); that is logged."""
-    out: dict[str, Group] = {}
+    out = {name: rules.groups[name] for name in configured_groups(rules, modules)}
     configured = set(modules)
     for name, group in rules.groups.items():
         inside = [m for m in group.names if m in configured]
-        if len(inside) == len(group.names):
-            out[name] = group
-        elif inside:
+        if inside and name not in out:
             log.warning("group %s: not run as a group, only %s of its members (%s) are "
                         "configured modules; they are ticked on their own", name,
                         len(inside), ", ".join(group.names))

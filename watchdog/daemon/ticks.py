@@ -15,7 +15,7 @@ from watchdog.journal.base import Journal
 from watchdog.journal.records import JournaledDecision
 from watchdog.model import Action, Decision
 from watchdog.notifiers import Notification
-from watchdog.rollout.approval import APPROVAL_WAIT
+from watchdog.rollout.approval import is_approval_wait
 from watchdog.rollout.state import Checkpoint
 from watchdog.sourcestate import write_if_changed
 
@@ -95,7 +95,7 @@ def notification(jd: JournaledDecision, public_url: str | None = None) -> Notifi
     """The notification of an applied decision; a wait for approval links to the web
     view's Approve button when the web view's ``public_url`` is configured."""
     d = jd.decision
-    waits = d.action is Action.HOLD and any(APPROVAL_WAIT in r for r in d.reasons)
+    waits = is_approval_wait(d.action.value, d.reasons)
     links = {"approve": approve_link(public_url, d.module)} if waits and public_url else {}
     verb = {Action.ADVANCE: f"advanced to {d.traffic_percent:g} %",
             Action.HOLD: f"held at {d.traffic_percent:g} %",

@@ -93,6 +93,16 @@ def settle(group: Group, before: Checkpoint, cp: Checkpoint) -> Checkpoint:
     return replace(cp, members=_joined(group, cp.traffic_percent, cp.members))
 
 
+def with_members(group: Group | None, decision: Decision, before: Checkpoint | None,
+                 after: Checkpoint) -> list[Decision]:
+    """A unit's ``decision`` (``before`` -> ``after``), and for a module group one more per
+    member whose flag it changes (same time, actor and reasons)."""
+    if group is None:
+        return [decision]
+    return [decision, *member_decisions(group, before, after, decision.at, decision.actor,
+                                        decision.reasons)]
+
+
 def member_decisions(group: Group, before: Checkpoint | None, after: Checkpoint,
                      now: float, actor: str, reasons: tuple[str, ...]) -> list[Decision]:
     """A decision for each member whose flag or percentage changed (module = member)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from watchdog.model import unsettled_state
 from watchdog.notifiers import Notification
-from watchdog.rollout.approval import APPROVAL_WAIT
+from watchdog.rollout.approval import is_approval_wait
 
 TERMINAL = {"rollback": "ROLLED BACK", "promote": "PROMOTED", "abort": "ABORTED"}
 SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_yellow_circle:",
@@ -126,8 +126,7 @@ def parent(n: Notification, started_at: float, dashboard_url: str | None = None,
 
 def awaits_approval(n: Notification) -> bool:
     """A hold decision journaled because the rollout waits for a person's approval."""
-    return n.kind == "decision" and n.action == "hold" \
-        and any(APPROVAL_WAIT in r for r in n.reasons)
+    return n.kind == "decision" and is_approval_wait(n.action or "", n.reasons)
 
 
 def _situation(n: Notification) -> str:

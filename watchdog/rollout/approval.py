@@ -12,6 +12,7 @@ it is used by the step it approves (and dropped by any other change of stage).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from watchdog.config.schema import Plan
@@ -21,6 +22,13 @@ from watchdog.rollout.state import Checkpoint, Phase
 
 APPROVAL_WAIT = "waiting for a person's approval"  # how a wait's reason begins (or follows
 # "reminder N: "): the notifiers tell an approval wait from another hold by it
+
+
+def is_approval_wait(action: str, reasons: Iterable[str]) -> bool:
+    """A hold journaled because the rollout waits for a person's approval (the daemon's
+    notification links to the Approve button, Slack says who must act)."""
+    return action == Action.HOLD.value and any(APPROVAL_WAIT in r for r in reasons)
+
 
 APPROVABLE = frozenset({Phase.PROGRESSING, Phase.AWAITING_APPROVAL, Phase.PAUSED})
 
