@@ -66,15 +66,15 @@ def evaluate_bursts(rule: BurstsRule, ctx: EvalContext) -> RuleResult:
         if warm is not None:
             return inconclusive(rule, f"V2 still warming up ({warm}); its only out-of-line "
                                       f"run began with it", RuleOutcome.WARMING)
+    n_out = int(np.count_nonzero(out))
     evidence: dict[str, Any] = {"reference": _round(reference), "limit": _round(limit),
                                 "noise_sd": _round(sd), "episodes": episodes,
                                 "longest_run": longest, "min_run": rule.min_run,
-                                "n_v2": len(v2), "out": int(np.count_nonzero(out)),
-                                "window": rule.window}
+                                "n_v2": len(v2), "out": n_out, "window": rule.window}
     summary = (f"{rule.metric}: {episodes} burst(s) of >= {rule.min_run} samples beyond "
                f"{limit:.4g} (reference {reference:.4g} {'+' if higher else '-'} "
                f"max({rule.min_effect:g}, {rule.sigmas:g} x noise {sd:.3g})) in "
-               f"{rule.window:g}s; longest run {longest}, {int(np.count_nonzero(out))}/{len(v2)} "
+               f"{rule.window:g}s; longest run {longest}, {n_out}/{len(v2)} "
                f"samples out")
     return RuleResult(rule.name, rule.metric, bool(breached), summary, evidence)
 
